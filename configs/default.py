@@ -1,0 +1,97 @@
+"""Default configuration: every field of flood_jax, documented once.
+
+Variants (`best.py`, `demo.py`, `test.py`, the ablations) import this file and change a few
+fields. Any field can be overridden from the command line, e.g.
+`--config.optimizer.learning_rate=3e-4`.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0  # Seeds parameters, shuffling and augmentation; same seed, same run.
+
+  # ---- data -------------------------------------------------------------------------------
+  data = config.data = ml_collections.ConfigDict()
+  data.root = ""  # Sen1Floods11 v1.1 folder (holds data/ and splits/). "" = generate synthetic.
+  data.preprocessed = ""  # Tile store of flood_jax.preprocess; "" = <workdir>/tiles.
+  data.tile_size = 256  # Tile side in pixels; 512-px chips are cut into tiles. Divisible by 8.
+  data.tile_stride = 256  # Step between tiles in pixels (<= tile_size; smaller = overlap).
+  data.band_domain = "db"  # "db": band formulas on dB as the notebook; "linear": on power.
+  data.splits = ("train", "valid", "test", "bolivia")  # Official splits to preprocess.
+  data.use_weak = True  # Include the weak (Otsu-labelled) chips in training.
+  data.weak_fraction = 0.5  # Share of each training batch drawn from weak tiles, in [0, 1].
+  data.stats_from = ""  # stats.json to normalise with instead of computing it on train tiles.
+  data.num_threads = 2  # grain threads reading and augmenting tiles (per process).
+  data.prefetch = 4  # Batches grain prepares ahead.
+  # Synthetic data generated when data.root is "" (see flood_jax.data.synthetic).
+  data.synthetic_hand = 60  # Hand-labelled synthetic chips (10% Bolivia, 60/20/20 of the rest).
+  data.synthetic_weak = 60  # Weak synthetic chips.
+
+  # ---- augmentation (training only; each probability in [0, 1]) -------------------------
+  aug = config.augment = ml_collections.ConfigDict()
+  aug.flip_probability = 0.5  # Each of horizontal and vertical flip.
+  aug.rotate_probability = 0.75  # Rotate by 90, 180 or 270 degrees (chosen uniformly).
+  aug.brightness_probability = 0.5  # Add a uniform offset in [-brightness, brightness] (std units).
+  aug.brightness = 0.2
+  aug.contrast_probability = 0.5  # Scale each band about its tile mean by [1-c, 1+c].
+  aug.contrast = 0.2
+  aug.level_shift_probability = 0.0  # Shift VV and VH by one offset in [-level_shift_db, +] dB.
+  aug.level_shift_db = 0.0
+  aug.speckle_probability = 0.0  # Extra multiplicative Gamma speckle with this many looks.
+  aug.speckle_looks = 8.0
+
+  # ---- model ------------------------------------------------------------------------------
+  model = config.model = ml_collections.ConfigDict()
+  model.filters = (64, 128, 256, 512)  # Encoder widths; the bottleneck is the last.
+  model.residual = True  # Residual blocks (ResUNet) instead of plain double convolutions.
+  model.channel_attention = True  # Squeeze-and-excitation in every block.
+  model.spatial_attention = False  # Spatial attention (CBAM-style) on the skips.
+  model.attention_gates = True  # Attention gates on the skips (Attention U-Net).
+  model.se_reduction = 16  # Squeeze-and-excitation reduction ratio.
+  model.dropout = 0.1  # Dropout rate in the bottleneck, in [0, 1).
+  model.dtype = "float32"  # Compute dtype ("float32" or "bfloat16"); parameters stay float32.
+
+  # ---- loss -------------------------------------------------------------------------------
+  loss = config.loss = ml_collections.ConfigDict()
+  # Weighted sum of masked losses: {name: weight}, names from flood_jax.losses.LOSSES.
+  loss.terms = {"focal_tversky": 1.0}
+  loss.tversky_alpha = 0.7  # Weight of false negatives in the Tversky index (Abraham & Khan).
+  loss.tversky_beta = 0.3  # Weight of false positives.
+  loss.focal_tversky_gamma = 4.0 / 3.0  # loss = (1 - TI) ** (1 / gamma), as Abraham & Khan.
+  loss.focal_gamma = 2.0  # Exponent of the focal loss (Lin et al.).
+  loss.water_weight = 1.0  # Class weight of water pixels in cross-entropy and focal losses.
+
+  # ---- optimiser and SGDR schedule --------------------------------------------------------
+  opt = config.optimizer = ml_collections.ConfigDict()
+  opt.name = "adamw"  # "adam", "adamw" or "sgd" (momentum 0.9).
+  opt.learning_rate = 1e-3  # Peak learning rate of each cosine cycle (> 0).
+  opt.min_learning_rate = 1e-6  # Learning rate at the end of each cycle.
+  opt.warmup_steps = 100  # Linear warm-up at the start of each cycle, in steps.
+  opt.first_period = 1000  # Length of the first cosine cycle in steps (SGDR T_0).
+  opt.period_multiplier = 2  # Each cycle is this many times longer than the previous (T_mult).
+  opt.weight_decay = 1e-4  # Decoupled weight decay (adamw only).
+  opt.grad_clip_norm = 1.0  # Clip the global gradient norm; 0 disables.
+
+  # ---- training loop ----------------------------------------------------------------------
+  config.batch_size = 16  # Global batch (all devices, all hosts); divisible by device count.
+  config.num_train_steps = 10_000  # Upper bound on steps; early stopping may end sooner.
+  config.eval_every_steps = 500  # Validation (and checkpoint) period in steps.
+  config.eval_batch_size = 16  # Global batch for evaluation.
+  config.early_stopping_patience = 6  # Stop after this many evaluations without better IoU.
+  config.log_every_steps = 50  # Progress line and training scalars period.
+  config.num_sample_images = 4  # Validation predictions written to TensorBoard.
+  config.nonfinite = "stop"  # Non-finite loss or gradient: "stop" (error) or "skip" the step.
+  config.threshold = 0.5  # Water probability above which a pixel is mapped as water.
+
+  # ---- prediction of whole scenes ----------------------------------------------------------
+  predict = config.predict = ml_collections.ConfigDict()
+  predict.tile_size = 256  # Window side in pixels for scene inference.
+  predict.overlap = 64  # Overlap between windows, blended with smooth weights.
+  predict.batch_size = 8  # Windows per inference batch.
+
+  # ---- evaluation reports -------------------------------------------------------------------
+  evaluate = config.evaluate = ml_collections.ConfigDict()
+  evaluate.num_panels = 4  # Sample panels per source in reports.
+  return config

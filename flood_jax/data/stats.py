@@ -1,0 +1,57 @@
+"""Per-band normalisation statistics over valid pixels, saved as stats.json beside tiles and models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from flood_jax.data.bands import NUM_BANDS
+from flood_jax.errors import DataError
+
+
+class BandStatistics:
+  """Accumulates per-band mean and std over valid pixels (float64 sums; exact to merge)."""
+
+  def __init__(self):
+    self.count = 0
+    self.total = np.zeros(NUM_BANDS, np.float64)
+    self.total_squares = np.zeros(NUM_BANDS, np.float64)
+
+  def add(self, image: np.ndarray, validity: np.ndarray) -> None:
+    """image: [..., 3] engineered bands; validity: bool [...]."""
+    values = image[validity].astype(np.float64)
+    self.count += values.shape[0]
+    self.total += values.sum(0)
+    self.total_squares += (values * values).sum(0)
+
+  def result(self) -> dict[str, list[float]]:
+    if self.count == 0:
+      raise DataError("no valid training pixel to compute normalisation statistics from")
+    mean = self.total / self.count
+    variance = np.maximum(self.total_squares / self.count - mean * mean, 0.0)
+    std = np.maximum(np.sqrt(variance), 1e-6)
+    return {"mean": mean.tolist(), "std": std.tolist(), "num_pixels": int(self.count)}
+
+
+def load_stats(path: str | Path) -> dict[str, list[float]]:
+  """Reads and checks a stats.json (`mean` and `std`: three finite numbers each, std > 0)."""
+  path = Path(path)
+  if not path.exists():
+    raise DataError(f"{path}: statistics file not found")
+  try:
+    stats = json.loads(path.read_text())
+    mean = np.asarray(stats["mean"], np.float64)
+    std = np.asarray(stats["std"], np.float64)
+  except (ValueError, KeyError, TypeError) as error:
+    raise DataError(f"{path}: not a stats.json with 'mean' and 'std' ({error})") from None
+  if mean.shape != (NUM_BANDS,) or std.shape != (NUM_BANDS,):
+    raise DataError(f"{path}: 'mean' and 'std' must hold {NUM_BANDS} numbers each")
+  if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+    raise DataError(f"{path}: statistics must be finite with std > 0, got {stats}")
+  return {"mean": mean.tolist(), "std": std.tolist()}
+
+
+def save_stats(path: str | Path, stats: dict) -> None:
+  Path(path).write_text(json.dumps(stats, indent=2))

@@ -1,0 +1,151 @@
+"""Cuts the chips of a dataset root into tiles and computes normalisation statistics.
+
+    python -m flood_jax.preprocess --config=configs/default.py --config.data.root=ROOT --output=DIR
+
+Writes DIR/<split>_<source>/ tile folders (see `flood_jax.data.tiles`), DIR/stats.json and
+DIR/manifest.json. Tiles keep their chip's official split, so no tile of a test or Bolivia chip
+is ever in train. The output appears only when complete: everything is written to a temporary
+folder beside DIR and renamed at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import ml_collections
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+from tqdm import tqdm
+
+from flood_jax.data.catalog import SOURCES, SPLITS, build_catalog
+from flood_jax.data.geotiff import read_chip
+from flood_jax.data.stats import BandStatistics, load_stats, save_stats
+from flood_jax.data.tiles import TileWriter, cut_tiles, tile_folder, tile_offsets
+from flood_jax.errors import DataError, run_cli
+
+MANIFEST = "manifest.json"
+
+
+def _skip_reason(chip) -> str | None:
+  if not np.isfinite(chip.vv_vh_db).any():
+    return "image has no finite pixel (all NaN)"
+  if not chip.validity.any():
+    return "no valid pixel (every label is -1 or the image is missing where labelled)"
+  return None
+
+
+def is_complete(output: str | Path) -> bool:
+  return (Path(output) / MANIFEST).exists()
+
+
+def preprocess(
+  config: ml_collections.ConfigDict, output: str | Path, overwrite: bool = False
+) -> dict:
+  """Tiles the dataset of `config.data` into `output`; returns the manifest."""
+  data = config.data
+  output = Path(output)
+  if is_complete(output) and not overwrite:
+    raise DataError(f"{output}: already holds preprocessed tiles; pass --overwrite to redo them")
+  if not 0 < data.tile_stride <= data.tile_size:
+    raise DataError(
+      f"config.data.tile_stride={data.tile_stride} must be in (0, tile_size={data.tile_size}]"
+    )
+  records = build_catalog(data.root, tuple(data.splits), use_weak=data.use_weak)
+  if not records:
+    raise DataError(f"{data.root}: no chip listed in the splits {tuple(data.splits)}")
+  partial = output.with_name(f"{output.name}.partial")
+  shutil.rmtree(partial, ignore_errors=True)
+  partial.mkdir(parents=True)
+  writers = {
+    (split, source): TileWriter(tile_folder(partial, split, source), data.tile_size)
+    for split in SPLITS
+    for source in SOURCES
+  }
+  statistics = BandStatistics()
+  skipped, dropped_tiles = [], 0
+  try:
+    for record in tqdm(records, desc="preprocess", unit="chip", file=sys.stderr):
+      label_kind = "hand" if record.source == "hand" else "weak"
+      chip = read_chip(record.s1_path, record.label_path, data.band_domain, label_kind)
+      reason = _skip_reason(chip)
+      if reason:
+        skipped.append({"chip_id": record.chip_id, "source": record.source, "reason": reason})
+        continue
+      writer = writers[(record.split, record.source)]
+      kept = 0
+      for tile in cut_tiles(
+        record.chip_id, chip.vv_vh_db, chip.label, chip.validity, data.tile_size, data.tile_stride
+      ):
+        writer.add(tile)
+        kept += 1
+      tiles_per_chip = len(tile_offsets(*chip.label.shape, data.tile_size, data.tile_stride))
+      dropped_tiles += tiles_per_chip - kept
+      if record.split == "train" and not data.stats_from:
+        statistics.add(chip.image, chip.validity)
+  finally:
+    for writer in writers.values():
+      writer.__exit__(*sys.exc_info())
+  counts = {
+    split: {source: len(writers[(split, source)].index) for source in SOURCES} for split in SPLITS
+  }
+  if data.stats_from:
+    stats = dict(load_stats(data.stats_from), source=str(data.stats_from))
+  elif statistics.count == 0:
+    shutil.rmtree(partial)
+    raise DataError(
+      f"{data.root}: no valid training pixel (the train split is empty or absent), so no "
+      "normalisation statistics; point --config.data.stats_from at a stats.json computed elsewhere"
+    )
+  else:
+    stats = dict(
+      statistics.result(), source="train split, valid pixels", band_domain=data.band_domain
+    )
+  save_stats(partial / "stats.json", stats)
+  manifest = {
+    "root": str(data.root),
+    "tile_size": data.tile_size,
+    "tile_stride": data.tile_stride,
+    "band_domain": data.band_domain,
+    "tiles": counts,
+    "dropped_tiles_without_valid_pixel": dropped_tiles,
+    "skipped_chips": skipped,
+    "num_chips": len(records),
+  }
+  (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
+  if output.exists():
+    shutil.rmtree(output)
+  partial.rename(output)
+  return manifest
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Command-line flags, defined only when run as a program (modules stay importable)."""
+  config_flags.DEFINE_config_file(
+    "config", "configs/default.py", "Config file (data section used)."
+  )
+  flags.DEFINE_string("output", None, "Folder to write tiles, stats.json and manifest.json into.")
+  flags.DEFINE_bool("overwrite", False, "Replace an existing complete output.")
+  flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+
+
+@run_cli
+def main(argv) -> None:
+  del argv
+  if not FLAGS.output:
+    raise DataError("--output is required: the folder to write the tiles into")
+  manifest = preprocess(FLAGS.config, FLAGS.output, FLAGS.overwrite)
+  print(
+    json.dumps({"tiles": manifest["tiles"], "skipped_chips": manifest["skipped_chips"]}, indent=2)
+  )
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
