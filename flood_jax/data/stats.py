@@ -1,4 +1,4 @@
-"""Per-band normalisation statistics over valid pixels, saved as stats.json beside tiles and models."""
+"""Per-band normalisation statistics over valid pixels, saved beside tiles and models."""
 
 from __future__ import annotations
 

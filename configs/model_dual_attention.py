@@ -1,0 +1,10 @@
+"""Ablation: the dual_attention model variant (flood_jax.models.MODEL_VARIANTS), other fields as best.py."""
+
+from configs import best
+from flood_jax.models import MODEL_VARIANTS
+
+
+def get_config():
+  config = best.get_config()
+  config.model.update(MODEL_VARIANTS["dual_attention"])
+  return config

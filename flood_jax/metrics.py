@@ -1,0 +1,93 @@
+"""Masked segmentation metrics from a summed confusion matrix over valid pixels.
+
+Counts are summed over steps and devices first and every score is derived from the sums, so a
+split's IoU is that of the whole split, never a mean of per-batch IoUs. A score whose
+denominator is zero (no water in truth nor prediction, say) is NaN.
+"""
+
+import flax
+import jax.numpy as jnp
+import numpy as np
+from clu import metrics as clu_metrics
+
+
+def confusion_counts(logits, label, validity, threshold: float = 0.5) -> jnp.ndarray:
+  """int32 [2, 2] counts over valid pixels: rows truth (dry, water), columns prediction.
+
+  A pixel is predicted water where sigmoid(logit) > threshold.
+  """
+  logit_threshold = jnp.log(threshold) - jnp.log1p(-threshold)
+  predicted = (logits > logit_threshold).reshape(-1)
+  truth = label.reshape(-1) > 0
+  valid = validity.reshape(-1).astype(bool)
+  count = lambda t, p: jnp.sum(valid & (truth == t) & (predicted == p), dtype=jnp.int32)  # noqa: E731
+  return jnp.array(
+    [[count(False, False), count(False, True)], [count(True, False), count(True, True)]]
+  )
+
+
+def scores(counts) -> dict[str, float]:
+  """Scores of a [2, 2] confusion matrix (rows truth dry/water, columns prediction)."""
+  counts = np.asarray(counts, np.float64)
+  true_negative, false_positive = counts[0]
+  false_negative, true_positive = counts[1]
+
+  def ratio(numerator, denominator):
+    return float(numerator / denominator) if denominator > 0 else float("nan")
+
+  iou_water = ratio(true_positive, true_positive + false_positive + false_negative)
+  iou_dry = ratio(true_negative, true_negative + false_positive + false_negative)
+  return {
+    "iou": iou_water,
+    "iou_dry": iou_dry,
+    "mean_iou": float(np.nanmean([iou_water, iou_dry]))
+    if np.isfinite([iou_water, iou_dry]).any()
+    else float("nan"),
+    "dice": ratio(2 * true_positive, 2 * true_positive + false_positive + false_negative),
+    "precision": ratio(true_positive, true_positive + false_positive),
+    "recall": ratio(true_positive, true_positive + false_negative),
+    "f1": ratio(2 * true_positive, 2 * true_positive + false_positive + false_negative),
+    "accuracy": ratio(true_positive + true_negative, counts.sum()),
+    "valid_pixels": int(counts.sum()),
+  }
+
+
+@flax.struct.dataclass
+class ConfusionMatrix(clu_metrics.Metric):
+  """Summed [2, 2] confusion matrix; merges exactly (int64 on the host)."""
+
+  counts: jnp.ndarray
+
+  @classmethod
+  def from_model_output(cls, logits, label, validity, threshold=0.5, **_) -> "ConfusionMatrix":
+    return cls(counts=confusion_counts(logits, label, validity, threshold))
+
+  @classmethod
+  def empty(cls) -> "ConfusionMatrix":
+    return cls(counts=np.zeros((2, 2), np.int64))
+
+  def merge(self, other: "ConfusionMatrix") -> "ConfusionMatrix":
+    # int64 numpy on the host: a split has more pixels than int32 can count.
+    return type(self)(counts=np.asarray(self.counts, np.int64) + np.asarray(other.counts, np.int64))
+
+  def reduce(self) -> "ConfusionMatrix":
+    counts = np.asarray(self.counts, np.int64)
+    return type(self)(counts=counts.reshape(-1, 2, 2).sum(0))
+
+  def compute(self) -> dict[str, float]:
+    return scores(self.counts)
+
+
+# No `from __future__ import annotations` in this file: clu reads these annotations as classes.
+@flax.struct.dataclass
+class SegmentationMetrics(clu_metrics.Collection):
+  """Loss average and confusion-matrix scores of a split."""
+
+  confusion: ConfusionMatrix
+  loss: clu_metrics.Average.from_output("loss")
+
+
+def flatten(collection: SegmentationMetrics) -> dict[str, float]:
+  """{"loss": ..., "iou": ..., ...} from a metrics collection."""
+  computed = collection.compute()
+  return {"loss": float(computed["loss"]), **computed["confusion"]}
