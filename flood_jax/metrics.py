@@ -59,8 +59,13 @@ class ConfusionMatrix(clu_metrics.Metric):
   counts: jnp.ndarray
 
   @classmethod
-  def from_model_output(cls, logits, label, validity, threshold=0.5, **_) -> "ConfusionMatrix":
-    return cls(counts=confusion_counts(logits, label, validity, threshold))
+  def from_model_output(
+    cls, logits=None, label=None, validity=None, threshold=0.5, counts=None, **_
+  ) -> "ConfusionMatrix":
+    """From model outputs, or from `counts` already computed (e.g. inside a jitted step)."""
+    if counts is None:
+      counts = confusion_counts(logits, label, validity, threshold)
+    return cls(counts=counts)
 
   @classmethod
   def empty(cls) -> "ConfusionMatrix":

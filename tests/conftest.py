@@ -39,3 +39,21 @@ def tile_store(tmp_path_factory, synthetic_root) -> Path:
 
 
 os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+@pytest.fixture(scope="session")
+def trained_workdir(tmp_path_factory, tile_store) -> Path:
+  """A tiny model trained for a few steps on the synthetic tiles (for predict and evaluate)."""
+  from configs import test as test_config
+  from flood_jax import train
+
+  config = test_config.get_config()
+  config.data.preprocessed = str(tile_store)
+  config.num_train_steps = 30
+  config.eval_every_steps = 15
+  config.data.weak_fraction = 0.25
+  config.optimizer.learning_rate = 5e-3
+  config.optimizer.first_period = 30
+  workdir = tmp_path_factory.mktemp("trained")
+  train.train_and_evaluate(config, workdir)
+  return workdir

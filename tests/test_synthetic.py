@@ -2,9 +2,10 @@ import hashlib
 
 import numpy as np
 
+from flood_jax.baselines import otsu_threshold
 from flood_jax.data.catalog import build_catalog
 from flood_jax.data.geotiff import open_header
-from flood_jax.data.synthetic import generate_dataset, otsu_threshold, synthesize_scene
+from flood_jax.data.synthetic import generate_dataset, synthesize_scene
 
 
 def _digest(root):

@@ -16,7 +16,8 @@ IW scene at 10 m, calibrated against the valid pixels of the seven real Sen1Floo
   dB brighter. Real water pixels have VV median -13.3 dB (5-95%: -22.7..-5.8) and VH median
   -21.9 dB (-33.9..-13.8): a large share of labelled flood water in Sen1Floods11 is shallow water
   in fields or flooded vegetation, which is much brighter than open water. The generator labels
-  such areas water with VV about -11 dB, so brightness alone cannot separate the classes.
+  such areas water with VV about -13.5 dB and VH about -22 dB, so brightness alone cannot
+  separate the classes.
 * Dark land that is not water (dry sand, tarmac, radar shadow behind slopes) is as dark as water
   in VV but keeps land-like texture and shape, so "dark means water" is not enough either.
 * Water bodies: lakes and flood plains from thresholded smooth random fields (natural, blobby
@@ -43,6 +44,7 @@ from absl import app, flags
 from rasterio.transform import from_origin
 from scipy import ndimage
 
+from flood_jax.baselines import otsu_threshold
 from flood_jax.data.catalog import HAND_DIR, SPLIT_DIR, WEAK_DIR
 from flood_jax.errors import run_cli
 
@@ -148,7 +150,7 @@ def synthesize_scene(
   dry_vh = np.where(settlements, dry_vv - 8.0, dry_vh)
   # Dark land that is not water: sand, tarmac, radar shadow.
   dark_land = np.zeros(shape, bool)
-  if rng.uniform() < 0.35:
+  if rng.uniform() < 0.25:
     dark_land = _smooth_field(rng, shape, rng.uniform(8, 30)) > rng.uniform(1.0, 2.2)
     dark_land &= ~water
     dry_vv = np.where(
@@ -160,8 +162,8 @@ def synthesize_scene(
   open_vv = rng.normal(-20.0, 1.8) + 2.0 * np.maximum(_smooth_field(rng, shape, 40), 0)
   open_vh = open_vv - rng.normal(8.0, 1.0)
   shallow = _smooth_field(rng, shape, rng.uniform(15, 50)) > rng.normal(0.1, 0.7)
-  shallow_vv = rng.normal(-11.5, 1.5) + 1.0 * _smooth_field(rng, shape, 15)
-  shallow_vh = shallow_vv - rng.normal(8.0, 1.0)
+  shallow_vv = rng.normal(-13.5, 1.2) + 1.0 * _smooth_field(rng, shape, 15)
+  shallow_vh = shallow_vv - rng.normal(8.5, 0.8)
   water_vv = np.where(shallow, shallow_vv, open_vv)
   water_vh = np.where(shallow, shallow_vh, open_vh)
 
@@ -183,22 +185,6 @@ def synthesize_scene(
       hand_label[_smooth_field(rng, shape, 25) > rng.uniform(1.3, 2.5)] = -1
     hand_label[~np.isfinite(vv_vh_db).all(-1)] = -1
   return SyntheticScene(vv_vh_db, water, hand_label)
-
-
-def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
-  """Otsu's threshold of a 1-D sample (maximises the between-class variance)."""
-  values = values[np.isfinite(values)]
-  if values.size == 0:
-    return float("nan")
-  histogram, edges = np.histogram(values, bins=bins)
-  centres = (edges[:-1] + edges[1:]) / 2
-  weight_low = np.cumsum(histogram)
-  weight_high = weight_low[-1] - weight_low
-  sum_low = np.cumsum(histogram * centres)
-  mean_low = sum_low / np.maximum(weight_low, 1)
-  mean_high = (sum_low[-1] - sum_low) / np.maximum(weight_high, 1)
-  between = weight_low * weight_high * (mean_low - mean_high) ** 2
-  return float(edges[1:][np.argmax(between)])
 
 
 def weak_label(vv_vh_db: np.ndarray) -> np.ndarray:

@@ -1,0 +1,70 @@
+"""Entry point: `python -m flood_jax.main --config=configs/best.py --workdir=DIR`.
+
+Parses flags, sets up logging and (for multi-host runs) jax.distributed, then calls
+`train.train_and_evaluate(config, workdir)`. Any config field can be overridden from the
+command line, e.g. `--config.optimizer.learning_rate=3e-4`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from flood_jax.errors import run_cli
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  config_flags.DEFINE_config_file(
+    "config", None, "Config file, e.g. configs/best.py.", lock_config=True
+  )
+  flags.DEFINE_string(
+    "workdir", None, "Folder for checkpoints, logs and results (resumes if it has them)."
+  )
+  flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for multi-host runs.")
+  flags.DEFINE_integer("num_processes", None, "Number of processes in a multi-host run.")
+  flags.DEFINE_integer("process_id", None, "This process's index in a multi-host run.")
+  flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+
+
+@run_cli
+def main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from flood_jax.errors import ConfigError
+
+  if FLAGS.config is None:
+    raise ConfigError("--config is required, e.g. --config=configs/demo.py")
+  if not FLAGS.workdir:
+    raise ConfigError("--workdir is required: the folder for checkpoints, logs and results")
+  import jax
+
+  from flood_jax.logs import quiet_library_logs
+
+  quiet_library_logs()
+  if FLAGS.coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS"):
+    jax.distributed.initialize(
+      coordinator_address=FLAGS.coordinator_address,
+      num_processes=FLAGS.num_processes,
+      process_id=FLAGS.process_id,
+    )
+  logging.info(
+    "JAX process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
+  )
+  from flood_jax import train
+
+  results = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  if jax.process_index() == 0:
+    for split in ("test", "bolivia"):
+      if split in results:
+        print(f"{split} IoU (water, summed confusion matrix): {results[split]['iou']:.4f}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)

@@ -1,0 +1,44 @@
+"""Data parallelism: one mesh with a `data` axis over every device of every process.
+
+The same code path runs on 1 CPU, 8 GPUs or many hosts: batches are sharded along the batch
+axis, the train state is replicated, and XLA inserts the gradient all-reduce.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from flood_jax.errors import ConfigError
+
+
+def make_mesh(devices=None) -> Mesh:
+  """A 1-D mesh over `devices` (default: every device of every process)."""
+  return Mesh(np.asarray(devices if devices is not None else jax.devices()), ("data",))
+
+
+def data_sharding(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec("data"))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def check_batch_size(name: str, batch_size: int) -> None:
+  devices = jax.device_count()
+  if batch_size % devices:
+    raise ConfigError(
+      f"config.{name}={batch_size} is not divisible by the {devices} devices JAX sees; "
+      f"use a multiple of {devices}"
+    )
+
+
+def global_batch(local_batch: dict, mesh: Mesh) -> dict:
+  """Assembles each process's rows into one global array sharded over the `data` axis."""
+  sharding = data_sharding(mesh)
+  return {
+    name: jax.make_array_from_process_local_data(sharding, np.asarray(value))
+    for name, value in local_batch.items()
+  }

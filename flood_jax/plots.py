@@ -1,0 +1,84 @@
+"""Figures people would rather look at than read: training history, panels, confusion matrices."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _column(rows: list[dict], name: str) -> np.ndarray:
+  return np.array(
+    [float(row[name]) if row.get(name) not in (None, "", "nan") else np.nan for row in rows]
+  )
+
+
+def plot_history(metrics_csv: str | Path, output: str | Path) -> None:
+  """Loss, validation IoU and learning rate against step, from metrics.csv."""
+  with Path(metrics_csv).open() as file:
+    rows = list(csv.DictReader(file))
+  if not rows:
+    return
+  step = _column(rows, "step")
+  figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+  axes[0].plot(step, _column(rows, "train_loss"), "o-", label="train")
+  axes[0].plot(step, _column(rows, "valid_loss"), "o-", label="valid")
+  axes[0].set_title("loss")
+  axes[0].legend()
+  axes[1].plot(step, _column(rows, "valid_iou"), "o-", label="water IoU")
+  axes[1].plot(step, _column(rows, "valid_mean_iou"), "o-", label="mean IoU")
+  axes[1].set_title("validation IoU")
+  axes[1].set_ylim(0, 1)
+  axes[1].legend()
+  axes[2].plot(step, _column(rows, "learning_rate"), "o-")
+  axes[2].set_title("learning rate")
+  axes[2].set_yscale("log")
+  for axis in axes:
+    axis.set_xlabel("step")
+    axis.grid(alpha=0.3)
+  figure.tight_layout()
+  Path(output).parent.mkdir(parents=True, exist_ok=True)
+  figure.savefig(output, dpi=100)
+  plt.close(figure)
+
+
+def sar_composite(vv_vh_db: np.ndarray) -> np.ndarray:
+  """[H, W, 3] in [0, 1]: R = VV, G = VH, B = VV - VH, each stretched over typical dB ranges."""
+  vv, vh = vv_vh_db[..., 0], vv_vh_db[..., 1]
+  red = (vv + 25) / 25
+  green = (vh + 32) / 25
+  blue = (vv - vh) / 15
+  composite = np.stack([red, green, blue], -1)
+  return np.clip(np.nan_to_num(composite, nan=0.0), 0, 1)
+
+
+def mask_image(mask: np.ndarray, validity: np.ndarray | None = None) -> np.ndarray:
+  """[H, W, 3]: water blue, dry light grey, invalid red."""
+  image = np.where(mask[..., None] > 0, [0.1, 0.3, 0.9], [0.85, 0.85, 0.85])
+  if validity is not None:
+    image = np.where(validity[..., None], image, [0.85, 0.1, 0.1])
+  return image
+
+
+def plot_confusion(counts: np.ndarray, title: str, output: str | Path) -> None:
+  counts = np.asarray(counts, np.int64)
+  figure, axis = plt.subplots(figsize=(3.8, 3.4))
+  fractions = counts / max(counts.sum(), 1)
+  axis.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
+  for row in range(2):
+    for col in range(2):
+      axis.text(col, row, f"{counts[row, col]:,}\n{fractions[row, col]:.1%}", ha="center", va="center",
+                color="white" if fractions[row, col] > 0.5 else "black")  # fmt: skip
+  axis.set_xticks([0, 1], ["dry", "water"])
+  axis.set_yticks([0, 1], ["dry", "water"])
+  axis.set_xlabel("predicted")
+  axis.set_ylabel("truth")
+  axis.set_title(title)
+  figure.tight_layout()
+  figure.savefig(output, dpi=100)
+  plt.close(figure)

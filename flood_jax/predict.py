@@ -1,0 +1,176 @@
+"""Flood maps of whole Sentinel-1 scenes: `python -m flood_jax.predict --workdir=W --input=SCENE.tif --output=FLOOD.tif`.
+
+The input is a GeoTIFF of any size with two bands, VV and VH in dB (a Sen1Floods11 chip or a
+whole scene); a folder of them is accepted too (then --output is a folder). Overlapping windows
+are predicted in batches and blended with smooth weights, strip by strip, so memory is bounded by
+one strip whatever the scene size. The output is a Cloud Optimized GeoTIFF with the input's CRS
+and transform: uint8, 1 water, 0 dry, 255 no data; `--probability` also writes the water
+probability (float32, NaN where no data).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags, logging
+from tqdm import tqdm
+
+from flood_jax.data.scene import FLOOD_NODATA, SceneReader, StripWriter, check_output_path
+from flood_jax.errors import DataError, run_cli
+from flood_jax.inference import TrainedModel, blend_weights, window_starts
+
+
+def predict_scene(
+  model: TrainedModel,
+  input_path: str | Path,
+  output_path: str | Path,
+  probability_path: str | Path | None = None,
+  tile_size: int | None = None,
+  overlap: int | None = None,
+  batch_size: int | None = None,
+  show_progress: bool = True,
+) -> dict:
+  """Maps one scene; returns {"water_fraction", "valid_pixels", "windows"}."""
+  config = model.config.predict
+  tile_size, batch_size = tile_size or config.tile_size, batch_size or config.batch_size
+  overlap = config.overlap if overlap is None else overlap
+  if not 0 <= overlap < tile_size:
+    raise DataError(f"overlap {overlap} must be in [0, tile size {tile_size})")
+  output_path = check_output_path(output_path)
+  if probability_path:
+    probability_path = check_output_path(probability_path)
+  reader = SceneReader(input_path)
+  height, width = reader.height, reader.width
+  weights = blend_weights(tile_size, overlap)
+  row_starts = window_starts(height, tile_size, overlap)
+  col_starts = window_starts(width, tile_size, overlap)
+  padded_width = max(width, tile_size)
+  writers = [StripWriter(output_path, reader.profile, "uint8", FLOOD_NODATA)]
+  if probability_path:
+    writers.append(StripWriter(Path(probability_path), reader.profile, "float32", float("nan")))
+  # Accumulators cover rows [top, top + tile_size) of the full width.
+  total = np.zeros((tile_size, padded_width), np.float32)
+  weight_sum = np.zeros((tile_size, padded_width), np.float32)
+  validity_rows = np.zeros((tile_size, padded_width), bool)
+  top = 0
+  water_pixels = valid_pixels = 0
+
+  def flush(until: int) -> None:
+    """Writes finished rows [top, until) and shifts the accumulators."""
+    nonlocal top, total, weight_sum, validity_rows, water_pixels, valid_pixels
+    count = min(until, height) - top
+    if count > 0:
+      probability = total[:count, :width] / np.maximum(weight_sum[:count, :width], 1e-12)
+      valid = validity_rows[:count, :width]
+      flood = np.where(valid, (probability > model.config.threshold).astype(np.uint8), FLOOD_NODATA)
+      writers[0].write_rows(top, flood.astype(np.uint8))
+      if len(writers) > 1:
+        writers[1].write_rows(top, np.where(valid, probability, np.nan).astype(np.float32))
+      water_pixels += int(np.sum(flood == 1))
+      valid_pixels += int(np.sum(valid))
+    shift = until - top
+    for buffer in (total, weight_sum, validity_rows):
+      buffer[: tile_size - shift] = buffer[shift:].copy() if shift < tile_size else 0
+      buffer[max(tile_size - shift, 0) :] = 0
+    top = until
+
+  progress = tqdm(total=len(row_starts) * len(col_starts), desc=f"predict {Path(input_path).name}", unit="tile",
+                  disable=not show_progress, file=sys.stderr)  # fmt: skip
+  try:
+    for row in row_starts:
+      flush(row)
+      strip = reader.read_rows(row, tile_size)
+      if strip.shape[1] < padded_width:
+        strip = np.concatenate(
+          [strip, np.full((tile_size, padded_width - width, 2), np.nan, np.float32)], axis=1
+        )
+      image, validity = model.normalised_input(strip)
+      validity_rows[:] = validity_rows | validity
+      for start in range(0, len(col_starts), batch_size):
+        cols = col_starts[start : start + batch_size]
+        batch = np.stack([image[:, col : col + tile_size] for col in cols])
+        if len(cols) < batch_size:
+          batch = np.concatenate(
+            [batch, np.zeros((batch_size - len(cols), *batch.shape[1:]), np.float32)]
+          )
+        if validity[:, cols[0] : cols[-1] + tile_size].any():
+          probabilities = model.probabilities(batch)
+        else:  # all no data: nothing to predict
+          probabilities = np.zeros(batch.shape[:3], np.float32)
+        for col, probability in zip(cols, probabilities, strict=False):
+          total[:, col : col + tile_size] += probability * weights
+          weight_sum[:, col : col + tile_size] += weights
+        progress.update(len(cols))
+    flush(height)
+    for writer in writers:
+      writer.finish()
+  except BaseException:
+    for writer in writers:
+      writer.abort()
+    raise
+  finally:
+    progress.close()
+    reader.close()
+  if valid_pixels == 0:
+    logging.warning("%s: every pixel is no data; wrote an all-%d map", input_path, FLOOD_NODATA)
+  return {
+    "water_fraction": water_pixels / valid_pixels if valid_pixels else float("nan"),
+    "valid_pixels": valid_pixels,
+    "windows": len(row_starts) * len(col_starts),
+  }
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  flags.DEFINE_string("workdir", None, "Training workdir holding the best checkpoint.")
+  flags.DEFINE_string("input", None, "GeoTIFF (VV, VH in dB) or a folder of them.")
+  flags.DEFINE_string("output", None, "Output flood map (.tif), or a folder when --input is one.")
+  flags.DEFINE_bool(
+    "probability", False, "Also write the water probability beside each map (*_probability.tif)."
+  )
+  flags.DEFINE_integer("tile_size", None, "Window size (default: config.predict.tile_size).")
+  flags.DEFINE_integer(
+    "overlap", None, "Window overlap in pixels (default: config.predict.overlap)."
+  )
+  flags.DEFINE_integer(
+    "batch_size", None, "Windows per batch (default: config.predict.batch_size)."
+  )
+  flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+
+
+@run_cli
+def main(argv) -> None:
+  del argv
+  for name in ("workdir", "input", "output"):
+    if not getattr(FLAGS, name):
+      raise DataError(f"--{name} is required")
+  input_path, output_path = Path(FLAGS.input), Path(FLAGS.output)
+  if not input_path.exists():
+    raise DataError(f"{input_path}: input not found")
+  if input_path.is_dir():
+    jobs = [
+      (path, output_path / f"{path.stem}_flood.tif") for path in sorted(input_path.glob("*.tif"))
+    ]
+    if not jobs:
+      raise DataError(f"{input_path}: folder holds no .tif file")
+    output_path.mkdir(parents=True, exist_ok=True)
+  else:
+    jobs = [(input_path, output_path)]
+  model = TrainedModel.load(FLAGS.workdir)
+  for source, target in jobs:
+    probability = target.with_name(f"{target.stem}_probability.tif") if FLAGS.probability else None
+    summary = predict_scene(
+      model, source, target, probability, FLAGS.tile_size, FLAGS.overlap, FLAGS.batch_size
+    )
+    print(
+      f"{target}: water {summary['water_fraction']:.2%} of {summary['valid_pixels']:,} valid pixels"
+    )
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
