@@ -33,6 +33,15 @@ class ResUNet(nn.Module):
   dropout: float = 0.0
   dtype: str = "float32"
 
+  def _expose(self, name: str, activation: jnp.ndarray) -> jnp.ndarray:
+    """Makes a block's output available to interpretability (Grad-CAM++); identity otherwise.
+
+    `sow` records it in the "intermediates" collection and `perturb` lets a gradient be taken
+    with respect to it, both only when those collections are requested as mutable.
+    """
+    self.sow("intermediates", name, activation)
+    return self.perturb(name, activation)
+
   @nn.compact
   def __call__(self, image: jnp.ndarray, train: bool = False) -> jnp.ndarray:
     levels = len(self.filters) - 1
@@ -48,19 +57,23 @@ class ResUNet(nn.Module):
 
     x = image.astype(dtype)
     skips = []
-    for features in self.filters[:-1]:
-      x = block(features)(x, train)
+    for level, features in enumerate(self.filters[:-1]):
+      x = self._expose(f"encoder_{level}", block(features)(x, train))
       skips.append(x)
       x = nn.max_pool(x, (2, 2), strides=(2, 2))
-    x = block(self.filters[-1])(x, train)
+    x = self._expose("bottleneck", block(self.filters[-1])(x, train))
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
-    for features, skip in zip(reversed(self.filters[:-1]), reversed(skips), strict=True):
+    for level, (features, skip) in enumerate(
+      zip(reversed(self.filters[:-1]), reversed(skips), strict=True)
+    ):
       x = nn.ConvTranspose(features, (2, 2), strides=(2, 2), dtype=dtype)(x)
       if self.attention_gates:
         skip = AttentionGate(max(features // 2, 1), dtype=dtype)(skip, x, train)
       if self.spatial_attention:
         skip = SpatialAttention(dtype=dtype)(skip)
-      x = block(features)(jnp.concatenate([x, skip], axis=-1), train)
+      x = self._expose(
+        f"decoder_{level}", block(features)(jnp.concatenate([x, skip], axis=-1), train)
+      )
     logits = nn.Conv(1, (1, 1), dtype=dtype)(x)
     return logits.astype(jnp.float32)
 
