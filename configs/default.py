@@ -34,13 +34,13 @@ def get_config() -> ml_collections.ConfigDict:
   aug.flip_probability = 0.5  # Each of horizontal and vertical flip.
   aug.rotate_probability = 0.75  # Rotate by 90, 180 or 270 degrees (chosen uniformly).
   aug.brightness_probability = 0.5  # Add a uniform offset in [-brightness, brightness] (std units).
-  aug.brightness = 0.2
+  aug.brightness = 0.2  # Largest brightness offset, in standard deviations of the bands.
   aug.contrast_probability = 0.5  # Scale each band about its tile mean by [1-c, 1+c].
-  aug.contrast = 0.2
+  aug.contrast = 0.2  # Largest relative contrast change.
   aug.level_shift_probability = 0.0  # Shift VV and VH by one offset in [-level_shift_db, +] dB.
-  aug.level_shift_db = 0.0
+  aug.level_shift_db = 0.0  # Largest backscatter level shift in dB.
   aug.speckle_probability = 0.0  # Extra multiplicative Gamma speckle with this many looks.
-  aug.speckle_looks = 8.0
+  aug.speckle_looks = 8.0  # Equivalent number of looks of the extra speckle (higher = milder).
 
   # ---- model ------------------------------------------------------------------------------
   model = config.model = ml_collections.ConfigDict()
@@ -55,8 +55,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   # ---- loss -------------------------------------------------------------------------------
   loss = config.loss = ml_collections.ConfigDict()
-  # Weighted sum of masked losses: {name: weight}, names from flood_jax.losses.LOSSES.
-  loss.terms = {"focal_tversky": 1.0}
+  loss.terms = {"focal_tversky": 1.0}  # Weighted sum of losses {name: weight} (losses.LOSSES).
   loss.tversky_alpha = 0.7  # Weight of false negatives in the Tversky index (Abraham & Khan).
   loss.tversky_beta = 0.3  # Weight of false positives.
   loss.focal_tversky_gamma = 4.0 / 3.0  # loss = (1 - TI) ** (1 / gamma), as Abraham & Khan.

@@ -1,0 +1,69 @@
+"""Every config loads, validates and builds its model; sweeps name existing configs."""
+
+import importlib
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from experiments import run_sweep
+from flood_jax import train
+from flood_jax.models import model_from_config
+
+PROJECT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(
+  path.stem for path in (PROJECT / "configs").glob("*.py") if path.stem != "__init__"
+)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_is_valid_and_builds(name):
+  config = importlib.import_module(f"configs.{name}").get_config()
+  train.validate_config(config)
+  model = model_from_config(config.model)
+  size = 2 ** (len(config.model.filters) - 1) * 2
+  jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, size, size, 3))))
+
+
+def test_default_documents_every_field():
+  source = (PROJECT / "configs" / "default.py").read_text()
+  config = importlib.import_module("configs.default").get_config()
+
+  def leaves(node, prefix=""):
+    for key, value in node.items():
+      if hasattr(value, "items") and key != "terms":
+        yield from leaves(value, f"{prefix}{key}.")
+      else:
+        yield prefix + key, key
+
+  for path, key in leaves(config):
+    lines = [
+      line for line in source.splitlines() if f".{key} =" in line or f"config.{key} =" in line
+    ]
+    assert lines and all("#" in line for line in lines), (
+      f"{path} has no comment in configs/default.py"
+    )
+
+
+@pytest.mark.parametrize("sweep", ["ablation_models", "ablation_losses", "demo_models"])
+def test_sweeps_name_existing_configs(sweep):
+  runs = run_sweep.load_sweep(str(PROJECT / "experiments" / f"{sweep}.py"))
+  assert len({run["name"] for run in runs}) == len(runs)
+  for run in runs:
+    assert (PROJECT / run["config"]).exists()
+
+
+def test_collect_gathers_results(tmp_path):
+  runs = [
+    {"name": "a", "config": "configs/best.py", "overrides": []},
+    {"name": "b", "config": "configs/best.py", "overrides": []},
+  ]
+  (tmp_path / "a").mkdir()
+  (tmp_path / "a" / "results.json").write_text(
+    json.dumps({"test": {"iou": 0.5, "mean_iou": 0.6, "f1": 0.7}})
+  )
+  rows = run_sweep.collect(tmp_path, runs)
+  assert rows[0]["test_iou"] == "0.5000" and "test_iou" not in rows[1]
+  assert "| a | - | 0.5000 |" in (tmp_path / "results.md").read_text()
