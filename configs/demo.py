@@ -12,7 +12,7 @@ def get_config():
   config = best.get_config()
   config.data.tile_size = 128
   config.data.tile_stride = 128
-  config.data.synthetic_hand = 80
+  config.data.synthetic_hand = 100
   config.data.synthetic_weak = 80
   config.data.weak_fraction = 0.25  # weak Otsu labels are noisy: a quarter of each batch
   config.model.filters = (16, 32, 64, 128)

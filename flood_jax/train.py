@@ -314,7 +314,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     "best_iou": -1.0,
     "best_step": 0,
     "evals_without_improvement": 0,
-    "finished": False,
+    "early_stopped": False,
     "skipped_steps": 0,
   }
   start_step = 0
@@ -339,7 +339,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
   train_metrics = None
   step = start_step
-  while step < config.num_train_steps and not extra["finished"]:
+  while step < config.num_train_steps and not extra["early_stopped"]:
     local_batch = next(iterator)
     state, output = trainer.train_step(state, parallel.global_batch(local_batch, trainer.mesh))
     step += 1
@@ -403,10 +403,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
           step,
           config.early_stopping_patience,
         )
-        extra["finished"] = True
+        extra["early_stopped"] = True
       checkpoints.save_latest(step, state, {**extra, "iterator": iterator.get_state()})
-  if step >= config.num_train_steps:
-    extra["finished"] = True
   checkpoints.wait()
   tensorboard.close()
 

@@ -3,7 +3,7 @@ r"""Synthetic Sentinel-1 flood chips in the Sen1Floods11 layout, for the demo an
 No real training set can be downloaded where this project is built and tested, so the demo trains
 on data generated here. The generator is a small physical-statistical model of a Sentinel-1 GRD
 IW scene at 10 m, calibrated against the valid pixels of the seven real Sen1Floods11 chips
-(`scripts/compare_synthetic.py` plots both; the figures below are the measured ones):
+(`python -m flood_jax.data.realism` plots both; the figures below are the measured ones):
 
 * Backscatter is drawn in linear power and multiplied by speckle, Gamma(L, 1/L) with an
   equivalent number of looks L of about 4.4 (GRD IW high resolution; ESA Sentinel-1 User Guide),
@@ -150,8 +150,8 @@ def synthesize_scene(
   dry_vh = np.where(settlements, dry_vv - 8.0, dry_vh)
   # Dark land that is not water: sand, tarmac, radar shadow.
   dark_land = np.zeros(shape, bool)
-  if rng.uniform() < 0.25:
-    dark_land = _smooth_field(rng, shape, rng.uniform(8, 30)) > rng.uniform(1.0, 2.2)
+  if rng.uniform() < 0.2:
+    dark_land = _smooth_field(rng, shape, rng.uniform(8, 30)) > rng.uniform(1.5, 2.5)
     dark_land &= ~water
     dry_vv = np.where(
       dark_land, rng.normal(-17.0, 2.0) + 1.5 * _smooth_field(rng, shape, 10), dry_vv

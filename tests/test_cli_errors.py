@@ -1,0 +1,175 @@
+"""Bad input at the command line: one line naming the file or field, non-zero exit, no traceback,
+no partial output. Each case here is a row of docs/reliability.md."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def run(*arguments, env=None):
+  environment = dict(os.environ, JAX_PLATFORMS="cpu", **(env or {}))
+  return subprocess.run(
+    [sys.executable, "-m", *arguments],
+    cwd=PROJECT,
+    env=environment,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+
+
+def assert_clean_error(result, *fragments):
+  assert result.returncode != 0
+  assert "Traceback" not in result.stderr, result.stderr[-2000:]
+  error_lines = [
+    line for line in result.stderr.splitlines() if line.startswith(("error:", "FATAL"))
+  ]
+  assert len(error_lines) == 1, result.stderr[-2000:]
+  for fragment in fragments:
+    assert fragment in error_lines[0], error_lines[0]
+  return error_lines[0]
+
+
+def test_missing_dataset_root(tmp_path):
+  result = run(
+    "flood_jax.preprocess",
+    "--config=configs/test.py",
+    f"--config.data.root={tmp_path}/nowhere",
+    f"--output={tmp_path}/out",
+  )
+  assert_clean_error(result, "nowhere", "dataset root not found")
+  assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_root_without_the_layout(tmp_path):
+  result = run(
+    "flood_jax.preprocess",
+    "--config=configs/test.py",
+    f"--config.data.root={tmp_path}",
+    f"--output={tmp_path}/out",
+  )
+  assert_clean_error(result, "not in the Sen1Floods11 layout")
+
+
+def test_split_naming_a_missing_chip(synthetic_root, tmp_path):
+  root = tmp_path / "root"
+  shutil.copytree(synthetic_root, root)
+  csv = root / "splits/flood_handlabeled/flood_valid_data.csv"
+  csv.write_bytes(csv.read_bytes() + b"Spain_1_S1Hand.tif,Spain_1_LabelHand.tif\r\n")
+  result = run(
+    "flood_jax.preprocess",
+    "--config=configs/test.py",
+    f"--config.data.root={root}",
+    f"--output={tmp_path}/out",
+  )
+  assert_clean_error(result, "Spain_1_S1Hand.tif", "file not found", "valid split")
+  assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_corrupt_label_values_leave_no_output(synthetic_root, tmp_path):
+  root = tmp_path / "root"
+  shutil.copytree(synthetic_root, root)
+  label_path = next((root / "data/flood_events/HandLabeled/LabelHand").glob("*.tif"))
+  with rasterio.open(label_path, "r+") as dataset:
+    values = dataset.read(1)
+    values[0, 0] = 5
+    dataset.write(values, 1)
+  result = run(
+    "flood_jax.preprocess",
+    "--config=configs/test.py",
+    f"--config.data.root={root}",
+    f"--output={tmp_path}/out",
+  )
+  assert_clean_error(result, label_path.name, "values [5]")
+  assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_verbose_shows_the_traceback(tmp_path):
+  result = run(
+    "flood_jax.preprocess",
+    "--config=configs/test.py",
+    f"--config.data.root={tmp_path}/x",
+    f"--output={tmp_path}/o",
+    "--verbose",
+  )
+  assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize(
+  "override, fragment",
+  [
+    (
+      "--config.optimizer.learning_rate=-0.001",
+      "config.optimizer.learning_rate=-0.001 must be > 0",
+    ),
+    ("--config.data.tile_size=100", "config.data.tile_size=100"),
+    ("--config.optimizer.learnig_rate=0.1", "learnig_rate"),
+    ("--config.nonfinite=ignore", "config.nonfinite"),
+  ],
+)
+def test_bad_config_fields(tmp_path, override, fragment):
+  result = run("flood_jax.main", "--config=configs/test.py", override, f"--workdir={tmp_path}/run")
+  assert_clean_error(result, fragment)
+  assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_batch_not_divisible_by_devices(tmp_path):
+  result = run("flood_jax.main", "--config=configs/test.py", "--config.batch_size=4", f"--workdir={tmp_path}/run",
+               env={"XLA_FLAGS": "--xla_force_host_platform_device_count=3"})  # fmt: skip
+  assert_clean_error(result, "config.batch_size=4", "3 devices")
+
+
+def test_predict_one_band_file_and_bad_outputs(trained_workdir, tmp_path):
+  one_band = tmp_path / "one.tif"
+  with rasterio.open(
+    one_band, "w", driver="GTiff", height=8, width=8, count=1, dtype="float32"
+  ) as dataset:
+    dataset.write(np.zeros((1, 8, 8), np.float32))
+  result = run(
+    "flood_jax.predict",
+    f"--workdir={trained_workdir}",
+    f"--input={one_band}",
+    f"--output={tmp_path}/flood.tif",
+  )
+  assert_clean_error(result, "one.tif", "expected 2 bands")
+  assert not list(tmp_path.glob("*flood*"))
+  two_band = tmp_path / "two.tif"
+  with rasterio.open(
+    two_band, "w", driver="GTiff", height=8, width=8, count=2, dtype="float32"
+  ) as dataset:
+    dataset.write(np.full((2, 8, 8), -10, np.float32))
+  result = run(
+    "flood_jax.predict",
+    f"--workdir={trained_workdir}",
+    f"--input={two_band}",
+    f"--output={tmp_path}/no/flood.tif",
+  )
+  assert_clean_error(result, "does not exist")
+  result = run(
+    "flood_jax.predict",
+    f"--workdir={trained_workdir}",
+    f"--input={two_band}",
+    "--output=/proc/flood.tif",
+  )
+  assert_clean_error(result, "not writable")
+
+
+def test_evaluate_without_checkpoint(tile_store, tmp_path):
+  from configs import test as test_config
+
+  workdir = tmp_path / "untrained"
+  workdir.mkdir()
+  (workdir / "config.json").write_text(test_config.get_config().to_json())
+  shutil.copy(tile_store / "stats.json", workdir / "stats.json")
+  result = run("flood_jax.evaluate", f"--workdir={workdir}", "--split=test")
+  assert_clean_error(result, "untrained", "no checkpoint")
+  result = run("flood_jax.evaluate", f"--workdir={tmp_path}/nothing", "--split=test")
+  assert_clean_error(result, "nothing", "no config.json")
