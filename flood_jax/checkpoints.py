@@ -24,18 +24,29 @@ def _best_iou(metrics: dict) -> float:
   return iou if math.isfinite(iou) else -1.0
 
 
+def _barriers(name: str):
+  """Both managers save the same step; on many hosts their barriers need distinct names."""
+  return ocp.options.MultiprocessingOptions(barrier_sync_key_prefix=name)
+
+
 class Checkpoints:
   def __init__(self, workdir: str | Path):
     root = Path(workdir).absolute() / "checkpoints"
     self.latest = ocp.CheckpointManager(
       root / "latest",
-      options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True),
+      options=ocp.CheckpointManagerOptions(
+        max_to_keep=1, create=True, multiprocessing_options=_barriers("latest")
+      ),
       item_names=("state", "extra"),
     )
     self.best = ocp.CheckpointManager(
       root / "best",
       options=ocp.CheckpointManagerOptions(
-        max_to_keep=1, best_fn=_best_iou, best_mode="max", create=True
+        max_to_keep=1,
+        best_fn=_best_iou,
+        best_mode="max",
+        create=True,
+        multiprocessing_options=_barriers("best"),
       ),
       item_names=("state", "extra"),
     )

@@ -39,3 +39,26 @@ def run_cli(main: Callable[[Sequence[str]], None]) -> Callable[[Sequence[str]], 
       sys.exit(2)
 
   return wrapped
+
+
+def parse_flags(argv: Sequence[str]) -> list[str]:
+  """absl flag parsing whose config-override errors print one line instead of a traceback.
+
+  ml_collections raises AttributeError or ValueError for an unknown or mistyped
+  `--config.<field>` while absl parses flags, before `main` runs. Pass as
+  `app.run(main, flags_parser=parse_flags)`.
+  """
+  from absl import flags
+
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as error:
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
+  except (AttributeError, KeyError, ValueError, TypeError) as error:
+    override = next((arg for arg in argv[1:] if arg.startswith("--config.")), "--config")
+    detail = " ".join(str(error).replace("\\n", " ").replace("\\", "").replace("'", "").split())
+    print(
+      f"error: {override.split('=')[0]}: not a valid config override ({detail})", file=sys.stderr
+    )
+    sys.exit(2)

@@ -31,7 +31,7 @@ from tqdm import tqdm  # noqa: E402
 from flood_jax import baselines, plots  # noqa: E402
 from flood_jax.data.catalog import SPLITS, build_catalog  # noqa: E402
 from flood_jax.data.geotiff import read_chip  # noqa: E402
-from flood_jax.errors import DataError, run_cli  # noqa: E402
+from flood_jax.errors import DataError, parse_flags, run_cli  # noqa: E402
 from flood_jax.gradcam import gradcam_plus_plus, layer_names  # noqa: E402
 from flood_jax.inference import TrainedModel  # noqa: E402
 from flood_jax.logs import write_json  # noqa: E402
@@ -80,9 +80,10 @@ def panel_figure(
   ]
   figure, axes = plt.subplots(1, len(images), figsize=(3.2 * len(images), 3.6))
   for axis, (image, title) in zip(axes, images, strict=True):
-    axis.imshow(image)
+    axis.imshow(image, vmin=0, vmax=1)
     axis.set_title(title, fontsize=9)
-    axis.axis("off")
+    axis.set_xticks([])  # keep the frame: an all-valid mask is a white square
+    axis.set_yticks([])
   figure.suptitle(
     f"{chip_id}: IoU {metrics['iou']:.3f}  F1 {metrics['f1']:.3f}  accuracy {metrics['accuracy']:.3f}",
     fontsize=10,
@@ -286,4 +287,4 @@ def main(argv) -> None:
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

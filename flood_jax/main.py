@@ -13,7 +13,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from flood_jax.errors import run_cli
+from flood_jax.errors import parse_flags, run_cli
 
 FLAGS = flags.FLAGS
 
@@ -67,4 +67,4 @@ def main(argv) -> None:
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -42,3 +42,9 @@ def global_batch(local_batch: dict, mesh: Mesh) -> dict:
     name: jax.make_array_from_process_local_data(sharding, np.asarray(value))
     for name, value in local_batch.items()
   }
+
+
+def local_rows(array: jax.Array) -> np.ndarray:
+  """This process's rows of a batch-sharded global array, in the order it supplied them."""
+  shards = sorted(array.addressable_shards, key=lambda shard: shard.index[0].start or 0)
+  return np.concatenate([np.asarray(shard.data) for shard in shards])

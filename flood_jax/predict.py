@@ -18,7 +18,7 @@ from absl import app, flags, logging
 from tqdm import tqdm
 
 from flood_jax.data.scene import FLOOD_NODATA, SceneReader, StripWriter, check_output_path
-from flood_jax.errors import DataError, run_cli
+from flood_jax.errors import DataError, parse_flags, run_cli
 from flood_jax.inference import TrainedModel, blend_weights, window_starts
 
 
@@ -173,4 +173,4 @@ def main(argv) -> None:
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -25,7 +25,7 @@ from flood_jax.data.catalog import SOURCES, SPLITS, build_catalog
 from flood_jax.data.geotiff import read_chip
 from flood_jax.data.stats import BandStatistics, load_stats, save_stats
 from flood_jax.data.tiles import TileWriter, cut_tiles, tile_folder, tile_offsets
-from flood_jax.errors import DataError, run_cli
+from flood_jax.errors import DataError, parse_flags, run_cli
 
 MANIFEST = "manifest.json"
 
@@ -60,6 +60,22 @@ def preprocess(
   partial = output.with_name(f"{output.name}.partial")
   shutil.rmtree(partial, ignore_errors=True)
   partial.mkdir(parents=True)
+  try:
+    manifest = _write_store(config, records, partial)
+  except BaseException:
+    # A user error (or Ctrl-C) leaves nothing behind; a hard kill leaves only `.partial`,
+    # which is never taken as complete and is replaced by the next run.
+    shutil.rmtree(partial, ignore_errors=True)
+    raise
+  if output.exists():
+    shutil.rmtree(output)
+  partial.rename(output)
+  return manifest
+
+
+def _write_store(config: ml_collections.ConfigDict, records: list, partial: Path) -> dict:
+  """Writes tiles, stats.json and manifest.json into `partial`; returns the manifest."""
+  data = config.data
   writers = {
     (split, source): TileWriter(tile_folder(partial, split, source), data.tile_size)
     for split in SPLITS
@@ -69,8 +85,7 @@ def preprocess(
   skipped, dropped_tiles = [], 0
   try:
     for record in tqdm(records, desc="preprocess", unit="chip", file=sys.stderr):
-      label_kind = "hand" if record.source == "hand" else "weak"
-      chip = read_chip(record.s1_path, record.label_path, data.band_domain, label_kind)
+      chip = read_chip(record.s1_path, record.label_path, data.band_domain, record.source)
       reason = _skip_reason(chip)
       if reason:
         skipped.append({"chip_id": record.chip_id, "source": record.source, "reason": reason})
@@ -82,20 +97,15 @@ def preprocess(
       ):
         writer.add(tile)
         kept += 1
-      tiles_per_chip = len(tile_offsets(*chip.label.shape, data.tile_size, data.tile_stride))
-      dropped_tiles += tiles_per_chip - kept
+      dropped_tiles += len(tile_offsets(*chip.label.shape, data.tile_size, data.tile_stride)) - kept
       if record.split == "train" and not data.stats_from:
         statistics.add(chip.image, chip.validity)
   finally:
     for writer in writers.values():
       writer.__exit__(*sys.exc_info())
-  counts = {
-    split: {source: len(writers[(split, source)].index) for source in SOURCES} for split in SPLITS
-  }
   if data.stats_from:
     stats = dict(load_stats(data.stats_from), source=str(data.stats_from))
   elif statistics.count == 0:
-    shutil.rmtree(partial)
     raise DataError(
       f"{data.root}: no valid training pixel (the train split is empty or absent), so no "
       "normalisation statistics; point --config.data.stats_from at a stats.json computed elsewhere"
@@ -110,15 +120,14 @@ def preprocess(
     "tile_size": data.tile_size,
     "tile_stride": data.tile_stride,
     "band_domain": data.band_domain,
-    "tiles": counts,
+    "tiles": {
+      split: {source: len(writers[(split, source)].index) for source in SOURCES} for split in SPLITS
+    },
     "dropped_tiles_without_valid_pixel": dropped_tiles,
     "skipped_chips": skipped,
     "num_chips": len(records),
   }
   (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
-  if output.exists():
-    shutil.rmtree(output)
-  partial.rename(output)
   return manifest
 
 
@@ -148,4 +157,4 @@ def main(argv) -> None:
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

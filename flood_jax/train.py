@@ -61,6 +61,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(
         f"config.{name}={size} cannot pass through {levels + 1} filter levels: use a multiple of {2**levels}"
       )
+  if not 0 < data.tile_stride <= data.tile_size:
+    raise ConfigError(
+      f"config.data.tile_stride={data.tile_stride} must be in (0, data.tile_size={data.tile_size}]"
+    )
   unknown = set(config.loss.terms) - set(losses.LOSSES)
   if unknown:
     raise ConfigError(
@@ -339,74 +343,77 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
   train_metrics = None
   step = start_step
-  while step < config.num_train_steps and not extra["early_stopped"]:
-    local_batch = next(iterator)
-    state, output = trainer.train_step(state, parallel.global_batch(local_batch, trainer.mesh))
-    step += 1
-    output = jax.device_get(output)
-    if not output["finite"]:
-      extra["skipped_steps"] += 1
-      if config.nonfinite == "stop":
-        raise FloodJaxError(
-          f"non-finite loss or gradient at step {step} (loss {output['loss']}); the parameters were "
-          f"not updated and no checkpoint was written from it. Lower config.optimizer.learning_rate "
-          f"or set config.nonfinite='skip' to skip such steps"
-        )
-      logging.warning("Skipped step %d: non-finite loss or gradient", step)
-    metrics = step_metrics(output)
-    train_metrics = metrics if train_metrics is None else train_metrics.merge(metrics)
-
-    if step % config.log_every_steps == 0:
-      summary = flatten(train_metrics)
-      progress.line(step, summary["loss"], float(schedule(step)))
-      tensorboard.scalars(step, {**summary, "learning_rate": float(schedule(step))}, "train/")
-
-    if step % config.eval_every_steps == 0 or step == config.num_train_steps:
-      samples = {}
-
-      def keep_sample(local, output, samples=samples):
-        if not samples and (local["index"] >= 0).any():
-          samples["image"] = _sample_panel(
-            local, np.asarray(jax.device_get(output["logits"])), config.num_sample_images
+  try:
+    while step < config.num_train_steps and not extra["early_stopped"]:
+      local_batch = next(iterator)
+      state, output = trainer.train_step(state, parallel.global_batch(local_batch, trainer.mesh))
+      step += 1
+      output = jax.device_get(output)
+      if not output["finite"]:
+        extra["skipped_steps"] += 1
+        if config.nonfinite == "stop":
+          raise FloodJaxError(
+            f"non-finite loss or gradient at step {step} (loss {output['loss']}); the parameters were "
+            f"not updated and no checkpoint was written from it. Lower config.optimizer.learning_rate "
+            f"or set config.nonfinite='skip' to skip such steps"
           )
+        logging.warning("Skipped step %d: non-finite loss or gradient", step)
+      metrics = step_metrics(output)
+      train_metrics = metrics if train_metrics is None else train_metrics.merge(metrics)
 
-      valid = flatten(trainer.evaluate(state, valid_batches, keep_sample if is_chief else None))
-      train_summary = flatten(train_metrics) if train_metrics is not None else {}
-      train_metrics = None
-      row = {
-        "step": step,
-        "learning_rate": float(schedule(step)),
-        "train_loss": train_summary.get("loss", float("nan")),
-        "train_iou": train_summary.get("iou", float("nan")),
-        **{f"valid_{name}": value for name, value in valid.items()},
-      }
-      history.append(row)
-      tensorboard.scalars(step, valid, "valid/")
-      if samples:
-        tensorboard.images(step, "valid/samples_vv_truth_prediction", samples["image"])
-      iou = valid["iou"] if math.isfinite(valid["iou"]) else -1.0
-      logging.info(
-        "step %d validation: IoU %.4f  mean IoU %.4f  loss %.4f",
-        step,
-        valid["iou"],
-        valid["mean_iou"],
-        valid["loss"],
-      )
-      if iou > extra["best_iou"]:
-        extra.update(best_iou=iou, best_step=step, evals_without_improvement=0)
-        checkpoints.save_best(step, state, dict(extra), {"iou": iou})
-      else:
-        extra["evals_without_improvement"] += 1
-      if extra["evals_without_improvement"] >= config.early_stopping_patience:
+      if step % config.log_every_steps == 0:
+        summary = flatten(train_metrics)
+        progress.line(step, summary["loss"], float(schedule(step)))
+        tensorboard.scalars(step, {**summary, "learning_rate": float(schedule(step))}, "train/")
+
+      if step % config.eval_every_steps == 0 or step == config.num_train_steps:
+        samples = {}
+
+        def keep_sample(local, output, samples=samples):
+          if not samples and (local["index"] >= 0).any():
+            samples["image"] = _sample_panel(
+              local, parallel.local_rows(output["logits"]), config.num_sample_images
+            )
+
+        valid = flatten(trainer.evaluate(state, valid_batches, keep_sample if is_chief else None))
+        train_summary = flatten(train_metrics) if train_metrics is not None else {}
+        train_metrics = None
+        row = {
+          "step": step,
+          "learning_rate": float(schedule(step)),
+          "train_loss": train_summary.get("loss", float("nan")),
+          "train_iou": train_summary.get("iou", float("nan")),
+          **{f"valid_{name}": value for name, value in valid.items()},
+        }
+        history.append(row)
+        tensorboard.scalars(step, valid, "valid/")
+        if samples:
+          tensorboard.images(step, "valid/samples_vv_truth_prediction", samples["image"])
+        iou = valid["iou"] if math.isfinite(valid["iou"]) else -1.0
         logging.info(
-          "Early stopping at step %d: no better validation IoU in %d evaluations",
+          "step %d validation: IoU %.4f  mean IoU %.4f  loss %.4f",
           step,
-          config.early_stopping_patience,
+          valid["iou"],
+          valid["mean_iou"],
+          valid["loss"],
         )
-        extra["early_stopped"] = True
-      checkpoints.save_latest(step, state, {**extra, "iterator": iterator.get_state()})
-  checkpoints.wait()
-  tensorboard.close()
+        if iou > extra["best_iou"]:
+          extra.update(best_iou=iou, best_step=step, evals_without_improvement=0)
+          checkpoints.save_best(step, state, dict(extra), {"iou": iou})
+        else:
+          extra["evals_without_improvement"] += 1
+        if extra["evals_without_improvement"] >= config.early_stopping_patience:
+          logging.info(
+            "Early stopping at step %d: no better validation IoU in %d evaluations",
+            step,
+            config.early_stopping_patience,
+          )
+          extra["early_stopped"] = True
+        checkpoints.save_latest(step, state, {**extra, "iterator": iterator.get_state()})
+  finally:
+    # Whatever stops the loop (an error, Ctrl-C), a checkpoint being written is completed.
+    checkpoints.wait()
+    tensorboard.close()
 
   results = final_evaluation(trainer, checkpoints, state, store, config, stats, workdir)
   checkpoints.close()

@@ -110,7 +110,7 @@ def test_verbose_shows_the_traceback(tmp_path):
       "--config.optimizer.learning_rate=-0.001",
       "config.optimizer.learning_rate=-0.001 must be > 0",
     ),
-    ("--config.data.tile_size=100", "config.data.tile_size=100"),
+    ("--config.data.tile_size=99", "config.data.tile_size=99"),
     ("--config.optimizer.learnig_rate=0.1", "learnig_rate"),
     ("--config.nonfinite=ignore", "config.nonfinite"),
   ],

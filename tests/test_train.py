@@ -136,7 +136,7 @@ def test_sgdr_schedule_restarts_with_growing_periods():
   "field, value, message",
   [
     ("optimizer.learning_rate", -1e-3, "learning_rate"),
-    ("data.tile_size", 100, "tile_size"),
+    ("data.tile_size", 99, "tile_size"),
     ("loss.terms", {"lovasz": 1.0}, "unknown losses"),
     ("nonfinite", "ignore", "nonfinite"),
   ],

@@ -18,7 +18,7 @@ from absl import app, flags
 
 from flood_jax.data.catalog import build_catalog
 from flood_jax.data.geotiff import read_chip
-from flood_jax.errors import run_cli
+from flood_jax.errors import parse_flags, run_cli
 
 # Range over the real chips of each chip's median backscatter (dB) per class; chips with fewer
 # than 1,000 pixels of a class are left out. Water: India, Mekong, Pakistan; dry: five chips.
@@ -119,4 +119,4 @@ def main(argv) -> None:
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

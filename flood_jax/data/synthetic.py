@@ -46,7 +46,7 @@ from scipy import ndimage
 
 from flood_jax.baselines import otsu_threshold
 from flood_jax.data.catalog import HAND_DIR, SPLIT_DIR, WEAK_DIR
-from flood_jax.errors import run_cli
+from flood_jax.errors import parse_flags, run_cli
 
 CHIP_SIZE = 512
 PIXEL_METRES = 10.0
@@ -308,4 +308,4 @@ def main(argv) -> None:
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -1,0 +1,112 @@
+"""Whole-scene prediction: megapixels/s and peak resident memory against scene size.
+
+    python benchmarks/scene.py [--workdir=runs/demo] [--sizes=5000,10000,20000]
+
+Each size runs in its own process (so peak memory is that size's alone) on a synthetic
+two-band dB scene written strip by strip. Without --workdir an untrained demo-config model is
+used: speed and memory do not depend on the weights. Memory should stay flat as the scene grows,
+since prediction holds one strip of windows at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+
+def write_scene(path: Path, size: int, strip: int = 512) -> None:
+  import numpy as np
+  import rasterio
+  from rasterio.transform import from_origin
+
+  rng = np.random.default_rng(0)
+  profile = dict(driver="GTiff", height=size, width=size, count=2, dtype="float32", crs="EPSG:32633",
+                 transform=from_origin(300000, 5000000, 10, 10), nodata=float("nan"), tiled=True,
+                 blockxsize=512, blockysize=512, compress="deflate", BIGTIFF="YES")  # fmt: skip
+  columns = np.arange(size)
+  with rasterio.open(path, "w", **profile) as dataset:
+    for top in range(0, size, strip):
+      rows = min(strip, size - top)
+      river = (
+        np.abs(np.sin((top + np.arange(rows))[:, None] / 300.0) * 2000 + 3000 - columns % 6000)
+        < 200
+      )
+      vv = np.where(river, -20.0, -9.0) + rng.normal(0, 2.5, (rows, size))
+      data = np.stack([vv, vv - 7.0]).astype(np.float32)
+      data[:, :, : size // 50] = np.nan  # a no-data edge
+      dataset.write(data, window=rasterio.windows.Window(0, top, size, rows))
+
+
+def child(size: int, workdir: str | None, scratch: Path) -> dict:
+  import jax
+  import jax.numpy as jnp
+
+  from flood_jax.inference import TrainedModel
+  from flood_jax.predict import predict_scene
+
+  scene = scratch / f"scene_{size}.tif"
+  write_scene(scene, size)
+  if workdir:
+    model = TrainedModel.load(workdir)
+  else:
+    from configs import demo
+    from flood_jax.models import model_from_config
+
+    config = demo.get_config()
+    variables = model_from_config(config.model).init(jax.random.key(0), jnp.zeros((1, 256, 256, 3)))
+    model = TrainedModel(config, {"params": variables["params"], "batch_stats": variables["batch_stats"]},
+                         {"mean": [-12.0, 0.3, 16.0], "std": [5.0, 0.3, 5.0]})  # fmt: skip
+  start = time.perf_counter()
+  summary = predict_scene(model, scene, scratch / f"flood_{size}.tif", show_progress=False)
+  seconds = time.perf_counter() - start
+  peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  return {"size": size, "seconds": round(seconds, 1), "megapixels_per_s": round(size * size / seconds / 1e6, 3),
+          "peak_rss_mib": round(peak_mib, 1), "windows": summary["windows"]}  # fmt: skip
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
+  parser.add_argument("--workdir", default=None)
+  parser.add_argument("--sizes", default="5000,10000,20000")
+  parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+  parser.add_argument("--scratch", default=None, help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.child:
+    print(json.dumps(child(args.child, args.workdir, Path(args.scratch))))
+    return
+  import jax
+
+  print(f"jax {jax.__version__}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+  results = []
+  with tempfile.TemporaryDirectory() as scratch:
+    for size in (int(value) for value in args.sizes.split(",")):
+      command = [sys.executable, __file__, f"--child={size}", f"--scratch={scratch}"]
+      if args.workdir:
+        command.append(f"--workdir={args.workdir}")
+      output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+      result = json.loads(output.strip().splitlines()[-1])
+      results.append(result)
+      print(f"scene {size}x{size}: {result['megapixels_per_s']:.2f} Mpx/s, peak RSS {result['peak_rss_mib']:.0f} MiB, "
+            f"{result['windows']} windows, {result['seconds']:.0f} s", flush=True)  # fmt: skip
+      for leftover in Path(scratch).glob("*.tif"):
+        leftover.unlink()
+  if len(results) > 1:
+    ratio = results[-1]["peak_rss_mib"] / results[0]["peak_rss_mib"]
+    print(f"peak memory ratio {results[-1]['size']} / {results[0]['size']}: {ratio:.2f}")
+  print(json.dumps(results))
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,125 @@
+"""Training and inference speed of a config on this machine.
+
+    python benchmarks/speed.py --config=configs/best.py --batch_size=4 [--steps=3]
+
+Prints one line per figure: images/s, achieved GFLOP/s (from XLA's cost analysis of the compiled
+step) and its fraction of a float32 matmul's GFLOP/s measured in the same process, then, as the
+last line, one JSON object. The peers in ../shared/peers (Keras, PyTorch) print images/s for the
+same network; run them in their own environments in the same session and compare ratios
+(benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import flax  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from flood_jax import parallel  # noqa: E402
+from flood_jax.train import Trainer  # noqa: E402
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", "configs/best.py", "Config to measure.")
+flags.DEFINE_integer("batch_size", 4, "Images per step.")
+flags.DEFINE_integer("tile_size", None, "Image side (default: config.data.tile_size).")
+flags.DEFINE_integer("steps", 3, "Timed steps after one warm-up step.")
+
+
+def _flops(compiled) -> float:
+  analysis = compiled.cost_analysis()
+  if isinstance(analysis, list):
+    analysis = analysis[0]
+  return float(analysis.get("flops", float("nan")))
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
+  a = jnp.ones((size, size), jnp.float32)
+  matmul = jax.jit(lambda x, y: x @ y)
+  matmul(a, a).block_until_ready()
+  start = time.perf_counter()
+  for _ in range(repeats):
+    result = matmul(a, a)
+  result.block_until_ready()
+  return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def timed(function, *args, steps: int):
+  output = function(*args)
+  jax.block_until_ready(output)
+  start = time.perf_counter()
+  for _ in range(steps):
+    output = function(*args)
+  jax.block_until_ready(output)
+  return (time.perf_counter() - start) / steps
+
+
+def main(argv) -> None:
+  del argv
+  config = FLAGS.config
+  size = FLAGS.tile_size or config.data.tile_size
+  batch = FLAGS.batch_size
+  config.data.tile_size = config.predict.tile_size = size
+  config.batch_size = config.eval_batch_size = batch
+  print(f"jax {jax.__version__}, flax {flax.__version__}, devices {jax.devices()}")
+  print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+  print(f"model {dict(config.model)}; batch {batch} of {size}x{size}")
+  peak = matmul_gflops()
+  print(f"float32 2048x2048 matmul: {peak:.1f} GFLOP/s")
+
+  trainer = Trainer(config)
+  state = trainer.replicate(trainer.initial_state())
+  rng = np.random.default_rng(0)
+  host_batch = {
+    "image": rng.normal(size=(batch, size, size, 3)).astype(np.float32),
+    "label": (rng.uniform(size=(batch, size, size, 1)) > 0.5).astype(np.float32),
+    "validity": np.ones((batch, size, size, 1), bool),
+  }
+  device_batch = parallel.global_batch(host_batch, trainer.mesh)
+  train_flops = _flops(trainer.train_step.lower(state, device_batch).compile())
+
+  def train_steps(state):
+    for _ in range(FLAGS.steps):
+      state, output = trainer.train_step(state, device_batch)
+    return state, output
+
+  state, _ = trainer.train_step(state, device_batch)  # warm-up and compile
+  jax.block_until_ready(state)
+  start = time.perf_counter()
+  state, output = train_steps(state)
+  jax.block_until_ready(output)
+  train_seconds = (time.perf_counter() - start) / FLAGS.steps
+  train_images = batch / train_seconds
+  train_gflops = train_flops / train_seconds / 1e9
+  print(f"train: {train_images:.3f} images/s, {train_seconds:.2f} s/step, {train_flops / batch / 1e9:.1f} GFLOP/image, "
+        f"{train_gflops:.1f} GFLOP/s = {train_gflops / peak:.1%} of matmul peak")  # fmt: skip
+
+  variables = {"params": state.params, "batch_stats": state.batch_stats}
+  infer = jax.jit(lambda variables, images: trainer.model.apply(variables, images, train=False))
+  infer_flops = _flops(infer.lower(variables, device_batch["image"]).compile())
+  infer_seconds = timed(infer, variables, device_batch["image"], steps=FLAGS.steps)
+  infer_images = batch / infer_seconds
+  infer_gflops = infer_flops / infer_seconds / 1e9
+  print(f"infer: {infer_images:.3f} images/s, {infer_flops / batch / 1e9:.1f} GFLOP/image, "
+        f"{infer_gflops:.1f} GFLOP/s = {infer_gflops / peak:.1%} of matmul peak")  # fmt: skip
+  print(json.dumps({
+    "train_images_per_s": round(train_images, 4), "infer_images_per_s": round(infer_images, 4),
+    "train_gflops_per_s": round(train_gflops, 2), "infer_gflops_per_s": round(infer_gflops, 2),
+    "train_gflop_per_image": round(train_flops / batch / 1e9, 2), "infer_gflop_per_image": round(infer_flops / batch / 1e9, 2),
+    "matmul_gflops_per_s": round(peak, 1), "batch_size": batch, "tile_size": size,
+    "xla_flags": os.environ.get("XLA_FLAGS", ""), "jax": jax.__version__,
+  }))  # fmt: skip
+
+
+if __name__ == "__main__":
+  app.run(main)
