@@ -70,10 +70,11 @@ def predict_scene(
         writers[1].write_rows(top, np.where(valid, probability, np.nan).astype(np.float32))
       water_pixels += int(np.sum(flood == 1))
       valid_pixels += int(np.sum(valid))
-    shift = until - top
+    # Windows start at most one stride apart, so the shift is below tile_size except at the end.
+    shift = min(until - top, tile_size)
     for buffer in (total, weight_sum, validity_rows):
-      buffer[: tile_size - shift] = buffer[shift:].copy() if shift < tile_size else 0
-      buffer[max(tile_size - shift, 0) :] = 0
+      buffer[: tile_size - shift] = buffer[shift:].copy()
+      buffer[tile_size - shift :] = 0
     top = until
 
   progress = tqdm(total=len(row_starts) * len(col_starts), desc=f"predict {Path(input_path).name}", unit="tile",
