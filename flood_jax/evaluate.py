@@ -137,7 +137,8 @@ def gradcam_figure(
 
 
 def evaluate(workdir: str | Path, split: str, data_root: str | Path | None = None, output: str | Path | None = None,
-             num_panels: int | None = None, seed: int = 0, show_progress: bool = True, model: TrainedModel | None = None) -> dict:  # fmt: skip
+             num_panels: int | None = None, seed: int = 0, show_progress: bool = True, model: TrainedModel | None = None,
+             gradcam_layer: str | None = None) -> dict:  # fmt: skip
   """Evaluates the best model of `workdir` on the chips of `split`; returns summary.json."""
   workdir = Path(workdir)
   if split not in SPLITS:
@@ -230,7 +231,7 @@ def evaluate(workdir: str | Path, split: str, data_root: str | Path | None = Non
       record, chip, probability, row = candidates[index]
       panel_figure(record.chip_id, chip.vv_vh_db, chip.label, chip.validity, probability, row, config.threshold,
                    output / "panels" / f"{record.chip_id}.png")  # fmt: skip
-      gradcam_figure(model, record.chip_id, chip.vv_vh_db, chip.label, chip.validity, probability, layer_names(model.model)[-1],
+      gradcam_figure(model, record.chip_id, chip.vv_vh_db, chip.label, chip.validity, probability, gradcam_layer or layer_names(model.model)[-1],
                      output / "gradcam" / f"{record.chip_id}.png")  # fmt: skip
   return summary
 
@@ -267,6 +268,11 @@ def define_flags() -> None:
     "num_panels", None, "Sample panels per source (default: config.evaluate.num_panels)."
   )
   flags.DEFINE_integer("seed", 0, "Seed of the choice of sample chips.")
+  flags.DEFINE_string(
+    "gradcam_layer",
+    None,
+    "Block for Grad-CAM++: encoder_<i>, bottleneck or decoder_<i> (default: last decoder).",
+  )
   flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
 
 
@@ -279,7 +285,13 @@ def main(argv) -> None:
 
   quiet_library_logs()
   summary = evaluate(
-    FLAGS.workdir, FLAGS.split, FLAGS.data_root, FLAGS.output, FLAGS.num_panels, FLAGS.seed
+    FLAGS.workdir,
+    FLAGS.split,
+    FLAGS.data_root,
+    FLAGS.output,
+    FLAGS.num_panels,
+    FLAGS.seed,
+    gradcam_layer=FLAGS.gradcam_layer,
   )
   print(format_table(summary))
   print(json.dumps({"num_chips": summary["num_chips"], "skipped": summary["skipped"]}))

@@ -91,7 +91,14 @@ def test_otsu_baseline_by_hand():
 
 
 def test_report_with_a_trained_model_writes_panels_and_gradcam(trained_workdir, tmp_path):
-  summary = evaluate(trained_workdir, "test", output=tmp_path, num_panels=1, show_progress=False)
+  summary = evaluate(
+    trained_workdir,
+    "test",
+    output=tmp_path,
+    num_panels=1,
+    show_progress=False,
+    gradcam_layer="encoder_0",
+  )
   assert summary["num_chips"] > 0
   assert len(list((tmp_path / "panels").glob("*.png"))) == 1
   assert len(list((tmp_path / "gradcam").glob("*.png"))) == 1
