@@ -27,6 +27,11 @@ def get_config():
   config.optimizer.warmup_steps = 20
   config.optimizer.first_period = 150
   config.optimizer.period_multiplier = 2
+  # Backscatter augmentation: on the real chips it raised the demo's IoU from 0.527 to 0.550
+  # (synthetic test 0.870 -> 0.874), see README.
+  config.augment.level_shift_probability = 0.5
+  config.augment.level_shift_db = 3.0
+  config.augment.speckle_probability = 0.3
   config.predict.tile_size = 256
   config.predict.overlap = 64
   return config

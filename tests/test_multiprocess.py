@@ -10,8 +10,7 @@ import jax
 import numpy as np
 
 from configs import test as test_config
-from flood_jax.checkpoints import Checkpoints, abstract
-from flood_jax.train import Trainer
+from tests.helpers import latest_checkpoint
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -23,11 +22,9 @@ def _free_port() -> int:
 
 
 def _params(workdir, config):
-  trainer = Trainer(config)
-  checkpoints = Checkpoints(workdir)
-  state, _ = checkpoints.restore(checkpoints.latest, abstract(trainer.initial_state()))
-  checkpoints.close()
-  return [np.asarray(leaf) for leaf in jax.tree.leaves(jax.device_get(state.params))]
+  return [
+    np.asarray(leaf) for leaf in jax.tree.leaves(latest_checkpoint(workdir, config)[1].params)
+  ]
 
 
 def test_two_processes_match_one(tile_store, tmp_path):

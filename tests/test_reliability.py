@@ -8,9 +8,9 @@ import pytest
 
 from configs import test as test_config
 from flood_jax import train
-from flood_jax.checkpoints import Checkpoints, abstract
 from flood_jax.data import pipeline
 from flood_jax.errors import FloodJaxError
+from tests.helpers import latest_checkpoint
 
 
 def _config(tile_store, **changes):
@@ -41,16 +41,6 @@ def poisoned_step_3(monkeypatch):
   monkeypatch.setattr(pipeline, "train_dataset", poisoned)
 
 
-def _latest(workdir, config):
-  checkpoints = Checkpoints(workdir)
-  step = checkpoints.latest_step()
-  state, extra = checkpoints.restore(
-    checkpoints.latest, abstract(train.Trainer(config).initial_state())
-  )
-  checkpoints.close()
-  return step, jax.device_get(state), extra
-
-
 def _all_finite(tree) -> bool:
   return all(
     np.isfinite(np.asarray(leaf)).all()
@@ -65,7 +55,7 @@ def test_nonfinite_stop_names_the_step_and_writes_no_bad_checkpoint(
   config = _config(tile_store)
   with pytest.raises(FloodJaxError, match="non-finite loss or gradient at step 3"):
     train.train_and_evaluate(config, tmp_path)
-  step, state, _ = _latest(tmp_path, config)
+  step, state, _ = latest_checkpoint(tmp_path, config)
   assert step == 2
   assert _all_finite(state.params) and _all_finite(state.batch_stats)
 
@@ -73,7 +63,7 @@ def test_nonfinite_stop_names_the_step_and_writes_no_bad_checkpoint(
 def test_nonfinite_skip_counts_and_goes_on(tile_store, tmp_path, poisoned_step_3):
   config = _config(tile_store, nonfinite="skip")
   train.train_and_evaluate(config, tmp_path)
-  step, state, extra = _latest(tmp_path, config)
+  step, state, extra = latest_checkpoint(tmp_path, config)
   assert step == 6 and extra["skipped_steps"] == 1
   assert (
     _all_finite(state.params) and _all_finite(state.batch_stats) and _all_finite(state.opt_state)
@@ -90,12 +80,12 @@ def test_kill_during_checkpoint_write_leaves_previous_loadable(tile_store, tmp_p
   for path in sorted(partial.rglob("*")):
     if path.is_file():
       path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
-  step, state, _ = _latest(tmp_path / "run", config)
+  step, state, _ = latest_checkpoint(tmp_path / "run", config)
   assert step == 6 and _all_finite(state.params)
   config.num_train_steps = 8
   train.train_and_evaluate(config, tmp_path / "run")  # resumes from step 6 and completes step 8
   reference = _config(tile_store, num_train_steps=8)
   train.train_and_evaluate(reference, tmp_path / "reference")
-  _, resumed, _ = _latest(tmp_path / "run", config)
-  _, straight, _ = _latest(tmp_path / "reference", reference)
+  _, resumed, _ = latest_checkpoint(tmp_path / "run", config)
+  _, straight, _ = latest_checkpoint(tmp_path / "reference", reference)
   assert jax.tree.all(jax.tree.map(np.array_equal, resumed.params, straight.params))

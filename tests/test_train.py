@@ -15,8 +15,8 @@ import pytest
 
 from configs import test as test_config
 from flood_jax import train
-from flood_jax.checkpoints import Checkpoints, abstract
 from flood_jax.errors import ConfigError
+from tests.helpers import latest_checkpoint
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -34,11 +34,7 @@ def tiny_config(tile_store, **overrides):
 
 
 def final_params(workdir, config):
-  trainer = train.Trainer(config)
-  checkpoints = Checkpoints(workdir)
-  state, _ = checkpoints.restore(checkpoints.latest, abstract(trainer.initial_state()))
-  checkpoints.close()
-  return jax.device_get(state.params)
+  return latest_checkpoint(workdir, config)[1].params
 
 
 @pytest.fixture(scope="module")
