@@ -116,7 +116,7 @@ def _write_store(config: ml_collections.ConfigDict, records: list, partial: Path
     )
   save_stats(partial / "stats.json", stats)
   manifest = {
-    "root": str(data.root),
+    "root": str(Path(data.root).absolute()),
     "tile_size": data.tile_size,
     "tile_stride": data.tile_stride,
     "band_domain": data.band_domain,
