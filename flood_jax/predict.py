@@ -17,12 +17,24 @@ import numpy as np
 from absl import app, flags, logging
 from tqdm import tqdm
 
-from flood_jax.data.scene import FLOOD_NODATA, SceneReader, StripWriter, check_output_path
+from flood_jax.data.scene import (
+  FLOOD_NODATA,
+  SceneReader,
+  StripWriter,
+  bounded_gdal_cache,
+  check_output_path,
+)
 from flood_jax.errors import DataError, parse_flags, run_cli
 from flood_jax.inference import TrainedModel, blend_weights, window_starts
 
 
-def predict_scene(
+def predict_scene(*args, **kwargs) -> dict:
+  """Maps one scene (see `_predict_scene`) with GDAL's cache bounded, so memory stays flat."""
+  with bounded_gdal_cache():
+    return _predict_scene(*args, **kwargs)
+
+
+def _predict_scene(
   model: TrainedModel,
   input_path: str | Path,
   output_path: str | Path,

@@ -18,6 +18,14 @@ from flood_jax.data.geotiff import check_s1_header, open_header
 from flood_jax.errors import DataError
 
 FLOOD_NODATA = 255
+# GDAL's block cache defaults to 5% of RAM: written blocks and the COG driver's overview pass
+# accumulate there, so memory would grow with the scene. Scene I/O runs under this cap.
+GDAL_CACHE_MB = 128
+
+
+def bounded_gdal_cache() -> rasterio.Env:
+  """Context for scene I/O with GDAL's block cache capped at GDAL_CACHE_MB."""
+  return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
 
 
 class SceneReader:
