@@ -147,10 +147,15 @@ def read_s1(path: str | Path) -> np.ndarray:
   """float32 [H, W, 2]: VV and VH in dB, NaN where missing (nodata tags become NaN)."""
   header = open_header(path)
   check_s1_header(header)
-  raw = _read(header.path).astype(np.float32)
-  if header.nodata is not None and np.isfinite(header.nodata):
-    raw[raw == header.nodata] = np.nan
-  return np.moveaxis(raw, 0, -1)
+  return backscatter_hwc(_read(header.path), header.nodata)
+
+
+def backscatter_hwc(bands: np.ndarray, nodata: float | None) -> np.ndarray:
+  """[2, H, W] bands as read -> float32 [H, W, 2], with a finite nodata tag turned into NaN."""
+  bands = bands.astype(np.float32)
+  if nodata is not None and np.isfinite(nodata):
+    bands[bands == nodata] = np.nan
+  return np.moveaxis(bands, 0, -1)
 
 
 def read_chip(

@@ -112,9 +112,7 @@ def batch_composition(config, has_weak: bool) -> tuple[int, int]:
   return config.batch_size - weak, weak
 
 
-def _rows_of_process(
-  stream: grain.MapDataset, per_batch: int, process_index: int, process_count: int
-):
+def _rows_of_process(per_batch: int, process_index: int, process_count: int):
   """Per-process view: element j of local batch b is global element b * per_batch + p * local + j."""
   local = per_batch // process_count
 
@@ -154,7 +152,7 @@ def train_dataset(
       .repeat()
       .random_map(make_augment(config, stats), seed=config.seed + 1000 * offset + 1)
     )
-    local, pick = _rows_of_process(stream, rows, process_index, process_count)
+    local, pick = _rows_of_process(rows, process_index, process_count)
     parts.append((stream, local, pick))
 
   def global_batch(step: int) -> dict:

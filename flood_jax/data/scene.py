@@ -14,7 +14,7 @@ import rasterio
 import rasterio.shutil
 from rasterio.windows import Window
 
-from flood_jax.data.geotiff import check_s1_header, open_header
+from flood_jax.data.geotiff import backscatter_hwc, check_s1_header, open_header
 from flood_jax.errors import DataError
 
 FLOOD_NODATA = 255
@@ -42,11 +42,8 @@ class SceneReader:
   def read_rows(self, top: int, rows: int) -> np.ndarray:
     """float32 [rows, W, 2]; rows beyond the scene are NaN."""
     window = Window(0, top, self.width, rows)
-    data = self._dataset.read(window=window, boundless=True, fill_value=np.nan).astype(np.float32)
-    nodata = self._dataset.nodata
-    if nodata is not None and np.isfinite(nodata):
-      data[data == nodata] = np.nan
-    return np.moveaxis(data, 0, -1)
+    data = self._dataset.read(window=window, boundless=True, fill_value=np.nan)
+    return backscatter_hwc(data, self._dataset.nodata)
 
   def close(self) -> None:
     self._dataset.close()
