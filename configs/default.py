@@ -52,6 +52,9 @@ def get_config() -> ml_collections.ConfigDict:
   model.se_reduction = 16  # Squeeze-and-excitation reduction ratio.
   model.dropout = 0.1  # Dropout rate in the bottleneck, in [0, 1).
   model.dtype = "float32"  # Compute dtype ("float32" or "bfloat16"); parameters stay float32.
+  # Convolutions through flood_jax/models/conv.py: lax's parameters and results, faster on CPU
+  # (benchmarks/README.md). False uses lax.conv_general_dilated and nn.ConvTranspose throughout.
+  model.fast_convolutions = True  # False: the library's convolutions (for comparison).
 
   # ---- loss -------------------------------------------------------------------------------
   loss = config.loss = ml_collections.ConfigDict()

@@ -1,3 +1,4 @@
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -5,6 +6,7 @@ import pytest
 from clu import parameter_overview
 
 from flood_jax.models import MODEL_VARIANTS, ResUNet
+from flood_jax.models.blocks import Upsample2x
 
 
 @pytest.mark.parametrize("variant", sorted(MODEL_VARIANTS))
@@ -57,3 +59,68 @@ def test_best_variant_parameter_count_at_256():
   count = sum(leaf.size for leaf in jax.tree.leaves(variables["params"]))
   print(parameter_overview.get_parameter_overview(variables["params"], include_stats=False)[-200:])
   assert count == 8_189_474
+
+
+@pytest.mark.parametrize("dtype,tolerance", [(jnp.float32, 1e-5), (jnp.bfloat16, 2e-2)])
+def test_upsample_equals_transposed_convolution(dtype, tolerance):
+  """The matmul + depth-to-space upsampling is nn.ConvTranspose(k=2, s=2): same parameters,
+  same initial values, same outputs and same gradients for inputs and parameters."""
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, 6, 10, 5)), jnp.float32)
+  ours = Upsample2x(7, dtype=dtype)
+  library = nn.ConvTranspose(7, (2, 2), strides=(2, 2), dtype=dtype)
+  variables = ours.init(jax.random.key(1), x)
+  library_variables = library.init(jax.random.key(1), x)
+  assert jax.tree.map(jnp.shape, variables) == jax.tree.map(jnp.shape, library_variables)
+  np.testing.assert_array_equal(
+    variables["params"]["kernel"], library_variables["params"]["kernel"]
+  )
+  # A non-zero bias so that its gradient and its place in the output are checked too.
+  variables = {"params": {**variables["params"], "bias": jnp.arange(7.0) / 7}}
+  cotangent = jnp.asarray(rng.normal(size=(2, 12, 20, 7)), jnp.float32)
+
+  def loss(module, variables, x):
+    return jnp.sum(module.apply(variables, x).astype(jnp.float32) * cotangent)
+
+  np.testing.assert_allclose(
+    ours.apply(variables, x).astype(jnp.float32),
+    library.apply(variables, x).astype(jnp.float32),
+    atol=tolerance,
+    rtol=tolerance,
+  )
+  ours_grads = jax.grad(loss, argnums=(1, 2))(ours, variables, x)
+  library_grads = jax.grad(loss, argnums=(1, 2))(library, variables, x)
+  for a, b in zip(jax.tree.leaves(ours_grads), jax.tree.leaves(library_grads), strict=True):
+    scale = float(jnp.abs(b).max())
+    np.testing.assert_allclose(a, b, atol=tolerance * scale, rtol=tolerance)
+
+
+def test_fast_convolutions_do_not_change_the_model():
+  """The best variant with models/conv.py and Upsample2x against lax's convolutions and
+  nn.ConvTranspose: the same parameter tree, logits, batch statistics and gradients."""
+  config = dict(MODEL_VARIANTS["resunet_ag_se"], filters=(8, 16, 32))
+  fast, library = ResUNet(**config), ResUNet(**config, fast_convolutions=False)
+  images = jnp.asarray(np.random.default_rng(0).normal(size=(2, 64, 64, 3)), jnp.float32)
+  variables = library.init(jax.random.key(0), images)
+  assert jax.tree.structure(fast.init(jax.random.key(0), images)) == jax.tree.structure(variables)
+
+  def loss(model, params):
+    logits, updates = model.apply(
+      {**variables, "params": params}, images, train=True, mutable=["batch_stats"]
+    )
+    return jnp.mean(jnp.square(logits - 0.5)), (logits, updates)
+
+  (fast_loss, fast_aux), fast_grads = jax.value_and_grad(loss, 1, has_aux=True)(
+    fast, variables["params"]
+  )
+  (lib_loss, lib_aux), lib_grads = jax.value_and_grad(loss, 1, has_aux=True)(
+    library, variables["params"]
+  )
+  np.testing.assert_allclose(fast_loss, lib_loss, rtol=1e-5)
+  for ours, theirs in zip(
+    jax.tree.leaves((fast_aux, fast_grads)), jax.tree.leaves((lib_aux, lib_grads)), strict=True
+  ):
+    # Some gradients are zero in exact arithmetic (a bias just before batch norm): an absolute
+    # floor keeps their rounding noise from counting as a difference.
+    scale = float(jnp.abs(theirs).max())
+    np.testing.assert_allclose(ours, theirs, atol=1e-4 * scale + 1e-7, rtol=1e-3)

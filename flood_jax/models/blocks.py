@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
 
+from flood_jax.models import conv as fast_conv
+
 Dtype = Any
+
+
+def _convolution(fast: bool):
+  """The `conv_general_dilated` an `nn.Conv` should use: ours (models/conv.py) or lax's."""
+  return fast_conv.conv_general_dilated if fast else None
 
 
 class SqueezeExcitation(nn.Module):
@@ -30,12 +38,17 @@ class SpatialAttention(nn.Module):
 
   kernel_size: int = 7
   dtype: Dtype = jnp.float32
+  fast: bool = True
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
     pooled = jnp.concatenate([x.mean(-1, keepdims=True), x.max(-1, keepdims=True)], axis=-1)
     size = (self.kernel_size, self.kernel_size)
-    return x * nn.sigmoid(nn.Conv(1, size, padding="SAME", dtype=self.dtype)(pooled))
+    return x * nn.sigmoid(
+      nn.Conv(
+        1, size, padding="SAME", dtype=self.dtype, conv_general_dilated=_convolution(self.fast)
+      )(pooled)
+    )
 
 
 class AttentionGate(nn.Module):
@@ -47,14 +60,45 @@ class AttentionGate(nn.Module):
 
   inter_channels: int
   dtype: Dtype = jnp.float32
+  fast: bool = True
 
   @nn.compact
   def __call__(self, skip: jnp.ndarray, gating: jnp.ndarray, train: bool) -> jnp.ndarray:
-    theta = nn.Conv(self.inter_channels, (1, 1), use_bias=False, dtype=self.dtype)(skip)
-    phi = nn.Conv(self.inter_channels, (1, 1), dtype=self.dtype)(gating)
-    psi = nn.Conv(1, (1, 1), dtype=self.dtype)(nn.relu(theta + phi))
+    conv = functools.partial(
+      nn.Conv, dtype=self.dtype, conv_general_dilated=_convolution(self.fast)
+    )
+    theta = conv(self.inter_channels, (1, 1), use_bias=False)(skip)
+    phi = conv(self.inter_channels, (1, 1))(gating)
+    psi = conv(1, (1, 1))(nn.relu(theta + phi))
     psi = nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(psi)
     return skip * nn.sigmoid(psi)
+
+
+class Upsample2x(nn.Module):
+  """Learned 2x upsampling, [B, H, W, C] -> [B, 2H, 2W, features].
+
+  The same function and parameters (`kernel` [2, 2, C, features], `bias`) as
+  `nn.ConvTranspose(features, (2, 2), strides=(2, 2))`, computed differently. With a 2x2 kernel
+  and stride 2 the output windows do not overlap: output pixel (2h + i, 2w + j) is input pixel
+  (h, w) times kernel tap (1 - i, 1 - j). One matrix product per pixel followed by a
+  depth-to-space reshape does that, whereas XLA lowers the transposed convolution (and its
+  gradients) to a zero-dilated convolution, which its CPU backend runs about 50x slower.
+  tests/test_models.py checks outputs and gradients against `nn.ConvTranspose`.
+  """
+
+  features: int
+  dtype: Dtype = jnp.float32
+  kernel_init: Any = nn.initializers.lecun_normal()
+  bias_init: Any = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    batch, height, width, channels = x.shape
+    kernel = self.param("kernel", self.kernel_init, (2, 2, channels, self.features))
+    bias = self.param("bias", self.bias_init, (self.features,))
+    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    y = jnp.einsum("bhwc,ijcd->bhiwjd", x, kernel[::-1, ::-1])
+    return y.reshape(batch, 2 * height, 2 * width, self.features) + bias
 
 
 class ConvBlock(nn.Module):
@@ -69,16 +113,27 @@ class ConvBlock(nn.Module):
   channel_attention: bool = False
   se_reduction: int = 16
   dtype: Dtype = jnp.float32
+  fast: bool = True
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
+    convolution = _convolution(self.fast)
     norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)  # noqa: E731
-    conv = lambda: nn.Conv(self.filters, (3, 3), padding="SAME", use_bias=False, dtype=self.dtype)  # noqa: E731
+    conv = lambda: nn.Conv(  # noqa: E731
+      self.filters,
+      (3, 3),
+      padding="SAME",
+      use_bias=False,
+      dtype=self.dtype,
+      conv_general_dilated=convolution,
+    )
     y = nn.relu(norm()(conv()(x)))
     y = norm()(conv()(y))
     if self.channel_attention:
       y = SqueezeExcitation(self.se_reduction, dtype=self.dtype)(y)
     if self.residual:
-      shortcut = nn.Conv(self.filters, (1, 1), use_bias=False, dtype=self.dtype)(x)
+      shortcut = nn.Conv(
+        self.filters, (1, 1), use_bias=False, dtype=self.dtype, conv_general_dilated=convolution
+      )(x)
       y = y + norm()(shortcut)
     return nn.relu(y)

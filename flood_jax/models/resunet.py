@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from flood_jax.models.blocks import AttentionGate, ConvBlock, SpatialAttention
+from flood_jax.models import conv as fast_conv
+from flood_jax.models.blocks import AttentionGate, ConvBlock, SpatialAttention, Upsample2x
 
 
 class ResUNet(nn.Module):
@@ -32,6 +33,8 @@ class ResUNet(nn.Module):
   se_reduction: int = 16
   dropout: float = 0.0
   dtype: str = "float32"
+  # Convolutions through models/conv.py (same parameters and results, faster on CPU) or lax's.
+  fast_convolutions: bool = True
 
   def _expose(self, name: str, activation: jnp.ndarray) -> jnp.ndarray:
     """Makes a block's output available to interpretability (Grad-CAM++); identity otherwise.
@@ -53,7 +56,14 @@ class ResUNet(nn.Module):
     dtype = jnp.dtype(self.dtype)
 
     def block(features: int) -> ConvBlock:
-      return ConvBlock(features, self.residual, self.channel_attention, self.se_reduction, dtype)
+      return ConvBlock(
+        features,
+        self.residual,
+        self.channel_attention,
+        self.se_reduction,
+        dtype,
+        fast=self.fast_convolutions,
+      )
 
     x = image.astype(dtype)
     skips = []
@@ -66,15 +76,26 @@ class ResUNet(nn.Module):
     for level, (features, skip) in enumerate(
       zip(reversed(self.filters[:-1]), reversed(skips), strict=True)
     ):
-      x = nn.ConvTranspose(features, (2, 2), strides=(2, 2), dtype=dtype)(x)
+      name = f"ConvTranspose_{level}"  # the same parameter names either way
+      if self.fast_convolutions:
+        x = Upsample2x(features, dtype=dtype, name=name)(x)
+      else:
+        x = nn.ConvTranspose(features, (2, 2), strides=(2, 2), dtype=dtype, name=name)(x)
       if self.attention_gates:
-        skip = AttentionGate(max(features // 2, 1), dtype=dtype)(skip, x, train)
+        skip = AttentionGate(max(features // 2, 1), dtype, fast=self.fast_convolutions)(
+          skip, x, train
+        )
       if self.spatial_attention:
-        skip = SpatialAttention(dtype=dtype)(skip)
+        skip = SpatialAttention(dtype=dtype, fast=self.fast_convolutions)(skip)
       x = self._expose(
         f"decoder_{level}", block(features)(jnp.concatenate([x, skip], axis=-1), train)
       )
-    logits = nn.Conv(1, (1, 1), dtype=dtype)(x)
+    logits = nn.Conv(
+      1,
+      (1, 1),
+      dtype=dtype,
+      conv_general_dilated=fast_conv.conv_general_dilated if self.fast_convolutions else None,
+    )(x)
     return logits.astype(jnp.float32)
 
 
@@ -89,6 +110,7 @@ def model_from_config(model_config) -> ResUNet:
     se_reduction=model_config.se_reduction,
     dropout=model_config.dropout,
     dtype=model_config.dtype,
+    fast_convolutions=model_config.get("fast_convolutions", True),
   )
 
 

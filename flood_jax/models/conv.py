@@ -1,0 +1,160 @@
+"""Convolutions computed the way XLA's CPU backend runs fast; same results as the library's.
+
+`conv_general_dilated` is a drop-in for `lax.conv_general_dilated` that `nn.Conv` takes as its
+`conv_general_dilated` argument, so parameters, their names and their shapes do not change.
+Measured on a 2-core AVX-512 CPU (benchmarks/convolutions.py), XLA runs
+
+- a 1x1 convolution at 15-50 GFLOP/s, and its weight gradient at about 8, where the same
+  arithmetic written as a matrix product runs at 150-250: 1x1 kernels become `einsum`;
+- the weight gradient of a 3x3 convolution at about 50 GFLOP/s on 128-256 px feature maps
+  (it is lowered to a convolution with a 256x256 window and a 3x3 output), against about 400 for
+  the forward convolution. `conv3x3` keeps XLA's forward pass and input gradient and computes
+  the weight gradient as a sum of matrix products over bands of `WEIGHT_GRADIENT_ROWS` image
+  rows, each band unfolded to [pixels, 9 * C_in] (im2col) while it is small enough to stay in
+  cache: 2-2.5x faster.
+
+Anything else (strides, dilation, groups, other layouts or kernel sizes) goes to
+`lax.conv_general_dilated` unchanged. tests/test_conv.py checks outputs and gradients against it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+WEIGHT_GRADIENT_ROWS = 4
+# Below this many pixels per feature map XLA's own weight gradient is as fast as the bands.
+MIN_BANDED_PIXELS = 64 * 64
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def _is_nhwc(dimension_numbers, lhs, rhs) -> bool:
+  if dimension_numbers is None:
+    return False
+  expected = lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC)
+  return lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) == expected
+
+
+def _same_padding(padding, kernel_size: int) -> bool:
+  if isinstance(padding, str):
+    return padding.upper() == "SAME" or (padding.upper() == "VALID" and kernel_size == 1)
+  half = (kernel_size - 1) // 2
+  return all(tuple(pair) == (half, kernel_size - 1 - half) for pair in padding)
+
+
+def conv_general_dilated(
+  lhs,
+  rhs,
+  window_strides,
+  padding,
+  lhs_dilation=None,
+  rhs_dilation=None,
+  dimension_numbers=None,
+  feature_group_count=1,
+  batch_group_count=1,
+  precision=None,
+  preferred_element_type=None,
+):
+  """`lax.conv_general_dilated`, with the cases named in the module docstring done faster."""
+  library = functools.partial(
+    lax.conv_general_dilated,
+    lhs,
+    rhs,
+    window_strides,
+    padding,
+    lhs_dilation=lhs_dilation,
+    rhs_dilation=rhs_dilation,
+    dimension_numbers=dimension_numbers,
+    feature_group_count=feature_group_count,
+    batch_group_count=batch_group_count,
+    precision=precision,
+    preferred_element_type=preferred_element_type,
+  )
+  plain = (
+    lhs.ndim == 4
+    and _is_nhwc(dimension_numbers, lhs, rhs)
+    and all(s == 1 for s in window_strides)
+    and all(d == 1 for d in (lhs_dilation or (1, 1)))
+    and all(d == 1 for d in (rhs_dilation or (1, 1)))
+    and feature_group_count == 1
+    and batch_group_count == 1
+    and preferred_element_type is None
+    and rhs.shape[0] == rhs.shape[1]
+    and _same_padding(padding, rhs.shape[0])
+  )
+  if not plain:
+    return library()
+  if rhs.shape[:2] == (1, 1):
+    return pointwise(lhs, rhs, precision)
+  if rhs.shape[:2] == (3, 3):
+    return conv3x3(lhs, rhs, precision)
+  return library()
+
+
+def pointwise(x: jnp.ndarray, kernel: jnp.ndarray, precision=None) -> jnp.ndarray:
+  """1x1 convolution: [B, H, W, C] x [1, 1, C, D] -> [B, H, W, D] as one matrix product."""
+  return jnp.einsum("bhwc,cd->bhwd", x, kernel[0, 0], precision=precision)
+
+
+def _library_conv3x3(x, kernel, precision):
+  return lax.conv_general_dilated(
+    x, kernel, (1, 1), "SAME", dimension_numbers=_NHWC, precision=precision
+  )
+
+
+def weight_gradient3x3(x: jnp.ndarray, cotangent: jnp.ndarray, precision=None) -> jnp.ndarray:
+  """d(sum(conv3x3(x, w) * cotangent)) / dw, [3, 3, C, D], from bands of rows unfolded to im2col.
+
+  x: [B, H, W, C]; cotangent: [B, H, W, D]. Falls back to XLA's own gradient on small maps or
+  when H is not a multiple of the band height.
+  """
+  batch, height, width, channels = x.shape
+  features = cotangent.shape[-1]
+  rows = WEIGHT_GRADIENT_ROWS
+  if height * width < MIN_BANDED_PIXELS or height % rows:
+    kernel = jnp.zeros((3, 3, channels, features), x.dtype)
+    _, vjp = jax.vjp(lambda k: _library_conv3x3(x, k, precision), kernel)
+    return vjp(cotangent)[0]
+  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+
+  def band(total, index):
+    x_band = lax.dynamic_slice_in_dim(padded, index * rows, rows + 2, axis=1)
+    g_band = lax.dynamic_slice_in_dim(cotangent, index * rows, rows, axis=1)
+    columns = jnp.concatenate(
+      [x_band[:, i : i + rows, j : j + width] for i in range(3) for j in range(3)], axis=-1
+    )
+    product = jnp.einsum(
+      "bhwk,bhwd->kd",
+      columns,
+      g_band,
+      precision=precision,
+      preferred_element_type=jnp.float32,
+    )
+    return total + product, None
+
+  total = jnp.zeros((9 * channels, features), jnp.float32)
+  total, _ = lax.scan(band, total, jnp.arange(height // rows))
+  return total.reshape(3, 3, channels, features).astype(x.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def conv3x3(x: jnp.ndarray, kernel: jnp.ndarray, precision=None) -> jnp.ndarray:
+  """3x3 'SAME' convolution, stride 1: [B, H, W, C] x [3, 3, C, D] -> [B, H, W, D]."""
+  return _library_conv3x3(x, kernel, precision)
+
+
+def _conv3x3_forward(x, kernel, precision):
+  return _library_conv3x3(x, kernel, precision), (x, kernel)
+
+
+def _conv3x3_backward(precision, residuals, cotangent):
+  x, kernel = residuals
+  _, input_vjp = jax.vjp(lambda x: _library_conv3x3(x, kernel, precision), x)
+  return input_vjp(cotangent)[0], weight_gradient3x3(x, cotangent, precision)
+
+
+conv3x3.defvjp(_conv3x3_forward, _conv3x3_backward)
