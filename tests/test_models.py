@@ -6,7 +6,7 @@ import pytest
 from clu import parameter_overview
 
 from flood_jax.models import MODEL_VARIANTS, ResUNet
-from flood_jax.models.blocks import Upsample2x
+from flood_jax.models.blocks import Upsample2x, max_pool2x
 
 
 @pytest.mark.parametrize("variant", sorted(MODEL_VARIANTS))
@@ -124,3 +124,17 @@ def test_fast_convolutions_do_not_change_the_model():
     # floor keeps their rounding noise from counting as a difference.
     scale = float(jnp.abs(theirs).max())
     np.testing.assert_allclose(ours, theirs, atol=1e-4 * scale + 1e-7, rtol=1e-3)
+
+
+def test_max_pool2x_equals_flax_max_pool():
+  """Outputs equal; gradients equal wherever the window has a single maximum (continuous
+  inputs); on ReLU-tied zeros both send nothing through the ReLU."""
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, 8, 12, 3)), jnp.float32)
+  cotangent = jnp.asarray(rng.normal(size=(2, 4, 6, 3)), jnp.float32)
+  library = lambda x: nn.max_pool(x, (2, 2), strides=(2, 2))  # noqa: E731
+  for pre in (lambda x: x, nn.relu):
+    ours_out, ours_vjp = jax.vjp(lambda x, pre=pre: max_pool2x(pre(x)), x)
+    lib_out, lib_vjp = jax.vjp(lambda x, pre=pre: library(pre(x)), x)
+    np.testing.assert_array_equal(ours_out, lib_out)
+    np.testing.assert_array_equal(ours_vjp(cotangent)[0], lib_vjp(cotangent)[0])

@@ -14,7 +14,13 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from flood_jax.models import conv as fast_conv
-from flood_jax.models.blocks import AttentionGate, ConvBlock, SpatialAttention, Upsample2x
+from flood_jax.models.blocks import (
+  AttentionGate,
+  ConvBlock,
+  SpatialAttention,
+  Upsample2x,
+  max_pool2x,
+)
 
 
 class ResUNet(nn.Module):
@@ -70,7 +76,10 @@ class ResUNet(nn.Module):
     for level, features in enumerate(self.filters[:-1]):
       x = self._expose(f"encoder_{level}", block(features)(x, train))
       skips.append(x)
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      if self.fast_convolutions:
+        x = max_pool2x(x)
+      else:
+        x = nn.max_pool(x, (2, 2), strides=(2, 2))
     x = self._expose("bottleneck", block(self.filters[-1])(x, train))
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
     for level, (features, skip) in enumerate(
