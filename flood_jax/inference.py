@@ -8,6 +8,7 @@ shared by chip evaluation and whole-scene prediction, so both produce the same m
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jax
@@ -106,35 +107,99 @@ class TrainedModel:
     """float32 [H, W] water probability of a whole array, NaN where the input is missing.
 
     For chips and small scenes held in memory; `flood_jax.predict` streams large GeoTIFFs
-    through the same tiling and weights.
+    through the same `blended_rows`.
     """
-    tile_size = tile_size or self.config.predict.tile_size
-    overlap = self.config.predict.overlap if overlap is None else overlap
-    batch_size = batch_size or self.config.predict.batch_size
     height, width = vv_vh_db.shape[:2]
-    padded_height, padded_width = max(height, tile_size), max(width, tile_size)
-    padded = np.full((padded_height, padded_width, 2), np.nan, np.float32)
-    padded[:height, :width] = vv_vh_db
-    image, validity = self.normalised_input(padded)
+    probability = np.full((height, width), np.nan, np.float32)
+
+    def read_rows(top: int, rows: int) -> np.ndarray:
+      strip = np.full((rows, width, 2), np.nan, np.float32)
+      available = vv_vh_db[top : top + rows]
+      strip[: len(available)] = available
+      return strip
+
+    for top, rows, valid in self.blended_rows(
+      read_rows, height, width, tile_size, overlap, batch_size
+    ):
+      probability[top : top + len(rows)] = np.where(valid, rows, np.nan)
+    return probability
+
+  def blended_rows(
+    self,
+    read_rows: Callable[[int, int], np.ndarray],
+    height: int,
+    width: int,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    batch_size: int | None = None,
+    on_batch: Callable[[int], None] | None = None,
+  ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Predicts a [height, width] scene through overlapping windows, one strip at a time.
+
+    read_rows(top, rows) returns float32 [rows, width, 2] VV, VH in dB, NaN where missing
+    (and beyond the scene). Yields (top, probability, validity) for consecutive bands of
+    finished rows: float32 and bool [n, width]. Windows are `tile_size` square, overlap by
+    `overlap` pixels and are averaged with `blend_weights`. Memory is one strip of
+    `tile_size` rows, whatever the height. `on_batch(n)` is called after each batch of n
+    windows (for a progress display).
+    """
+    config = self.config.predict
+    tile_size, batch_size = tile_size or config.tile_size, batch_size or config.batch_size
+    overlap = config.overlap if overlap is None else overlap
+    if not 0 <= overlap < tile_size:
+      raise FloodJaxError(f"overlap {overlap} must be in [0, tile size {tile_size})")
     weights = blend_weights(tile_size, overlap)
-    total = np.zeros((padded_height, padded_width), np.float32)
-    weight_sum = np.zeros((padded_height, padded_width), np.float32)
-    windows = [
-      (row, col)
-      for row in window_starts(padded_height, tile_size, overlap)
-      for col in window_starts(padded_width, tile_size, overlap)
-    ]
-    for start in range(0, len(windows), batch_size):
-      chunk = windows[start : start + batch_size]
-      batch = np.stack([image[r : r + tile_size, c : c + tile_size] for r, c in chunk])
-      if len(chunk) < batch_size:  # keep one compiled shape
-        batch = np.concatenate(
-          [batch, np.zeros((batch_size - len(chunk), *batch.shape[1:]), batch.dtype)]
+    col_starts = window_starts(width, tile_size, overlap)
+    padded_width = max(width, tile_size)
+    # Accumulators cover rows [top, top + tile_size) of the full width.
+    total = np.zeros((tile_size, padded_width), np.float32)
+    weight_sum = np.zeros((tile_size, padded_width), np.float32)
+    validity_rows = np.zeros((tile_size, padded_width), bool)
+    top = 0
+
+    def finish(until: int):
+      """Rows [top, until) as (top, probability, validity), then shifts the accumulators."""
+      nonlocal top
+      count = min(until, height) - top
+      done = None
+      if count > 0:
+        probability = total[:count, :width] / np.maximum(weight_sum[:count, :width], 1e-12)
+        done = (top, probability, validity_rows[:count, :width].copy())
+      # Windows start at most one stride apart, so the shift is below tile_size except at the end.
+      shift = min(until - top, tile_size)
+      for buffer in (total, weight_sum, validity_rows):
+        buffer[: tile_size - shift] = buffer[shift:].copy()
+        buffer[tile_size - shift :] = 0
+      top = until
+      return done
+
+    for row in window_starts(height, tile_size, overlap):
+      if (done := finish(row)) is not None:
+        yield done
+      strip = read_rows(row, tile_size)
+      if strip.shape[1] < padded_width:
+        strip = np.concatenate(
+          [strip, np.full((tile_size, padded_width - width, 2), np.nan, np.float32)], axis=1
         )
-      probabilities = self.probabilities(batch)
-      for (row, col), probability in zip(chunk, probabilities, strict=False):
-        total[row : row + tile_size, col : col + tile_size] += probability * weights
-        weight_sum[row : row + tile_size, col : col + tile_size] += weights
-    probability = total / np.maximum(weight_sum, 1e-12)
-    probability = np.where(validity, probability, np.nan)
-    return probability[:height, :width]
+      for start in range(0, len(col_starts), batch_size):
+        cols = col_starts[start : start + batch_size]
+        # Normalise only this batch's columns: full-width copies would grow with the scene.
+        first, end = cols[0], cols[-1] + tile_size
+        image, validity = self.normalised_input(strip[:, first:end])
+        validity_rows[:, first:end] |= validity
+        batch = np.stack([image[:, col - first : col - first + tile_size] for col in cols])
+        if len(cols) < batch_size:  # keep one compiled shape
+          batch = np.concatenate(
+            [batch, np.zeros((batch_size - len(cols), *batch.shape[1:]), np.float32)]
+          )
+        if validity.any():
+          probabilities = self.probabilities(batch)
+        else:  # all no data: nothing to predict
+          probabilities = np.zeros(batch.shape[:3], np.float32)
+        for col, probability in zip(cols, probabilities, strict=False):
+          total[:, col : col + tile_size] += probability * weights
+          weight_sum[:, col : col + tile_size] += weights
+        if on_batch is not None:
+          on_batch(len(cols))
+    if (done := finish(height)) is not None:
+      yield done

@@ -25,7 +25,7 @@ from flood_jax.data.scene import (
   check_output_path,
 )
 from flood_jax.errors import DataError, parse_flags, run_cli
-from flood_jax.inference import TrainedModel, blend_weights, window_starts
+from flood_jax.inference import TrainedModel, window_starts
 
 
 def predict_scene(*args, **kwargs) -> dict:
@@ -55,68 +55,26 @@ def _predict_scene(
     probability_path = check_output_path(probability_path)
   reader = SceneReader(input_path)
   height, width = reader.height, reader.width
-  weights = blend_weights(tile_size, overlap)
-  row_starts = window_starts(height, tile_size, overlap)
-  col_starts = window_starts(width, tile_size, overlap)
-  padded_width = max(width, tile_size)
+  windows = len(window_starts(height, tile_size, overlap)) * len(
+    window_starts(width, tile_size, overlap)
+  )
   writers = [StripWriter(output_path, reader.profile, "uint8", FLOOD_NODATA)]
   if probability_path:
     writers.append(StripWriter(Path(probability_path), reader.profile, "float32", float("nan")))
-  # Accumulators cover rows [top, top + tile_size) of the full width.
-  total = np.zeros((tile_size, padded_width), np.float32)
-  weight_sum = np.zeros((tile_size, padded_width), np.float32)
-  validity_rows = np.zeros((tile_size, padded_width), bool)
-  top = 0
   water_pixels = valid_pixels = 0
-
-  def flush(until: int) -> None:
-    """Writes finished rows [top, until) and shifts the accumulators."""
-    nonlocal top, total, weight_sum, validity_rows, water_pixels, valid_pixels
-    count = min(until, height) - top
-    if count > 0:
-      probability = total[:count, :width] / np.maximum(weight_sum[:count, :width], 1e-12)
-      valid = validity_rows[:count, :width]
+  progress = tqdm(total=windows, desc=f"predict {Path(input_path).name}", unit="tile",
+                  disable=not show_progress, file=sys.stderr)  # fmt: skip
+  try:
+    rows = model.blended_rows(
+      reader.read_rows, height, width, tile_size, overlap, batch_size, progress.update
+    )
+    for top, probability, valid in rows:
       flood = np.where(valid, (probability > model.config.threshold).astype(np.uint8), FLOOD_NODATA)
       writers[0].write_rows(top, flood.astype(np.uint8))
       if len(writers) > 1:
         writers[1].write_rows(top, np.where(valid, probability, np.nan).astype(np.float32))
       water_pixels += int(np.sum(flood == 1))
       valid_pixels += int(np.sum(valid))
-    # Windows start at most one stride apart, so the shift is below tile_size except at the end.
-    shift = min(until - top, tile_size)
-    for buffer in (total, weight_sum, validity_rows):
-      buffer[: tile_size - shift] = buffer[shift:].copy()
-      buffer[tile_size - shift :] = 0
-    top = until
-
-  progress = tqdm(total=len(row_starts) * len(col_starts), desc=f"predict {Path(input_path).name}", unit="tile",
-                  disable=not show_progress, file=sys.stderr)  # fmt: skip
-  try:
-    for row in row_starts:
-      flush(row)
-      strip = reader.read_rows(row, tile_size)
-      if strip.shape[1] < padded_width:
-        strip = np.concatenate(
-          [strip, np.full((tile_size, padded_width - width, 2), np.nan, np.float32)], axis=1
-        )
-      image, validity = model.normalised_input(strip)
-      validity_rows[:] = validity_rows | validity
-      for start in range(0, len(col_starts), batch_size):
-        cols = col_starts[start : start + batch_size]
-        batch = np.stack([image[:, col : col + tile_size] for col in cols])
-        if len(cols) < batch_size:
-          batch = np.concatenate(
-            [batch, np.zeros((batch_size - len(cols), *batch.shape[1:]), np.float32)]
-          )
-        if validity[:, cols[0] : cols[-1] + tile_size].any():
-          probabilities = model.probabilities(batch)
-        else:  # all no data: nothing to predict
-          probabilities = np.zeros(batch.shape[:3], np.float32)
-        for col, probability in zip(cols, probabilities, strict=False):
-          total[:, col : col + tile_size] += probability * weights
-          weight_sum[:, col : col + tile_size] += weights
-        progress.update(len(cols))
-    flush(height)
     for writer in writers:
       writer.finish()
   except BaseException:
@@ -131,7 +89,7 @@ def _predict_scene(
   return {
     "water_fraction": water_pixels / valid_pixels if valid_pixels else float("nan"),
     "valid_pixels": valid_pixels,
-    "windows": len(row_starts) * len(col_starts),
+    "windows": windows,
   }
 
 
