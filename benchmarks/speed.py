@@ -11,6 +11,7 @@ same network; run them in their own environments in the same session and compare
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sys
@@ -41,6 +42,16 @@ def _flops(compiled) -> float:
   if isinstance(analysis, list):
     analysis = analysis[0]
   return float(analysis.get("flops", float("nan")))
+
+
+def _cpu_name() -> str:
+  try:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name"):
+        return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return "unknown"
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
@@ -74,6 +85,7 @@ def main(argv) -> None:
   print(f"jax {jax.__version__}, flax {flax.__version__}, devices {jax.devices()}")
   print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
   print(f"model {dict(config.model)}; batch {batch} of {size}x{size}")
+  print(f"cpu: {_cpu_name()}, {os.cpu_count()} logical cores")
   peak = matmul_gflops()
   print(f"float32 2048x2048 matmul: {peak:.1f} GFLOP/s")
 
@@ -86,7 +98,13 @@ def main(argv) -> None:
     "validity": np.ones((batch, size, size, 1), bool),
   }
   device_batch = parallel.global_batch(host_batch, trainer.mesh)
-  train_flops = _flops(trainer.train_step.lower(state, device_batch).compile())
+  # The network's arithmetic, counted on the library path: XLA's cost analysis counts a loop
+  # body once, so it would undercount models/conv.py's banded weight gradient.
+  library_config = copy.deepcopy(config)
+  library_config.model.fast_convolutions = False
+  library = Trainer(library_config)
+  library_state = state.replace(apply_fn=library.model.apply)
+  train_flops = _flops(library.train_step.lower(library_state, device_batch).compile())
 
   def train_steps(state):
     for _ in range(FLAGS.steps):
@@ -106,7 +124,10 @@ def main(argv) -> None:
 
   variables = {"params": state.params, "batch_stats": state.batch_stats}
   infer = jax.jit(lambda variables, images: trainer.model.apply(variables, images, train=False))
-  infer_flops = _flops(infer.lower(variables, device_batch["image"]).compile())
+  library_infer = jax.jit(
+    lambda variables, images: library.model.apply(variables, images, train=False)
+  )
+  infer_flops = _flops(library_infer.lower(variables, device_batch["image"]).compile())
   infer_seconds = timed(infer, variables, device_batch["image"], steps=FLAGS.steps)
   infer_images = batch / infer_seconds
   infer_gflops = infer_flops / infer_seconds / 1e9
@@ -118,6 +139,7 @@ def main(argv) -> None:
     "train_gflop_per_image": round(train_flops / batch / 1e9, 2), "infer_gflop_per_image": round(infer_flops / batch / 1e9, 2),
     "matmul_gflops_per_s": round(peak, 1), "batch_size": batch, "tile_size": size,
     "xla_flags": os.environ.get("XLA_FLAGS", ""), "jax": jax.__version__,
+    "dtype": config.model.dtype, "fast_convolutions": config.model.fast_convolutions,
   }))  # fmt: skip
 
 
