@@ -98,3 +98,15 @@ def test_flax_conv_with_fast_path_has_the_same_parameters_and_outputs():
       jnp.shape, variables
     )
     np.testing.assert_allclose(fast.apply(variables, x), library.apply(variables, x), atol=1e-5)
+
+
+def test_banded_weight_gradient_is_used_on_cpu_only(monkeypatch):
+  x = jnp.ones((1, 64, 64, 2), jnp.float32)
+  kernel = jnp.ones((3, 3, 2, 2), jnp.float32)
+  calls = []
+  monkeypatch.setattr(conv, "conv3x3", lambda *args: calls.append(args) or _library(*args[:2]))
+  _fast(x, kernel)
+  assert len(calls) == 1
+  monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+  np.testing.assert_array_equal(_fast(x, kernel), _library(x, kernel))
+  assert len(calls) == 1

@@ -13,8 +13,10 @@ Measured on a 2-core AVX-512 CPU (benchmarks/convolutions.py), XLA runs
   rows, each band unfolded to [pixels, 9 * C_in] (im2col) while it is small enough to stay in
   cache: 2-2.5x faster.
 
-Anything else (strides, dilation, groups, other layouts or kernel sizes) goes to
-`lax.conv_general_dilated` unchanged. tests/test_conv.py checks outputs and gradients against it.
+The banded weight gradient is a CPU remedy (a loop of small matmuls would waste a GPU, where
+cuDNN's weight gradient is fast), so on other backends 3x3 convolutions stay XLA's. Anything else
+(strides, dilation, groups, other layouts or kernel sizes) goes to `lax.conv_general_dilated`
+unchanged. tests/test_conv.py checks outputs and gradients against it.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def conv_general_dilated(
     return library()
   if rhs.shape[:2] == (1, 1):
     return pointwise(lhs, rhs, precision)
-  if rhs.shape[:2] == (3, 3):
+  if rhs.shape[:2] == (3, 3) and jax.default_backend() == "cpu":
     return conv3x3(lhs, rhs, precision)
   return library()
 
