@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import flax  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -66,7 +67,7 @@ def measure(function, x, kernel, cotangent):
 
 def main(argv) -> None:
   del argv
-  print(f"jax {jax.__version__}, devices {jax.devices()}")
+  print(f"jax {jax.__version__}, flax {flax.__version__}, devices {jax.devices()}")
   print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
   rng = np.random.default_rng(0)
   rows = []

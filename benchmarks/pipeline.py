@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
@@ -31,6 +33,7 @@ def main(argv) -> None:
   del argv
   config = FLAGS.config
   stats = load_stats(Path(FLAGS.store) / "stats.json")
+  print(f"grain {version('grain')}, numpy {np.__version__} (no jax or XLA in this pipeline)")
   results = {}
   for threads in sorted({1, config.data.num_threads}):
     config.data.num_threads = threads

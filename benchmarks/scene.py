@@ -86,9 +86,12 @@ def main() -> None:
   if args.child:
     print(json.dumps(child(args.child, args.workdir, Path(args.scratch))))
     return
+  import flax
   import jax
 
-  print(f"jax {jax.__version__}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+  print(
+    f"jax {jax.__version__}, flax {flax.__version__}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
+  )
   results = []
   with tempfile.TemporaryDirectory() as scratch:
     for size in (int(value) for value in args.sizes.split(",")):
