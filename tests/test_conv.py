@@ -39,8 +39,10 @@ def _check_same(x, kernel, tolerance, padding="SAME"):
 @pytest.mark.parametrize(
   "shape",
   [
-    (2, 64, 64, 5, 7),  # banded weight gradient (64 * 64 pixels, 64 rows divide into bands)
-    (1, 72, 96, 3, 4),  # banded, non-square
+    (2, 64, 64, 5, 7),  # banded weight gradient (64 * 64 pixels), input unfolded
+    (1, 72, 96, 3, 4),  # banded, non-square, input unfolded
+    (2, 64, 64, 7, 5),  # banded, cotangent unfolded (fewer output channels)
+    (1, 64, 80, 4, 4),  # banded, cotangent unfolded (a tie)
     (2, 16, 24, 6, 3),  # small map: XLA's weight gradient
     (1, 66, 64, 2, 2),  # rows not a multiple of the band height: XLA's weight gradient
   ],
