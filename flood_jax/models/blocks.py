@@ -13,7 +13,7 @@ from flood_jax.models import conv as fast_conv
 Dtype = Any
 
 
-def _convolution(fast: bool):
+def convolution(fast: bool):
   """The `conv_general_dilated` an `nn.Conv` should use: ours (models/conv.py) or lax's."""
   return fast_conv.conv_general_dilated if fast else None
 
@@ -60,7 +60,7 @@ class SpatialAttention(nn.Module):
     size = (self.kernel_size, self.kernel_size)
     return x * nn.sigmoid(
       nn.Conv(
-        1, size, padding="SAME", dtype=self.dtype, conv_general_dilated=_convolution(self.fast)
+        1, size, padding="SAME", dtype=self.dtype, conv_general_dilated=convolution(self.fast)
       )(pooled)
     )
 
@@ -78,9 +78,7 @@ class AttentionGate(nn.Module):
 
   @nn.compact
   def __call__(self, skip: jnp.ndarray, gating: jnp.ndarray, train: bool) -> jnp.ndarray:
-    conv = functools.partial(
-      nn.Conv, dtype=self.dtype, conv_general_dilated=_convolution(self.fast)
-    )
+    conv = functools.partial(nn.Conv, dtype=self.dtype, conv_general_dilated=convolution(self.fast))
     theta = conv(self.inter_channels, (1, 1), use_bias=False)(skip)
     phi = conv(self.inter_channels, (1, 1))(gating)
     psi = conv(1, (1, 1))(nn.relu(theta + phi))
@@ -131,7 +129,7 @@ class ConvBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
-    convolution = _convolution(self.fast)
+    conv_impl = convolution(self.fast)
     norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)  # noqa: E731
     conv = lambda: nn.Conv(  # noqa: E731
       self.filters,
@@ -139,7 +137,7 @@ class ConvBlock(nn.Module):
       padding="SAME",
       use_bias=False,
       dtype=self.dtype,
-      conv_general_dilated=convolution,
+      conv_general_dilated=conv_impl,
     )
     y = nn.relu(norm()(conv()(x)))
     y = norm()(conv()(y))
@@ -147,7 +145,7 @@ class ConvBlock(nn.Module):
       y = SqueezeExcitation(self.se_reduction, dtype=self.dtype)(y)
     if self.residual:
       shortcut = nn.Conv(
-        self.filters, (1, 1), use_bias=False, dtype=self.dtype, conv_general_dilated=convolution
+        self.filters, (1, 1), use_bias=False, dtype=self.dtype, conv_general_dilated=conv_impl
       )(x)
       y = y + norm()(shortcut)
     return nn.relu(y)

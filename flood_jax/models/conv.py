@@ -11,7 +11,8 @@ Measured on a 2-core AVX-512 CPU (benchmarks/convolutions.py), XLA runs
   forward convolution. `conv3x3` keeps XLA's forward pass and input gradient and computes the
   weight gradient as a sum of matrix products over bands of `WEIGHT_GRADIENT_ROWS` image rows,
   the operand with fewer channels unfolded to [pixels, 9 * channels] (im2col) while the band is
-  small enough to stay in cache: 2.6-4.5x faster at 128-256 px, 1.2-1.5x at 64 px (measured in several runs).
+  small enough to stay in cache: 2.6-4.5x faster at 128-256 px and 1.2-1.5x at 64 px, over
+  several runs.
 
 The banded weight gradient is a CPU remedy (a loop of small matmuls would waste a GPU, where
 cuDNN's weight gradient is fast), so on other backends 3x3 convolutions stay XLA's. Anything else

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from flood_jax.models import conv as fast_conv
 from flood_jax.models.blocks import (
   AttentionGate,
   ConvBlock,
   SpatialAttention,
   Upsample2x,
+  convolution,
   max_pool2x,
 )
 
@@ -103,7 +103,7 @@ class ResUNet(nn.Module):
       1,
       (1, 1),
       dtype=dtype,
-      conv_general_dilated=fast_conv.conv_general_dilated if self.fast_convolutions else None,
+      conv_general_dilated=convolution(self.fast_convolutions),
     )(x)
     return logits.astype(jnp.float32)
 
