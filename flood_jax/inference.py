@@ -19,7 +19,7 @@ import numpy as np
 from flood_jax import checkpoints as checkpoints_lib
 from flood_jax.data.pipeline import prepare
 from flood_jax.data.stats import load_stats
-from flood_jax.errors import FloodJaxError
+from flood_jax.errors import DataError, FloodJaxError
 from flood_jax.models import model_from_config
 
 
@@ -97,6 +97,17 @@ class TrainedModel:
     """float32 [B, T, T] water probability of normalised images [B, T, T, 3]."""
     return np.asarray(self._apply(self.variables, jnp.asarray(images)))
 
+  def tiling(
+    self, tile_size: int | None, overlap: int | None, batch_size: int | None
+  ) -> tuple[int, int, int]:
+    """(tile_size, overlap, batch_size) with config.predict's values where None; checked."""
+    config = self.config.predict
+    tile_size, batch_size = tile_size or config.tile_size, batch_size or config.batch_size
+    overlap = config.overlap if overlap is None else overlap
+    if not 0 <= overlap < tile_size:
+      raise DataError(f"overlap {overlap} must be in [0, tile size {tile_size})")
+    return tile_size, overlap, batch_size
+
   def predict_array(
     self,
     vv_vh_db: np.ndarray,
@@ -143,11 +154,7 @@ class TrainedModel:
     `tile_size` rows, whatever the height. `on_batch(n)` is called after each batch of n
     windows (for a progress display).
     """
-    config = self.config.predict
-    tile_size, batch_size = tile_size or config.tile_size, batch_size or config.batch_size
-    overlap = config.overlap if overlap is None else overlap
-    if not 0 <= overlap < tile_size:
-      raise FloodJaxError(f"overlap {overlap} must be in [0, tile size {tile_size})")
+    tile_size, overlap, batch_size = self.tiling(tile_size, overlap, batch_size)
     weights = blend_weights(tile_size, overlap)
     col_starts = window_starts(width, tile_size, overlap)
     padded_width = max(width, tile_size)

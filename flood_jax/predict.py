@@ -45,11 +45,7 @@ def _predict_scene(
   show_progress: bool = True,
 ) -> dict:
   """Maps one scene; returns {"water_fraction", "valid_pixels", "windows"}."""
-  config = model.config.predict
-  tile_size, batch_size = tile_size or config.tile_size, batch_size or config.batch_size
-  overlap = config.overlap if overlap is None else overlap
-  if not 0 <= overlap < tile_size:
-    raise DataError(f"overlap {overlap} must be in [0, tile size {tile_size})")
+  tile_size, overlap, batch_size = model.tiling(tile_size, overlap, batch_size)
   output_path = check_output_path(output_path)
   if probability_path:
     probability_path = check_output_path(probability_path)
