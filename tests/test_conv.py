@@ -43,8 +43,9 @@ def _check_same(x, kernel, tolerance, padding="SAME"):
     (1, 72, 96, 3, 4),  # banded, non-square, input unfolded
     (2, 64, 64, 7, 5),  # banded, cotangent unfolded (fewer output channels)
     (1, 64, 80, 4, 4),  # banded, cotangent unfolded (a tie)
-    (2, 16, 24, 6, 3),  # small map: XLA's weight gradient
-    (1, 66, 64, 2, 2),  # rows not a multiple of the band height: XLA's weight gradient
+    (2, 16, 24, 6, 3),  # small map unfolded whole, cotangent unfolded
+    (2, 32, 32, 3, 6),  # small map unfolded whole, input unfolded
+    (1, 66, 64, 2, 2),  # large map, rows not a multiple of the band height: XLA's gradient
   ],
 )
 def test_conv3x3_matches_library(shape):

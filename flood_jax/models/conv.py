@@ -12,7 +12,8 @@ Measured on a 2-core AVX-512 CPU (benchmarks/convolutions.py), XLA runs
   weight gradient as a sum of matrix products over bands of `WEIGHT_GRADIENT_ROWS` image rows,
   the operand with fewer channels unfolded to [pixels, 9 * channels] (im2col) while the band is
   small enough to stay in cache: 2.6-4.5x faster at 128-256 px and 1.2-1.5x at 64 px, over
-  several runs.
+  several runs. Maps under 64x64 are unfolded whole for one matrix product: 2.7-3x faster than
+  XLA at 32 px on a 2-core Xeon with 256-512 channels, where bands were 2x.
 
 The banded weight gradient is a CPU remedy (a loop of small matmuls would waste a GPU, where
 cuDNN's weight gradient is fast), so on other backends 3x3 convolutions stay XLA's. Anything else
@@ -29,7 +30,8 @@ import jax.numpy as jnp
 from jax import lax
 
 WEIGHT_GRADIENT_ROWS = 4
-# Below this many pixels per feature map the bands have not been measured faster than XLA.
+# From this many pixels per feature map on, the weight gradient is unfolded in bands of rows;
+# below it, the whole map at once (faster there, and small enough).
 MIN_BANDED_PIXELS = 64 * 64
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
@@ -110,18 +112,21 @@ def _library_conv3x3(x, kernel, precision):
 
 
 def weight_gradient3x3(x: jnp.ndarray, cotangent: jnp.ndarray, precision=None) -> jnp.ndarray:
-  """d(sum(conv3x3(x, w) * cotangent)) / dw, [3, 3, C, D], from bands of rows unfolded to im2col.
+  """d(sum(conv3x3(x, w) * cotangent)) / dw, [3, 3, C, D], as matrix products of unfolded maps.
 
   x: [B, H, W, C]; cotangent: [B, H, W, D]. dw[i, j] = sum over pixels q of
   x[q] (outer) g[q - (i - 1, j - 1)], which can be computed by unfolding either operand into its
   9 shifted copies: the one with fewer channels is unfolded (the cotangent on a tie, which
-  measured faster), since building the unfolded band is what costs. Falls back to XLA's own
-  gradient on small maps or when H is not a multiple of the band height.
+  measured faster), since building the unfolded copy is what costs. Maps of at least
+  `MIN_BANDED_PIXELS` are unfolded a band of `WEIGHT_GRADIENT_ROWS` rows at a time, so that the
+  copy stays in cache; smaller maps are unfolded whole and need one matrix product. Large maps
+  whose height is not a multiple of the band height get XLA's own gradient.
   """
   batch, height, width, channels = x.shape
   features = cotangent.shape[-1]
   rows = WEIGHT_GRADIENT_ROWS
-  if height * width < MIN_BANDED_PIXELS or height % rows:
+  banded = height * width >= MIN_BANDED_PIXELS
+  if banded and height % rows:
     kernel = jnp.zeros((3, 3, channels, features), x.dtype)
     _, vjp = jax.vjp(lambda k: _library_conv3x3(x, k, precision), kernel)
     return vjp(cotangent)[0]
@@ -132,32 +137,36 @@ def weight_gradient3x3(x: jnp.ndarray, cotangent: jnp.ndarray, precision=None) -
   unfolded, plain = (
     (jnp.pad(cotangent, pad), x) if unfold_cotangent else (jnp.pad(x, pad), cotangent)
   )
+  offsets = [(2 - i, 2 - j) if unfold_cotangent else (i, j) for i in range(3) for j in range(3)]
 
-  def band(total, index):
-    wide = lax.dynamic_slice_in_dim(unfolded, index * rows, rows + 2, axis=1)
-    narrow = lax.dynamic_slice_in_dim(plain, index * rows, rows, axis=1)
-    offsets = [(2 - i, 2 - j) if unfold_cotangent else (i, j) for i in range(3) for j in range(3)]
-    columns = jnp.concatenate([wide[:, i : i + rows, j : j + width] for i, j in offsets], axis=-1)
-    product = jnp.einsum(
-      "bhwc,bhwk->bck",
-      narrow,
-      columns,
-      precision=precision,
-      preferred_element_type=jnp.float32,
+  def product(wide, narrow, subscripts):
+    band_rows = narrow.shape[1]
+    columns = jnp.concatenate(
+      [wide[:, i : i + band_rows, j : j + width] for i, j in offsets], axis=-1
     )
-    return total + product, None
+    return jnp.einsum(
+      subscripts, narrow, columns, precision=precision, preferred_element_type=jnp.float32
+    )
 
-  # One partial sum per image, added up after the loop: with the batch sharded over devices, a
-  # sum over it inside the loop would put an all-reduce in every iteration, and XLA's CPU
-  # collectives in a loop deadlocked (tests/test_parallel.py).
-  if unfold_cotangent:  # total[b, c, (tap, d)]
-    total = jnp.zeros((batch, channels, 9 * features), jnp.float32)
+  if banded:
+
+    def band(total, index):
+      wide = lax.dynamic_slice_in_dim(unfolded, index * rows, rows + 2, axis=1)
+      narrow = lax.dynamic_slice_in_dim(plain, index * rows, rows, axis=1)
+      return total + product(wide, narrow, "bhwc,bhwk->bck"), None
+
+    # One partial sum per image, added up after the loop: with the batch sharded over devices,
+    # a sum over it inside the loop would put an all-reduce in every iteration, and XLA's CPU
+    # collectives in a loop deadlocked (tests/test_parallel.py).
+    total = jnp.zeros((batch, plain.shape[-1], 9 * unfolded.shape[-1]), jnp.float32)
     total, _ = lax.scan(band, total, jnp.arange(height // rows))
-    total = total.sum(0).reshape(channels, 3, 3, features).transpose(1, 2, 0, 3)
-  else:  # total[b, d, (tap, c)]
-    total = jnp.zeros((batch, features, 9 * channels), jnp.float32)
-    total, _ = lax.scan(band, total, jnp.arange(height // rows))
-    total = total.sum(0).reshape(features, 3, 3, channels).transpose(1, 2, 3, 0)
+    total = total.sum(0)
+  else:
+    total = product(unfolded, plain, "bhwc,bhwk->ck")
+  if unfold_cotangent:  # total[c, (tap, d)]
+    total = total.reshape(channels, 3, 3, features).transpose(1, 2, 0, 3)
+  else:  # total[d, (tap, c)]
+    total = total.reshape(features, 3, 3, channels).transpose(1, 2, 3, 0)
   return total.astype(x.dtype)
 
 
