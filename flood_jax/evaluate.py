@@ -115,7 +115,8 @@ def gradcam_figure(
     model.model, model.variables, image[crop], layer, region if region.any() else None
   )
   composite = plots.sar_composite(vv_vh_db[crop])
-  overlay = 0.55 * composite + 0.45 * plt.cm.jet(heat)[..., :3]
+  # Clipped: float rounding takes the blend a hair above 1, and imshow warns on every figure.
+  overlay = np.clip(0.55 * composite + 0.45 * plt.cm.jet(heat)[..., :3], 0.0, 1.0)
   panels = [
     (composite, "SAR composite"),
     (plots.mask_image(label[crop], validity[crop]), "truth"),
