@@ -32,6 +32,4 @@ def get_config():
   config.augment.level_shift_probability = 0.5
   config.augment.level_shift_db = 3.0
   config.augment.speckle_probability = 0.3
-  config.predict.tile_size = 256
-  config.predict.overlap = 64
   return config
