@@ -103,13 +103,19 @@ def test_flax_conv_with_fast_path_has_the_same_parameters_and_outputs():
     np.testing.assert_allclose(fast.apply(variables, x), library.apply(variables, x), atol=1e-5)
 
 
-def test_banded_weight_gradient_is_used_on_cpu_only(monkeypatch):
+def test_banded_weight_gradient_is_chosen_for_cpus_only(monkeypatch):
+  """operations("cpu") gives nn.Conv the banded 3x3 weight gradient; other devices keep XLA's
+  3x3 convolutions, and every platform gets the einsum 1x1 convolutions."""
+  from flood_jax.models import operations
+
   x = jnp.ones((1, 64, 64, 2), jnp.float32)
-  kernel = jnp.ones((3, 3, 2, 2), jnp.float32)
   calls = []
   monkeypatch.setattr(conv, "conv3x3", lambda *args: calls.append(args) or _library(*args[:2]))
-  _fast(x, kernel)
-  assert len(calls) == 1
-  monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-  np.testing.assert_array_equal(_fast(x, kernel), _library(x, kernel))
-  assert len(calls) == 1
+  for platform, banded in (("cpu", True), ("gpu", False), ("tpu", False)):
+    calls.clear()
+    module = operations(platform)["conv"](2, (3, 3), padding="SAME")
+    variables = module.init(jax.random.key(0), x)
+    np.testing.assert_allclose(
+      module.apply(variables, x), nn.Conv(2, (3, 3), padding="SAME").apply(variables, x), atol=1e-5
+    )
+    assert bool(calls) == banded, platform

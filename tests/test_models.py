@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from clu import parameter_overview
 
-from flood_jax.models import MODEL_VARIANTS, ResUNet
+from flood_jax.models import MODEL_VARIANTS, ResUNet, model_from_config, operations
 from flood_jax.models.blocks import Upsample2x, max_pool2x
 
 
@@ -95,11 +95,13 @@ def test_upsample_equals_transposed_convolution(dtype, tolerance):
     np.testing.assert_allclose(a, b, atol=tolerance * scale, rtol=tolerance)
 
 
-def test_fast_convolutions_do_not_change_the_model():
-  """The best variant with models/conv.py and Upsample2x against lax's convolutions and
-  nn.ConvTranspose: the same parameter tree, logits, batch statistics and gradients."""
+@pytest.mark.parametrize("platform", ["cpu", "gpu"])
+def test_fast_operations_do_not_change_the_model(platform):
+  """The best variant with the fast operations of a platform (models/conv.py, Upsample2x,
+  max_pool2x) against lax's convolutions, nn.ConvTranspose and nn.max_pool: the same parameter
+  tree, logits, batch statistics and gradients."""
   config = dict(MODEL_VARIANTS["resunet_ag_se"], filters=(8, 16, 32))
-  fast, library = ResUNet(**config), ResUNet(**config, fast_convolutions=False)
+  fast, library = ResUNet(**config, **operations(platform)), ResUNet(**config)
   images = jnp.asarray(np.random.default_rng(0).normal(size=(2, 64, 64, 3)), jnp.float32)
   variables = library.init(jax.random.key(0), images)
   assert jax.tree.structure(fast.init(jax.random.key(0), images)) == jax.tree.structure(variables)
@@ -138,3 +140,29 @@ def test_max_pool2x_equals_flax_max_pool():
     lib_out, lib_vjp = jax.vjp(lambda x, pre=pre: library(pre(x)), x)
     np.testing.assert_array_equal(ours_out, lib_out)
     np.testing.assert_array_equal(ours_vjp(cotangent)[0], lib_vjp(cotangent)[0])
+
+
+def test_model_from_config_takes_every_field_and_the_operations():
+  """Built as ResUNet(**config.model): the switches arrive, and fast_convolutions picks the
+  operations (the fast ones inject Upsample2x and max_pool2x, the library ones do not)."""
+  from configs import best
+
+  config = best.get_config("model=dual_attention").model
+  config.filters = (8, 16)
+  model = model_from_config(config, "cpu")
+  assert model.spatial_attention and not model.attention_gates and model.filters == (8, 16)
+  assert model.upsample is Upsample2x and model.pool is max_pool2x
+  config.fast_convolutions = False
+  library = model_from_config(config, "cpu")
+  assert library.upsample is not Upsample2x and library.pool is not max_pool2x
+
+
+def test_blocks_take_no_speed_flag():
+  """Blocks know nothing about devices: no field of any block is a speed switch."""
+  import dataclasses
+
+  from flood_jax.models import blocks
+
+  for module in (blocks.ConvBlock, blocks.AttentionGate, blocks.SpatialAttention, ResUNet):
+    names = {field.name for field in dataclasses.fields(module)}
+    assert not {name for name in names if "fast" in name or "backend" in name}, module

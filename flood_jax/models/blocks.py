@@ -1,21 +1,18 @@
-"""Building blocks of the ResUNet family: pure Flax linen modules, NHWC tensors."""
+"""Building blocks of the ResUNet family: pure Flax linen modules, NHWC tensors.
+
+Blocks take the convolution they use as a module (`conv`, called like `nn.Conv`), chosen once in
+`models.operations`; they know nothing of devices or speed.
+"""
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from flood_jax.models import conv as fast_conv
-
 Dtype = Any
-
-
-def convolution(fast: bool):
-  """The `conv_general_dilated` an `nn.Conv` should use: ours (models/conv.py) or lax's."""
-  return fast_conv.conv_general_dilated if fast else None
+ModuleDef = Any
 
 
 def max_pool2x(x: jnp.ndarray) -> jnp.ndarray:
@@ -52,17 +49,13 @@ class SpatialAttention(nn.Module):
 
   kernel_size: int = 7
   dtype: Dtype = jnp.float32
-  fast: bool = True
+  conv: ModuleDef = nn.Conv
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
     pooled = jnp.concatenate([x.mean(-1, keepdims=True), x.max(-1, keepdims=True)], axis=-1)
     size = (self.kernel_size, self.kernel_size)
-    return x * nn.sigmoid(
-      nn.Conv(
-        1, size, padding="SAME", dtype=self.dtype, conv_general_dilated=convolution(self.fast)
-      )(pooled)
-    )
+    return x * nn.sigmoid(self.conv(1, size, padding="SAME", dtype=self.dtype)(pooled))
 
 
 class AttentionGate(nn.Module):
@@ -74,14 +67,13 @@ class AttentionGate(nn.Module):
 
   inter_channels: int
   dtype: Dtype = jnp.float32
-  fast: bool = True
+  conv: ModuleDef = nn.Conv
 
   @nn.compact
   def __call__(self, skip: jnp.ndarray, gating: jnp.ndarray, train: bool) -> jnp.ndarray:
-    conv = functools.partial(nn.Conv, dtype=self.dtype, conv_general_dilated=convolution(self.fast))
-    theta = conv(self.inter_channels, (1, 1), use_bias=False)(skip)
-    phi = conv(self.inter_channels, (1, 1))(gating)
-    psi = conv(1, (1, 1))(nn.relu(theta + phi))
+    theta = self.conv(self.inter_channels, (1, 1), use_bias=False, dtype=self.dtype)(skip)
+    phi = self.conv(self.inter_channels, (1, 1), dtype=self.dtype)(gating)
+    psi = self.conv(1, (1, 1), dtype=self.dtype)(nn.relu(theta + phi))
     psi = nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(psi)
     return skip * nn.sigmoid(psi)
 
@@ -125,27 +117,17 @@ class ConvBlock(nn.Module):
   channel_attention: bool = False
   se_reduction: int = 16
   dtype: Dtype = jnp.float32
-  fast: bool = True
+  conv: ModuleDef = nn.Conv
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
-    conv_impl = convolution(self.fast)
     norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)  # noqa: E731
-    conv = lambda: nn.Conv(  # noqa: E731
-      self.filters,
-      (3, 3),
-      padding="SAME",
-      use_bias=False,
-      dtype=self.dtype,
-      conv_general_dilated=conv_impl,
-    )
+    conv = lambda: self.conv(self.filters, (3, 3), padding="SAME", use_bias=False, dtype=self.dtype)  # noqa: E731
     y = nn.relu(norm()(conv()(x)))
     y = norm()(conv()(y))
     if self.channel_attention:
       y = SqueezeExcitation(self.se_reduction, dtype=self.dtype)(y)
     if self.residual:
-      shortcut = nn.Conv(
-        self.filters, (1, 1), use_bias=False, dtype=self.dtype, conv_general_dilated=conv_impl
-      )(x)
+      shortcut = self.conv(self.filters, (1, 1), use_bias=False, dtype=self.dtype)(x)
       y = y + norm()(shortcut)
     return nn.relu(y)

@@ -16,7 +16,8 @@ Measured on a 2-core AVX-512 CPU (benchmarks/convolutions.py), XLA runs
   XLA at 32 px on a 2-core Xeon with 256-512 channels, where bands were 2x.
 
 The banded weight gradient is a CPU remedy (a loop of small matmuls would waste a GPU, where
-cuDNN's weight gradient is fast), so on other backends 3x3 convolutions stay XLA's. Anything else
+cuDNN's weight gradient is fast): `models.operations` gives `nn.Conv` this function with
+`weight_gradient_3x3=True` on CPUs only, so elsewhere 3x3 convolutions stay XLA's. Anything else
 (strides, dilation, groups, other layouts or kernel sizes) goes to `lax.conv_general_dilated`
 unchanged. tests/test_conv.py checks outputs and gradients against it.
 """
@@ -63,8 +64,13 @@ def conv_general_dilated(
   batch_group_count=1,
   precision=None,
   preferred_element_type=None,
+  *,
+  weight_gradient_3x3: bool = True,
 ):
-  """`lax.conv_general_dilated`, with the cases named in the module docstring done faster."""
+  """`lax.conv_general_dilated`, with the cases named in the module docstring done faster.
+
+  `weight_gradient_3x3=False` keeps XLA's 3x3 convolutions (and their gradients) as they are.
+  """
   library = functools.partial(
     lax.conv_general_dilated,
     lhs,
@@ -95,7 +101,7 @@ def conv_general_dilated(
     return library()
   if rhs.shape[:2] == (1, 1):
     return pointwise(lhs, rhs, precision)
-  if rhs.shape[:2] == (3, 3) and jax.default_backend() == "cpu":
+  if rhs.shape[:2] == (3, 3) and weight_gradient_3x3:
     return conv3x3(lhs, rhs, precision)
   return library()
 

@@ -8,19 +8,16 @@ the skips. The notebook's best model is residual + attention gates + squeeze-and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
-from flood_jax.models.blocks import (
-  AttentionGate,
-  ConvBlock,
-  SpatialAttention,
-  Upsample2x,
-  convolution,
-  max_pool2x,
-)
+from flood_jax.models.blocks import AttentionGate, ConvBlock, ModuleDef, SpatialAttention
+from flood_jax.models.operations import library_operations, operations
+
+_LIBRARY = library_operations()
 
 
 class ResUNet(nn.Module):
@@ -28,7 +25,9 @@ class ResUNet(nn.Module):
 
   H and W must be divisible by 2 ** (len(filters) - 1). Logits are float32 whatever `dtype`
   (the compute dtype; parameters are always float32). The sigmoid is left to the loss and to
-  prediction.
+  prediction. `conv` (called like `nn.Conv`), `upsample` (like `nn.ConvTranspose(features)` with
+  a 2x2 kernel and stride 2) and `pool` (2x2 max pooling) are injected, see `models.operations`;
+  the defaults are the library's.
   """
 
   filters: Sequence[int] = (64, 128, 256, 512)
@@ -39,8 +38,9 @@ class ResUNet(nn.Module):
   se_reduction: int = 16
   dropout: float = 0.0
   dtype: str = "float32"
-  # Convolutions through models/conv.py (same parameters and results, faster on CPU) or lax's.
-  fast_convolutions: bool = True
+  conv: ModuleDef = _LIBRARY["conv"]
+  upsample: ModuleDef = _LIBRARY["upsample"]
+  pool: Callable[[jnp.ndarray], jnp.ndarray] = _LIBRARY["pool"]
 
   def _expose(self, name: str, activation: jnp.ndarray) -> jnp.ndarray:
     """Makes a block's output available to interpretability (Grad-CAM++); identity otherwise.
@@ -51,6 +51,16 @@ class ResUNet(nn.Module):
     self.sow("intermediates", name, activation)
     return self.perturb(name, activation)
 
+  def _block(self, features: int) -> ConvBlock:
+    return ConvBlock(
+      features,
+      residual=self.residual,
+      channel_attention=self.channel_attention,
+      se_reduction=self.se_reduction,
+      dtype=jnp.dtype(self.dtype),
+      conv=self.conv,
+    )
+
   @nn.compact
   def __call__(self, image: jnp.ndarray, train: bool = False) -> jnp.ndarray:
     levels = len(self.filters) - 1
@@ -60,75 +70,60 @@ class ResUNet(nn.Module):
         f"(needed by {len(self.filters)} filter levels)"
       )
     dtype = jnp.dtype(self.dtype)
-
-    def block(features: int) -> ConvBlock:
-      return ConvBlock(
-        features,
-        self.residual,
-        self.channel_attention,
-        self.se_reduction,
-        dtype,
-        fast=self.fast_convolutions,
-      )
-
     x = image.astype(dtype)
     skips = []
     for level, features in enumerate(self.filters[:-1]):
-      x = self._expose(f"encoder_{level}", block(features)(x, train))
+      x = self._expose(f"encoder_{level}", self._block(features)(x, train))
       skips.append(x)
-      if self.fast_convolutions:
-        x = max_pool2x(x)
-      else:
-        x = nn.max_pool(x, (2, 2), strides=(2, 2))
-    x = self._expose("bottleneck", block(self.filters[-1])(x, train))
+      x = self.pool(x)
+    x = self._expose("bottleneck", self._block(self.filters[-1])(x, train))
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
     for level, (features, skip) in enumerate(
       zip(reversed(self.filters[:-1]), reversed(skips), strict=True)
     ):
-      name = f"ConvTranspose_{level}"  # the same parameter names either way
-      if self.fast_convolutions:
-        x = Upsample2x(features, dtype=dtype, name=name)(x)
-      else:
-        x = nn.ConvTranspose(features, (2, 2), strides=(2, 2), dtype=dtype, name=name)(x)
+      # Named explicitly: the same parameter names whichever upsampling is injected.
+      x = self.upsample(features, dtype=dtype, name=f"ConvTranspose_{level}")(x)
       if self.attention_gates:
-        skip = AttentionGate(max(features // 2, 1), dtype, fast=self.fast_convolutions)(
-          skip, x, train
-        )
+        skip = AttentionGate(max(features // 2, 1), dtype=dtype, conv=self.conv)(skip, x, train)
       if self.spatial_attention:
-        skip = SpatialAttention(dtype=dtype, fast=self.fast_convolutions)(skip)
-      x = self._expose(
-        f"decoder_{level}", block(features)(jnp.concatenate([x, skip], axis=-1), train)
-      )
-    logits = nn.Conv(
-      1,
-      (1, 1),
-      dtype=dtype,
-      conv_general_dilated=convolution(self.fast_convolutions),
-    )(x)
+        skip = SpatialAttention(dtype=dtype, conv=self.conv)(skip)
+      x = jnp.concatenate([x, skip], axis=-1)
+      x = self._expose(f"decoder_{level}", self._block(features)(x, train))
+    logits = self.conv(1, (1, 1), dtype=dtype)(x)
     return logits.astype(jnp.float32)
 
 
-def model_from_config(model_config) -> ResUNet:
-  """Builds the ResUNet of a `config.model` section."""
-  return ResUNet(
-    filters=tuple(model_config.filters),
-    residual=model_config.residual,
-    channel_attention=model_config.channel_attention,
-    spatial_attention=model_config.spatial_attention,
-    attention_gates=model_config.attention_gates,
-    se_reduction=model_config.se_reduction,
-    dropout=model_config.dropout,
-    dtype=model_config.dtype,
-    fast_convolutions=model_config.get("fast_convolutions", True),
-  )
+def model_from_config(model_config, platform: str | None = None) -> ResUNet:
+  """The ResUNet of a `config.model` section, with the operations for `platform`.
+
+  `platform` is the kind of device the model will run on (default: JAX's first device);
+  `model_config.fast_convolutions` chooses between the fast and the library operations.
+  """
+  fields = dict(model_config)
+  fast = fields.pop("fast_convolutions", True)
+  fields["filters"] = tuple(fields["filters"])
+  platform = platform or jax.devices()[0].platform
+  return ResUNet(**fields, **operations(platform, fast))
 
 
 # The notebook's ablation table, plus channel and spatial attention together.
 MODEL_VARIANTS: dict[str, dict[str, bool]] = {
-  "unet": dict(residual=False, channel_attention=False, spatial_attention=False, attention_gates=False),
-  "resunet": dict(residual=True, channel_attention=False, spatial_attention=False, attention_gates=False),
-  "resunet_ag": dict(residual=True, channel_attention=False, spatial_attention=False, attention_gates=True),
-  "resunet_se": dict(residual=True, channel_attention=True, spatial_attention=False, attention_gates=False),
-  "resunet_ag_se": dict(residual=True, channel_attention=True, spatial_attention=False, attention_gates=True),
-  "dual_attention": dict(residual=True, channel_attention=True, spatial_attention=True, attention_gates=False),
-}  # fmt: skip
+  "unet": dict(
+    residual=False, channel_attention=False, spatial_attention=False, attention_gates=False
+  ),
+  "resunet": dict(
+    residual=True, channel_attention=False, spatial_attention=False, attention_gates=False
+  ),
+  "resunet_ag": dict(
+    residual=True, channel_attention=False, spatial_attention=False, attention_gates=True
+  ),
+  "resunet_se": dict(
+    residual=True, channel_attention=True, spatial_attention=False, attention_gates=False
+  ),
+  "resunet_ag_se": dict(
+    residual=True, channel_attention=True, spatial_attention=False, attention_gates=True
+  ),
+  "dual_attention": dict(
+    residual=True, channel_attention=True, spatial_attention=True, attention_gates=False
+  ),
+}
