@@ -1,6 +1,6 @@
 """Would bfloat16 compute make the ResUNet faster on this CPU? Matmuls against convolutions.
 
-    python benchmarks/bfloat16.py [--batch_size=4]
+    python -m benchmarks.bfloat16 [--batch_size=4]
 
 Prints the GFLOP/s of a 2048x2048 matmul in float32 and in bfloat16 (float32 accumulation), then
 for the 3x3 convolution of each level of the best config at 256x256: XLA's forward pass in
@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from jax import lax
 
-import convolutions  # noqa: E402  (this folder: LEVELS, seconds, library and the flags)
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-from jax import lax  # noqa: E402
+from benchmarks import convolutions  # LEVELS, seconds, library and the flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("band_rows", 2, "Image rows per band of the unfolded bfloat16 forward pass.")

@@ -1,6 +1,6 @@
 """GFLOP/s of single convolution layers, XLA's against flood_jax/models/conv.py's.
 
-    python benchmarks/convolutions.py [--batch_size=4]
+    python -m benchmarks.convolutions [--batch_size=4]
 
 For the four levels of the best config at 256x256 (3x3, C -> C) and their 1x1 shortcuts, prints
 one line per layer: forward, input gradient and weight gradient as XLA runs them, then the
@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from jax import lax
 
-import flax  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-from jax import lax  # noqa: E402
-
-from flood_jax.models import conv  # noqa: E402
+from flood_jax.models import conv
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batch_size", 4, "Images per call.")

@@ -1,6 +1,6 @@
 """Input pipeline throughput: augmented, batched training images per second from preprocessed tiles.
 
-    python benchmarks/pipeline.py --store=runs/demo/tiles [--config=configs/demo.py] [--batches=50]
+    python -m benchmarks.pipeline --store=runs/demo/tiles [--config=configs/demo.py] [--batches=50]
 
 Prints images/s with 1 reading thread and with config.data.num_threads, so the figure per worker
 is visible. No model runs: this is the ceiling the pipeline puts on training speed.
@@ -9,19 +9,16 @@ is visible. No model runs: this is the ceiling the pipeline puts on training spe
 from __future__ import annotations
 
 import json
-import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
 
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from flood_jax.data import pipeline  # noqa: E402
-from flood_jax.data.stats import load_stats  # noqa: E402
+from flood_jax.data import pipeline
+from flood_jax.data.stats import load_stats
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", "configs/demo.py", "Config (data, augment, batch_size).")

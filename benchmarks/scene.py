@@ -1,6 +1,6 @@
 """Whole-scene prediction: megapixels/s and peak resident memory against scene size.
 
-    python benchmarks/scene.py [--workdir=runs/demo] [--sizes=5000,10000,20000]
+    python -m benchmarks.scene [--workdir=runs/demo] [--sizes=5000,10000,20000]
 
 Each size runs in its own process (so peak memory is that size's alone) on a synthetic
 two-band dB scene written strip by strip. Without --workdir an untrained demo-config model is
@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
 
 
 def write_scene(path: Path, size: int, strip: int = 512) -> None:
@@ -60,12 +59,14 @@ def child(size: int, workdir: str | None, scratch: Path) -> dict:
     model = TrainedModel.load(workdir)
   else:
     from configs import demo
+    from flood_jax.engines import XlaEngine
     from flood_jax.models import model_from_config
 
     config = demo.get_config()
-    variables = model_from_config(config.model).init(jax.random.key(0), jnp.zeros((1, 256, 256, 3)))
-    model = TrainedModel(config, {"params": variables["params"], "batch_stats": variables["batch_stats"]},
-                         {"mean": [-12.0, 0.3, 16.0], "std": [5.0, 0.3, 5.0]})  # fmt: skip
+    network = model_from_config(config.model)
+    variables = network.init(jax.random.key(0), jnp.zeros((1, 256, 256, 3)))
+    stats = {"mean": [-12.0, 0.3, 16.0], "std": [5.0, 0.3, 5.0]}
+    model = TrainedModel(config, stats, XlaEngine(network, variables), network, variables)
   start = time.perf_counter()
   summary = predict_scene(model, scene, scratch / f"flood_{size}.tif", show_progress=False)
   seconds = time.perf_counter() - start
@@ -95,10 +96,18 @@ def main() -> None:
   results = []
   with tempfile.TemporaryDirectory() as scratch:
     for size in (int(value) for value in args.sizes.split(",")):
-      command = [sys.executable, __file__, f"--child={size}", f"--scratch={scratch}"]
+      command = [
+        sys.executable,
+        "-m",
+        "benchmarks.scene",
+        f"--child={size}",
+        f"--scratch={scratch}",
+      ]
       if args.workdir:
         command.append(f"--workdir={args.workdir}")
-      output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+      output = subprocess.run(
+        command, cwd=PROJECT, check=True, capture_output=True, text=True
+      ).stdout
       result = json.loads(output.strip().splitlines()[-1])
       results.append(result)
       print(f"scene {size}x{size}: {result['megapixels_per_s']:.2f} Mpx/s, peak RSS {result['peak_rss_mib']:.0f} MiB, "

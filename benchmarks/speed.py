@@ -1,6 +1,6 @@
 """Training and inference speed of a config on this machine.
 
-    python benchmarks/speed.py --config=configs/best.py --batch_size=4 [--steps=3]
+    python -m benchmarks.speed --config=configs/best.py --batch_size=4 [--steps=3]
 
 Prints one line per figure: images/s, achieved GFLOP/s (from XLA's cost analysis of the compiled
 step) and its fraction of a float32 matmul's GFLOP/s measured in the same process, then, as the
@@ -14,21 +14,18 @@ from __future__ import annotations
 import copy
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
 
-import flax  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from flood_jax import parallel  # noqa: E402
-from flood_jax.train import Trainer  # noqa: E402
+from flood_jax import parallel
+from flood_jax.train import Trainer
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", "configs/best.py", "Config to measure.")

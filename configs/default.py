@@ -1,14 +1,37 @@
 """Default configuration: every field of flood_jax, documented once.
 
-Variants (`best.py`, `demo.py`, `test.py`, the ablations) import this file and change a few
-fields. Any field can be overridden from the command line, e.g.
-`--config.optimizer.learning_rate=3e-4`.
+Variants (`best.py`, `demo.py`, `test.py`) import this file and change a few fields. Any field
+can be overridden from the command line, e.g. `--config.optimizer.learning_rate=3e-4`, and the
+ablations are arguments of a config file (see `apply_arg`):
+
+    --config=configs/best.py:model=resunet_se,loss=dice
 """
 
 import ml_collections
 
+from flood_jax.errors import ConfigError
+from flood_jax.losses import LOSSES
+from flood_jax.models import MODEL_VARIANTS
 
-def get_config() -> ml_collections.ConfigDict:
+
+def apply_arg(config: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
+  """Applies a config argument `key=value,...`: `model=<variant>` (MODEL_VARIANTS) sets the
+  architecture switches, `loss=<name>` (losses.LOSSES) trains with that loss alone."""
+  for item in filter(None, (arg or "").split(",")):
+    key, _, value = item.partition("=")
+    if key == "model" and value in MODEL_VARIANTS:
+      config.model.update(MODEL_VARIANTS[value])
+    elif key == "loss" and value in LOSSES:
+      config.loss.terms = {value: 1.0}  # that loss alone
+    else:
+      raise ConfigError(
+        f"config argument {item!r}: expected model=<{'|'.join(MODEL_VARIANTS)}> or "
+        f"loss=<{'|'.join(LOSSES)}>, separated by commas"
+      )
+  return config
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0  # Seeds parameters, shuffling and augmentation; same seed, same run.
 
@@ -98,4 +121,4 @@ def get_config() -> ml_collections.ConfigDict:
   # ---- evaluation reports -------------------------------------------------------------------
   evaluate = config.evaluate = ml_collections.ConfigDict()
   evaluate.num_panels = 4  # Sample panels per source in reports.
-  return config
+  return apply_arg(config, arg)

@@ -2,13 +2,14 @@
 
 With no --config.data.root it generates synthetic Sentinel-1 data in the workdir first (see
 flood_jax.data.synthetic). Trains on 128-px tiles (about 5x the images/s of 256-px tiles on CPU);
-the model is fully convolutional and maps chips and scenes of any size.
+the model is fully convolutional and maps chips and scenes of any size. Takes the same
+arguments as best.py (`configs/demo.py:model=unet`).
 """
 
-from configs import best
+from configs import best, default
 
 
-def get_config():
+def get_config(arg=None):
   config = best.get_config()
   config.data.tile_size = 128
   config.data.tile_stride = 128
@@ -32,4 +33,4 @@ def get_config():
   config.augment.level_shift_probability = 0.5
   config.augment.level_shift_db = 3.0
   config.augment.speckle_probability = 0.3
-  return config
+  return default.apply_arg(config, arg)

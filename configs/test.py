@@ -1,10 +1,11 @@
-"""A tiny configuration for the tests: 8-16 filters, 64-px tiles, a few steps on CPU."""
+"""A tiny configuration for the tests: 8-16 filters, 128-px tiles, 64-px prediction windows, a few
+steps on CPU."""
 
 from configs import default
 
 
-def get_config():
-  config = default.get_config()
+def get_config(arg=None):
+  config = default.get_config(arg)
   config.data.tile_size = 128
   config.data.tile_stride = 128
   config.data.synthetic_hand = 12

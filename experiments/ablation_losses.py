@@ -1,8 +1,9 @@
 """The notebook's loss ablation for the best model (ResUNet + attention gates + SE)."""
 
+from flood_jax.losses import LOSSES
+
 SWEEP = [
-  {"name": name, "config": f"configs/loss_{name}.py", "overrides": []}
-  for name in ("binary_cross_entropy", "dice", "tversky", "focal", "focal_tversky")
+  {"name": name, "config": f"configs/best.py:loss={name}", "overrides": []} for name in LOSSES
 ] + [
   {
     "name": "focal_tversky+bce",

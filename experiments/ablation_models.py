@@ -4,11 +4,9 @@ Run with `python experiments/run_sweep.py --sweep=experiments/ablation_models.py
 plus any shared override (e.g. `--override=--config.data.root=/data/v1.1`).
 """
 
+from flood_jax.models import MODEL_VARIANTS
+
 SWEEP = [
-  {"name": "unet", "config": "configs/model_unet.py", "overrides": []},
-  {"name": "resunet", "config": "configs/model_resunet.py", "overrides": []},
-  {"name": "resunet_ag", "config": "configs/model_resunet_ag.py", "overrides": []},
-  {"name": "resunet_se", "config": "configs/model_resunet_se.py", "overrides": []},
-  {"name": "resunet_ag_se", "config": "configs/model_resunet_ag_se.py", "overrides": []},
-  {"name": "dual_attention", "config": "configs/model_dual_attention.py", "overrides": []},
+  {"name": variant, "config": f"configs/best.py:model={variant}", "overrides": []}
+  for variant in MODEL_VARIANTS
 ]

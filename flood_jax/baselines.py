@@ -41,15 +41,3 @@ def fixed_threshold_water(
   vv_db: np.ndarray, validity: np.ndarray, threshold_db: float = FIXED_VV_THRESHOLD_DB
 ) -> np.ndarray:
   return np.where(validity, vv_db < threshold_db, False)
-
-
-def confusion(truth: np.ndarray, predicted: np.ndarray, validity: np.ndarray) -> np.ndarray:
-  """int64 [2, 2] counts over valid pixels: rows truth (dry, water), columns prediction."""
-  truth, predicted = truth[validity].astype(bool), predicted[validity].astype(bool)
-  return np.array(
-    [
-      [np.sum(~truth & ~predicted), np.sum(~truth & predicted)],
-      [np.sum(truth & ~predicted), np.sum(truth & predicted)],
-    ],
-    np.int64,
-  )

@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from flood_jax.errors import FloodJaxError
+from flood_jax.errors import UsageError
 
 
 def _best_iou(metrics: dict) -> float:
@@ -89,13 +89,13 @@ def restore_best(workdir: str | Path, abstract_state) -> tuple[Any, dict]:
   """The best state of a finished or running workdir (for evaluation and prediction)."""
   root = Path(workdir).absolute() / "checkpoints" / "best"
   if not root.is_dir():
-    raise FloodJaxError(
+    raise UsageError(
       f"{Path(workdir)}: no checkpoint (no checkpoints/best); train a model there first"
     )
   manager = ocp.CheckpointManager(root, item_names=("state", "extra"))
   step = manager.best_step() if manager.best_step() is not None else manager.latest_step()
   if step is None:
-    raise FloodJaxError(f"{root}: holds no complete checkpoint; train a model there first")
+    raise UsageError(f"{root}: holds no complete checkpoint; train a model there first")
   restored = manager.restore(
     step,
     args=ocp.args.Composite(

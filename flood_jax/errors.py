@@ -1,15 +1,16 @@
-"""User-facing errors and the command-line wrapper that prints them in one line.
+"""User-facing errors: one class per kind of problem, each a message that says what to fix.
 
-Every error a user can fix (bad file, bad config field, missing checkpoint) is raised as
-`FloodJaxError` with a message that names the file or field and what to do. Command-line
-entry points run through `run_cli`, which prints that message without a traceback (unless
-`--verbose`) and exits with status 2.
+- `DataError`: a data file or dataset is missing, unreadable or malformed (names the file).
+- `ConfigError`: a config field is missing, mistyped or out of range, or training diverged in a
+  way a config field controls (names the field).
+- `UsageError`: the command line asks for something that cannot be done: a missing flag, a
+  workdir or model folder that holds no model, an output that would replace an input or an
+  existing file (names the flag or path).
+
+`flood_jax.cli` prints any of them in one line, without a traceback, and exits with status 2.
 """
 
 from __future__ import annotations
-
-import sys
-from collections.abc import Callable, Sequence
 
 
 class FloodJaxError(Exception):
@@ -24,41 +25,5 @@ class ConfigError(FloodJaxError):
   """A config field is missing, mistyped or out of range."""
 
 
-def run_cli(main: Callable[[Sequence[str]], None]) -> Callable[[Sequence[str]], None]:
-  """Wraps an absl `main(argv)` so user errors print one line and exit non-zero."""
-
-  def wrapped(argv: Sequence[str]) -> None:
-    try:
-      main(argv)
-    except FloodJaxError as error:
-      from absl import flags
-
-      if "verbose" in flags.FLAGS and flags.FLAGS.verbose:
-        raise
-      print(f"error: {error}", file=sys.stderr)
-      sys.exit(2)
-
-  return wrapped
-
-
-def parse_flags(argv: Sequence[str]) -> list[str]:
-  """absl flag parsing whose config-override errors print one line instead of a traceback.
-
-  ml_collections raises AttributeError or ValueError for an unknown or mistyped
-  `--config.<field>` while absl parses flags, before `main` runs. Pass as
-  `app.run(main, flags_parser=parse_flags)`.
-  """
-  from absl import flags
-
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as error:
-    print(f"error: {error}", file=sys.stderr)
-    sys.exit(2)
-  except (AttributeError, KeyError, ValueError, TypeError) as error:
-    override = next((arg for arg in argv[1:] if arg.startswith("--config.")), "--config")
-    detail = " ".join(str(error).replace("\\n", " ").replace("\\", "").replace("'", "").split())
-    print(
-      f"error: {override.split('=')[0]}: not a valid config override ({detail})", file=sys.stderr
-    )
-    sys.exit(2)
+class UsageError(FloodJaxError):
+  """A command-line flag or path asks for something that cannot be done."""

@@ -58,3 +58,23 @@ def gradcam_plus_plus(
   heat = jax.image.resize(heat, (height, width), method="bilinear")
   heat = jnp.clip(heat / jnp.maximum(heat.max(), 1e-12), 0.0, 1.0)
   return np.asarray(heat, np.float32)
+
+
+def gradcam_of_chip(model, vv_vh_db: np.ndarray, water: np.ndarray, layer: str):
+  """Grad-CAM++ of a trained model (`inference.TrainedModel`) on a chip: (crop, heat, region).
+
+  The target is the sum of water logits over the predicted water `water` (bool [H, W]), or the
+  whole image where none is predicted. The chip is cropped to a size the network accepts and at
+  most four prediction windows a side (`crop`, a slice), since the gradient of a whole scene
+  would not fit in memory.
+  """
+  image, _ = model.normalised_input(vv_vh_db)
+  size = model.config.predict.tile_size
+  levels = 2 ** (len(model.config.model.filters) - 1)
+  height, width = (image.shape[0] // levels) * levels, (image.shape[1] // levels) * levels
+  crop = np.s_[: min(height, 4 * size), : min(width, 4 * size)]
+  region = water[crop]
+  heat = gradcam_plus_plus(
+    model.model, model.variables, image[crop], layer, region if region.any() else None
+  )
+  return crop, heat, region

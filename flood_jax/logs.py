@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -94,27 +95,102 @@ class TensorBoard:
 
 
 class Progress:
-  """A progress line every few steps: step, steps/s, images/s, ETA, loss."""
+  """A live step counter with rate and ETA, from the first step.
 
-  def __init__(self, total_steps: int, batch_size: int, first_step: int):
-    self.total_steps = total_steps
-    self.batch_size = batch_size
-    self.last_step = first_step
-    self.last_time = time.perf_counter()
+  On a terminal it is a tqdm bar on stderr; otherwise (a log file, a batch job) a log line at
+  the first completed step and then every `interval_seconds`. Where the projected run on a CPU
+  passes an hour, it says so once and names the demo config.
+  """
+
+  def __init__(
+    self,
+    total_steps: int,
+    first_step: int,
+    batch_size: int,
+    platform: str,
+    interval_seconds: float = 30.0,
+  ):
+    self.total_steps, self.batch_size, self.platform = total_steps, batch_size, platform
+    self.interval_seconds = interval_seconds
+    self.first_step = self.step = first_step
+    self.started = self.last_line = time.perf_counter()
+    self.first_completed = None  # (step, time) of the first completed step, which compiles
+    self.warned = False
+    self.bar = None
+    if jax.process_index() == 0 and sys.stderr.isatty():
+      from tqdm import tqdm
+
+      self.bar = tqdm(
+        total=total_steps,
+        initial=first_step,
+        desc="train",
+        unit="step",
+        file=sys.stderr,
+        dynamic_ncols=True,
+      )
+
+  def _seconds_per_step(self) -> float:
+    """Measured after the first step (which includes compilation) once there is a later one."""
+    now = time.perf_counter()
+    if self.first_completed and self.step > self.first_completed[0]:
+      return (now - self.first_completed[1]) / (self.step - self.first_completed[0])
+    return (now - self.started) / max(self.step - self.first_step, 1)
+
+  def update(self, step: int) -> None:
+    """Step `step` has completed on the device."""
+    if step <= self.step:
+      return
+    advanced, self.step = step - self.step, step
+    if self.first_completed is None:
+      self.first_completed = (step, time.perf_counter())
+    if self.bar is not None:
+      self.bar.update(advanced)
+    now = time.perf_counter()
+    if self.bar is None and (
+      step == self.first_step + 1 or now - self.last_line >= self.interval_seconds
+    ):
+      self.last_line = now
+      logging.info("%s", self.describe())
+    self._warn_if_long()
+
+  def describe(self) -> str:
+    seconds = self._seconds_per_step()
+    remaining = (self.total_steps - self.step) * seconds
+    return (
+      f"step {self.step}/{self.total_steps}  {1 / seconds:.2f} steps/s  "
+      f"{self.batch_size / seconds:.1f} images/s  ETA {_duration(remaining)}"
+    )
+
+  def _warn_if_long(self) -> None:
+    if self.warned or self.platform != "cpu" or self.step - self.first_completed[0] < 2:
+      return
+    self.warned = True
+    remaining = (self.total_steps - self.step) * self._seconds_per_step()
+    if remaining > 3600:
+      logging.warning(
+        "This run is projected to take %s on this CPU (%d steps at %.1f s). Early stopping may "
+        "end it sooner; configs/demo.py trains a small model here in about 10 minutes.",
+        _duration(remaining),
+        self.total_steps,
+        self._seconds_per_step(),
+      )
 
   def line(self, step: int, loss: float, learning_rate: float) -> str:
-    now = time.perf_counter()
-    steps_per_second = (step - self.last_step) / max(now - self.last_time, 1e-9)
-    self.last_step, self.last_time = step, now
-    remaining = (self.total_steps - step) / max(steps_per_second, 1e-9)
-    eta = time.strftime("%H:%M:%S", time.gmtime(remaining))
-    message = (
-      f"step {step}/{self.total_steps}  {steps_per_second:.2f} steps/s  "
-      f"{steps_per_second * self.batch_size:.1f} images/s  ETA {eta}  "
-      f"loss {loss:.4f}  lr {learning_rate:.2e}"
-    )
+    """The periodic training line: step, rate, ETA, loss and learning rate."""
+    message = f"{self.describe()}  loss {loss:.4f}  lr {learning_rate:.2e}"
+    if self.bar is not None:
+      self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{learning_rate:.1e}")
     logging.info(message)
     return message
+
+  def close(self) -> None:
+    if self.bar is not None:
+      self.bar.close()
+
+
+def _duration(seconds: float) -> str:
+  hours, rest = divmod(int(seconds), 3600)
+  return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
 class _LibraryInfoFilter:
@@ -135,3 +211,44 @@ def quiet_library_logs() -> None:
   for target in (handler, python_logging.getLogger()):
     if not any(isinstance(existing, _LibraryInfoFilter) for existing in target.filters):
       target.addFilter(_LibraryInfoFilter())
+
+
+class RunLogs:
+  """Everything a training run reports: metrics.csv, TensorBoard and the progress display."""
+
+  def __init__(self, workdir: Path, config, start_step: int, platform: str):
+    self.metrics = MetricsCSV(workdir / "metrics.csv", start_step)
+    self.tensorboard = TensorBoard(workdir / "tensorboard")
+    self.progress = Progress(config.num_train_steps, start_step, config.batch_size, platform)
+
+  def training(self, step: int, summary: dict, learning_rate: float) -> None:
+    self.progress.line(step, summary["loss"], learning_rate)
+    self.tensorboard.scalars(step, {**summary, "learning_rate": learning_rate}, "train/")
+
+  def evaluation(
+    self, step: int, learning_rate: float, train: dict, valid: dict, samples: dict
+  ) -> None:
+    """One metrics.csv row, validation scalars and sample images."""
+    self.metrics.append(
+      {
+        "step": step,
+        "learning_rate": learning_rate,
+        "train_loss": train.get("loss", float("nan")),
+        "train_iou": train.get("iou", float("nan")),
+        **{f"valid_{name}": value for name, value in valid.items()},
+      }
+    )
+    self.tensorboard.scalars(step, valid, "valid/")
+    if samples:
+      self.tensorboard.images(step, "valid/samples_vv_truth_prediction", samples["image"])
+    logging.info(
+      "step %d validation: IoU %.4f  mean IoU %.4f  loss %.4f",
+      step,
+      valid["iou"],
+      valid["mean_iou"],
+      valid["loss"],
+    )
+
+  def close(self) -> None:
+    self.progress.close()
+    self.tensorboard.close()

@@ -2,7 +2,8 @@
 
 Parses flags, sets up logging and (for multi-host runs) jax.distributed, then calls
 `train.train_and_evaluate(config, workdir)`. Any config field can be overridden from the
-command line, e.g. `--config.optimizer.learning_rate=3e-4`.
+command line, e.g. `--config.optimizer.learning_rate=3e-4`; variants are arguments of the
+config file, e.g. `--config=configs/best.py:model=resunet_se,loss=dice`.
 """
 
 from __future__ import annotations
@@ -10,17 +11,20 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-from flood_jax.errors import parse_flags, run_cli
+from flood_jax import cli
 
 FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
   config_flags.DEFINE_config_file(
-    "config", None, "Config file, e.g. configs/best.py.", lock_config=True
+    "config",
+    None,
+    "Config file, e.g. configs/best.py or configs/best.py:model=unet.",
+    lock_config=True,
   )
   flags.DEFINE_string(
     "workdir", None, "Folder for checkpoints, logs and results (resumes if it has them)."
@@ -28,19 +32,10 @@ def define_flags() -> None:
   flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for multi-host runs.")
   flags.DEFINE_integer("num_processes", None, "Number of processes in a multi-host run.")
   flags.DEFINE_integer("process_id", None, "This process's index in a multi-host run.")
-  flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
 
 
-@run_cli
-def main(argv) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from flood_jax.errors import ConfigError
-
-  if FLAGS.config is None:
-    raise ConfigError("--config is required, e.g. --config=configs/demo.py")
-  if not FLAGS.workdir:
-    raise ConfigError("--workdir is required: the folder for checkpoints, logs and results")
+def main() -> None:
+  cli.require("config", "workdir")
   import jax
 
   from flood_jax.logs import quiet_library_logs
@@ -66,5 +61,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-  define_flags()
-  app.run(main, flags_parser=parse_flags)
+  cli.run(define_flags, main)

@@ -6,24 +6,32 @@ denominator is zero (no water in truth nor prediction, say) is NaN.
 """
 
 import flax
+import jax
 import jax.numpy as jnp
 import numpy as np
 from clu import metrics as clu_metrics
 
 
-def confusion_counts(logits, label, validity, threshold: float = 0.5) -> jnp.ndarray:
-  """int32 [2, 2] counts over valid pixels: rows truth (dry, water), columns prediction.
+def confusion_matrix(truth, predicted, validity):
+  """[2, 2] counts over valid pixels: rows truth (dry, water), columns prediction (dry, water).
 
-  A pixel is predicted water where sigmoid(logit) > threshold.
+  The one definition, for jitted steps (jax arrays: int32 per batch, summed in int64 on the
+  host) and for whole chips and baselines (numpy arrays: int64). Nonzero means water.
   """
+  xp, dtype = (jnp, jnp.int32) if isinstance(truth, jax.Array) else (np, np.int64)
+  truth, predicted = xp.asarray(truth) != 0, xp.asarray(predicted) != 0
+  valid = xp.asarray(validity).astype(bool)
+  cells = [
+    [xp.sum(valid & (truth == actual) & (predicted == guess), dtype=dtype) for guess in (0, 1)]
+    for actual in (0, 1)
+  ]
+  return xp.array(cells, dtype=dtype)
+
+
+def confusion_counts(logits, label, validity, threshold: float = 0.5) -> jnp.ndarray:
+  """int32 [2, 2] `confusion_matrix` of water where sigmoid(logit) > threshold."""
   logit_threshold = jnp.log(threshold) - jnp.log1p(-threshold)
-  predicted = (logits > logit_threshold).reshape(-1)
-  truth = label.reshape(-1) > 0
-  valid = validity.reshape(-1).astype(bool)
-  count = lambda t, p: jnp.sum(valid & (truth == t) & (predicted == p), dtype=jnp.int32)  # noqa: E731
-  return jnp.array(
-    [[count(False, False), count(False, True)], [count(True, False), count(True, True)]]
-  )
+  return confusion_matrix(jnp.asarray(label), logits > logit_threshold, validity)
 
 
 def scores(counts) -> dict[str, float]:
@@ -36,6 +44,7 @@ def scores(counts) -> dict[str, float]:
     return float(numerator / denominator) if denominator > 0 else float("nan")
 
   iou_water = ratio(true_positive, true_positive + false_positive + false_negative)
+  dice = ratio(2 * true_positive, 2 * true_positive + false_positive + false_negative)
   iou_dry = ratio(true_negative, true_negative + false_positive + false_negative)
   return {
     "iou": iou_water,
@@ -43,12 +52,25 @@ def scores(counts) -> dict[str, float]:
     "mean_iou": float(np.nanmean([iou_water, iou_dry]))
     if np.isfinite([iou_water, iou_dry]).any()
     else float("nan"),
-    "dice": ratio(2 * true_positive, 2 * true_positive + false_positive + false_negative),
+    "dice": dice,
     "precision": ratio(true_positive, true_positive + false_positive),
     "recall": ratio(true_positive, true_positive + false_negative),
-    "f1": ratio(2 * true_positive, 2 * true_positive + false_positive + false_negative),
+    "f1": dice,  # the F1 score of water is its Dice coefficient
     "accuracy": ratio(true_positive + true_negative, counts.sum()),
     "valid_pixels": int(counts.sum()),
+  }
+
+
+def error_rates(counts) -> dict[str, float]:
+  """The official Sen1Floods11 error rates of a [2, 2] matrix (rows truth, columns prediction):
+  omission = FN / (FN + TP), the share of water missed; commission = FP / (FP + TN), the share of
+  dry land called water. NaN where the class is absent from the truth."""
+  counts = np.asarray(counts, np.float64)
+  (true_negative, false_positive), (false_negative, true_positive) = counts
+  water, dry = false_negative + true_positive, false_positive + true_negative
+  return {
+    "omission": float(false_negative / water) if water > 0 else float("nan"),
+    "commission": float(false_positive / dry) if dry > 0 else float("nan"),
   }
 
 

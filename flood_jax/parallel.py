@@ -10,8 +10,6 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from flood_jax.errors import ConfigError
-
 
 def make_mesh(devices=None) -> Mesh:
   """A 1-D mesh over `devices` (default: every device of every process)."""
@@ -26,13 +24,9 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec())
 
 
-def check_batch_size(name: str, batch_size: int) -> None:
-  devices = jax.device_count()
-  if batch_size % devices:
-    raise ConfigError(
-      f"config.{name}={batch_size} is not divisible by the {devices} devices JAX sees; "
-      f"use a multiple of {devices}"
-    )
+def platform(mesh: Mesh) -> str:
+  """The kind of device the mesh's computations run on ("cpu", "gpu", "tpu")."""
+  return mesh.devices.flat[0].platform
 
 
 def global_batch(local_batch: dict, mesh: Mesh) -> dict:

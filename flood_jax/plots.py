@@ -65,6 +65,19 @@ def mask_image(mask: np.ndarray, validity: np.ndarray | None = None) -> np.ndarr
   return image
 
 
+def sample_panel(batch: dict, logits: np.ndarray, count: int) -> np.ndarray:
+  """[N, T, 3T, 3] for TensorBoard: band 1 (VV) grey | truth (invalid red) | prediction."""
+  panels = []
+  for row in range(min(count, len(logits))):
+    validity = batch["validity"][row, ..., 0]
+    vv = np.clip((batch["image"][row, ..., 0] + 2.5) / 5, 0, 1)
+    grey = np.repeat(vv[..., None], 3, -1)
+    truth = mask_image(batch["label"][row, ..., 0], validity)
+    predicted = mask_image(logits[row, ..., 0] > 0)
+    panels.append(np.concatenate([grey, truth, predicted], axis=1))
+  return np.stack(panels) if panels else np.zeros((0, 1, 1, 3))
+
+
 def plot_confusion(counts: np.ndarray, title: str, output: str | Path) -> None:
   counts = np.asarray(counts, np.int64)
   figure, axis = plt.subplots(figsize=(3.8, 3.4))
@@ -72,8 +85,14 @@ def plot_confusion(counts: np.ndarray, title: str, output: str | Path) -> None:
   axis.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
   for row in range(2):
     for col in range(2):
-      axis.text(col, row, f"{counts[row, col]:,}\n{fractions[row, col]:.1%}", ha="center", va="center",
-                color="white" if fractions[row, col] > 0.5 else "black")  # fmt: skip
+      axis.text(
+        col,
+        row,
+        f"{counts[row, col]:,}\n{fractions[row, col]:.1%}",
+        ha="center",
+        va="center",
+        color="white" if fractions[row, col] > 0.5 else "black",
+      )
   axis.set_xticks([0, 1], ["dry", "water"])
   axis.set_yticks([0, 1], ["dry", "water"])
   axis.set_xlabel("predicted")
@@ -82,3 +101,70 @@ def plot_confusion(counts: np.ndarray, title: str, output: str | Path) -> None:
   figure.tight_layout()
   figure.savefig(output, dpi=100)
   plt.close(figure)
+
+
+def _figure_row(
+  images: list[tuple[np.ndarray, str]], title: str, output: Path, width: float, frame: bool
+) -> None:
+  """A row of images with titles, saved to `output` (its folder created)."""
+  figure, axes = plt.subplots(1, len(images), figsize=(width * len(images), 3.6))
+  for axis, (image, caption) in zip(axes, images, strict=True):
+    axis.imshow(image, cmap="jet" if image.ndim == 2 else None, vmin=0, vmax=1)
+    axis.set_title(caption, fontsize=9)
+    axis.set_xticks([])  # the frame stays where asked: an all-valid mask is a white square
+    axis.set_yticks([])
+    axis.set_frame_on(frame)
+  figure.suptitle(title, fontsize=10)
+  figure.tight_layout()
+  Path(output).parent.mkdir(parents=True, exist_ok=True)
+  figure.savefig(output, dpi=80)
+  plt.close(figure)
+
+
+def panel_figure(
+  chip_id: str,
+  vv_vh_db: np.ndarray,
+  label: np.ndarray,
+  validity: np.ndarray,
+  predicted: np.ndarray,
+  metrics: dict,
+  output: Path,
+) -> None:
+  """SAR composite | truth (invalid red) | validity | prediction | prediction on valid pixels."""
+  images = [
+    (sar_composite(vv_vh_db), "SAR (R=VV G=VH B=VV-VH)"),
+    (mask_image(label, validity), "truth (red: invalid)"),
+    (np.repeat(validity[..., None].astype(float), 3, -1), "validity"),
+    (mask_image(predicted), "prediction"),
+    (mask_image(predicted, validity), "prediction on valid pixels"),
+  ]
+  title = (
+    f"{chip_id}: IoU {metrics['iou']:.3f}  F1 {metrics['f1']:.3f}  "
+    f"accuracy {metrics['accuracy']:.3f}"
+  )
+  _figure_row(images, title, output, 3.2, frame=True)
+
+
+def gradcam_figure(
+  chip_id: str,
+  vv_vh_db: np.ndarray,
+  label: np.ndarray,
+  validity: np.ndarray,
+  predicted: np.ndarray,
+  heat: np.ndarray,
+  layer: str,
+  output: Path,
+) -> None:
+  """Composite | truth | prediction | overlay | heat map, as the notebook's figure."""
+  composite = sar_composite(vv_vh_db)
+  # Clipped: float rounding takes the blend a hair above 1, and imshow warns on every figure.
+  overlay = np.clip(0.55 * composite + 0.45 * plt.cm.jet(heat)[..., :3], 0.0, 1.0)
+  images = [
+    (composite, "SAR composite"),
+    (mask_image(label, validity), "truth"),
+    (mask_image(predicted), "prediction"),
+    (overlay, "Grad-CAM++ overlay"),
+    (heat, f"Grad-CAM++ ({layer})"),
+  ]
+  title = f"{chip_id}: target = water logits over the predicted water"
+  _figure_row(images, title, output, 3.2, frame=False)

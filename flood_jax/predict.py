@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 from tqdm import tqdm
 
+from flood_jax import cli
 from flood_jax.data.scene import (
   FLOOD_NODATA,
   SceneReader,
@@ -24,8 +25,9 @@ from flood_jax.data.scene import (
   bounded_gdal_cache,
   check_output_path,
 )
-from flood_jax.errors import DataError, parse_flags, run_cli
-from flood_jax.inference import TrainedModel, window_starts
+from flood_jax.errors import DataError, UsageError
+from flood_jax.inference import TrainedModel
+from flood_jax.windows import window_starts
 
 
 def predict_scene(*args, **kwargs) -> dict:
@@ -45,7 +47,8 @@ def _predict_scene(
   show_progress: bool = True,
 ) -> dict:
   """Maps one scene; returns {"water_fraction", "valid_pixels", "windows"}."""
-  tile_size, overlap, batch_size = model.tiling(tile_size, overlap, batch_size)
+  tiling = model.tiling(tile_size, overlap, batch_size)
+  tile_size, overlap, batch_size = tiling
   output_path = check_output_path(output_path)
   if probability_path:
     probability_path = check_output_path(probability_path)
@@ -58,14 +61,17 @@ def _predict_scene(
   if probability_path:
     writers.append(StripWriter(Path(probability_path), reader.profile, "float32", float("nan")))
   water_pixels = valid_pixels = 0
-  progress = tqdm(total=windows, desc=f"predict {Path(input_path).name}", unit="tile",
-                  disable=not show_progress, file=sys.stderr)  # fmt: skip
+  progress = tqdm(
+    total=windows,
+    desc=f"predict {Path(input_path).name}",
+    unit="tile",
+    disable=not show_progress,
+    file=sys.stderr,
+  )
   try:
-    rows = model.blended_rows(
-      reader.read_rows, height, width, tile_size, overlap, batch_size, progress.update
-    )
+    rows = model.blended_rows(reader.read_rows, height, width, tiling, progress.update)
     for top, probability, valid in rows:
-      flood = np.where(valid, (probability > model.config.threshold).astype(np.uint8), FLOOD_NODATA)
+      flood = np.where(valid, (probability > model.threshold).astype(np.uint8), FLOOD_NODATA)
       writers[0].write_rows(top, flood.astype(np.uint8))
       if len(writers) > 1:
         writers[1].write_rows(top, np.where(valid, probability, np.nan).astype(np.float32))
@@ -93,7 +99,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  flags.DEFINE_string("workdir", None, "Training workdir holding the best checkpoint.")
+  TrainedModel.define_flags()
   flags.DEFINE_string("input", None, "GeoTIFF (VV, VH in dB) or a folder of them.")
   flags.DEFINE_string("output", None, "Output flood map (.tif), or a folder when --input is one.")
   flags.DEFINE_bool(
@@ -106,18 +112,13 @@ def define_flags() -> None:
   flags.DEFINE_integer(
     "batch_size", None, "Windows per batch (default: config.predict.batch_size)."
   )
-  flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
 
 
-@run_cli
-def main(argv) -> None:
-  del argv
-  for name in ("workdir", "input", "output"):
-    if not getattr(FLAGS, name):
-      raise DataError(f"--{name} is required")
+def main() -> None:
+  cli.require("input", "output")
   input_path, output_path = Path(FLAGS.input), Path(FLAGS.output)
   if not input_path.exists():
-    raise DataError(f"{input_path}: input not found")
+    raise UsageError(f"{input_path}: input not found")
   if input_path.is_dir():
     jobs = [
       (path, output_path / f"{path.stem}_flood.tif") for path in sorted(input_path.glob("*.tif"))
@@ -127,7 +128,7 @@ def main(argv) -> None:
     output_path.mkdir(parents=True, exist_ok=True)
   else:
     jobs = [(input_path, output_path)]
-  model = TrainedModel.load(FLAGS.workdir)
+  model = TrainedModel.from_flags()
   for source, target in jobs:
     probability = target.with_name(f"{target.stem}_probability.tif") if FLAGS.probability else None
     summary = predict_scene(
@@ -139,5 +140,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-  define_flags()
-  app.run(main, flags_parser=parse_flags)
+  cli.run(define_flags, main)

@@ -17,15 +17,17 @@ from pathlib import Path
 
 import ml_collections
 import numpy as np
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 from tqdm import tqdm
 
+from flood_jax import cli
+from flood_jax.config_checks import check_tile_stride
 from flood_jax.data.catalog import SOURCES, SPLITS, build_catalog
 from flood_jax.data.geotiff import read_chip
 from flood_jax.data.stats import BandStatistics, load_stats, save_stats
 from flood_jax.data.tiles import TileWriter, cut_tiles, tile_folder, tile_offsets
-from flood_jax.errors import DataError, parse_flags, run_cli
+from flood_jax.errors import DataError, UsageError
 
 MANIFEST = "manifest.json"
 
@@ -49,11 +51,8 @@ def preprocess(
   data = config.data
   output = Path(output)
   if is_complete(output) and not overwrite:
-    raise DataError(f"{output}: already holds preprocessed tiles; pass --overwrite to redo them")
-  if not 0 < data.tile_stride <= data.tile_size:
-    raise DataError(
-      f"config.data.tile_stride={data.tile_stride} must be in (0, tile_size={data.tile_size}]"
-    )
+    raise UsageError(f"{output}: already holds preprocessed tiles; pass --overwrite to redo them")
+  check_tile_stride(data)
   records = build_catalog(data.root, tuple(data.splits), use_weak=data.use_weak)
   if not records:
     raise DataError(f"{data.root}: no chip listed in the splits {tuple(data.splits)}")
@@ -141,14 +140,10 @@ def define_flags() -> None:
   )
   flags.DEFINE_string("output", None, "Folder to write tiles, stats.json and manifest.json into.")
   flags.DEFINE_bool("overwrite", False, "Replace an existing complete output.")
-  flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
 
 
-@run_cli
-def main(argv) -> None:
-  del argv
-  if not FLAGS.output:
-    raise DataError("--output is required: the folder to write the tiles into")
+def main() -> None:
+  cli.require("output")
   manifest = preprocess(FLAGS.config, FLAGS.output, FLAGS.overwrite)
   print(
     json.dumps({"tiles": manifest["tiles"], "skipped_chips": manifest["skipped_chips"]}, indent=2)
@@ -156,5 +151,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-  define_flags()
-  app.run(main, flags_parser=parse_flags)
+  cli.run(define_flags, main)

@@ -9,10 +9,10 @@ the same workdir resumes exactly where the last checkpoint left it, data iterato
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,60 +26,17 @@ from clu import parameter_overview
 from flax.training import train_state
 
 from flood_jax import checkpoints as checkpoints_lib
-from flood_jax import losses, parallel, plots
+from flood_jax import config_checks, losses, parallel, plots
 from flood_jax.data import pipeline
 from flood_jax.data.stats import load_stats, save_stats
-from flood_jax.errors import ConfigError, DataError, FloodJaxError
-from flood_jax.logs import MetricsCSV, Progress, TensorBoard, write_json
+from flood_jax.errors import ConfigError, DataError
+from flood_jax.logs import RunLogs, write_json
 from flood_jax.metrics import SegmentationMetrics, confusion_counts, flatten
 from flood_jax.models import ResUNet, model_from_config
 
 
 class TrainState(train_state.TrainState):
   batch_stats: Any
-
-
-def validate_config(config: ml_collections.ConfigDict) -> None:
-  """Refuses configs that would fail later or train nonsense, naming the field."""
-  opt, data = config.optimizer, config.data
-  if not opt.learning_rate > 0:
-    raise ConfigError(f"config.optimizer.learning_rate={opt.learning_rate} must be > 0")
-  if opt.min_learning_rate < 0 or opt.min_learning_rate > opt.learning_rate:
-    raise ConfigError(
-      f"config.optimizer.min_learning_rate={opt.min_learning_rate} must be in [0, learning_rate]"
-    )
-  if opt.name not in ("adam", "adamw", "sgd"):
-    raise ConfigError(f"config.optimizer.name={opt.name!r} must be 'adam', 'adamw' or 'sgd'")
-  if opt.first_period < 1 or opt.period_multiplier < 1:
-    raise ConfigError("config.optimizer.first_period and period_multiplier must be >= 1")
-  levels = len(config.model.filters) - 1
-  for name, size in (
-    ("data.tile_size", data.tile_size),
-    ("predict.tile_size", config.predict.tile_size),
-  ):
-    if size <= 0 or size % 2**levels:
-      raise ConfigError(
-        f"config.{name}={size} cannot pass through {levels + 1} filter levels: use a multiple of {2**levels}"
-      )
-  if not 0 < data.tile_stride <= data.tile_size:
-    raise ConfigError(
-      f"config.data.tile_stride={data.tile_stride} must be in (0, data.tile_size={data.tile_size}]"
-    )
-  unknown = set(config.loss.terms) - set(losses.LOSSES)
-  if unknown:
-    raise ConfigError(
-      f"config.loss.terms has unknown losses {sorted(unknown)}; choose from {sorted(losses.LOSSES)}"
-    )
-  if config.nonfinite not in ("stop", "skip"):
-    raise ConfigError(f"config.nonfinite={config.nonfinite!r} must be 'stop' or 'skip'")
-  if not 0 < config.threshold < 1:
-    raise ConfigError(f"config.threshold={config.threshold} must be in (0, 1)")
-  if config.num_train_steps < 1 or config.eval_every_steps < 1 or config.log_every_steps < 1:
-    raise ConfigError("config.num_train_steps, eval_every_steps and log_every_steps must be >= 1")
-  if config.batch_size < 1:
-    raise ConfigError(f"config.batch_size={config.batch_size} must be >= 1")
-  parallel.check_batch_size("batch_size", config.batch_size)
-  parallel.check_batch_size("eval_batch_size", config.eval_batch_size)
 
 
 def learning_rate_schedule(opt: ml_collections.ConfigDict, num_steps: int) -> optax.Schedule:
@@ -112,14 +69,13 @@ def make_optimizer(opt: ml_collections.ConfigDict, schedule: optax.Schedule):
   return optimizer
 
 
-def create_train_state(config, model: ResUNet, rng: jax.Array, tile_size: int) -> TrainState:
+def create_train_state(model: ResUNet, rng: jax.Array, tile_size: int, tx) -> TrainState:
   variables = model.init({"params": rng}, jnp.zeros((1, tile_size, tile_size, 3)), train=False)
-  schedule = learning_rate_schedule(config.optimizer, config.num_train_steps)
   return TrainState.create(
     apply_fn=model.apply,
     params=variables["params"],
     batch_stats=variables["batch_stats"],
-    tx=make_optimizer(config.optimizer, schedule),
+    tx=tx,
   )
 
 
@@ -189,8 +145,10 @@ class Trainer:
   def __init__(self, config: ml_collections.ConfigDict, tile_size: int | None = None, devices=None):
     self.config = config
     self.mesh = parallel.make_mesh(devices)
-    self.model = model_from_config(config.model)
+    self.platform = parallel.platform(self.mesh)
+    self.model = model_from_config(config.model, self.platform)
     self.tile_size = tile_size or config.data.tile_size
+    self.schedule = learning_rate_schedule(config.optimizer, config.num_train_steps)
     loss_fn = make_loss_fn(config.loss)
     replicated, data = parallel.replicated(self.mesh), parallel.data_sharding(self.mesh)
     self.train_step = jax.jit(
@@ -214,7 +172,8 @@ class Trainer:
 
   def initial_state(self) -> TrainState:
     rng = jax.random.key(self.config.seed)
-    return create_train_state(self.config, self.model, rng, self.tile_size)
+    tx = make_optimizer(self.config.optimizer, self.schedule)
+    return create_train_state(self.model, rng, self.tile_size, tx)
 
   def replicate(self, state: TrainState) -> TrainState:
     return jax.device_put(state, parallel.replicated(self.mesh))
@@ -236,34 +195,19 @@ class Trainer:
     return total
 
 
-def _generate_synthetic(config, workdir: Path) -> Path:
-  from flood_jax.data.synthetic import generate_dataset
-
-  root = workdir / "synthetic" / "v1.1"
-  if not (root / "splits").exists():
-    partial = workdir / "synthetic.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    logging.info("No data root given: generating synthetic Sen1Floods11 data in %s", root)
-    generate_dataset(
-      partial / "v1.1", config.data.synthetic_hand, config.data.synthetic_weak, config.seed
-    )
-    shutil.rmtree(workdir / "synthetic", ignore_errors=True)
-    partial.rename(workdir / "synthetic")
-  return root
-
-
 def prepare_data(config: ml_collections.ConfigDict, workdir: Path) -> tuple[Path, dict]:
   """Makes sure tiles exist (generating synthetic data if no root is set); returns (store, stats).
 
   Process 0 does the work on a filesystem shared by all hosts; the others wait for it.
   """
+  from flood_jax.data.synthetic import ensure_synthetic_root
   from flood_jax.preprocess import is_complete, preprocess
 
   store = Path(config.data.preprocessed or workdir / "tiles")
   if jax.process_index() == 0 and not is_complete(store):
     data_config = ml_collections.ConfigDict(config.to_dict())
     if not data_config.data.root:
-      data_config.data.root = str(_generate_synthetic(config, workdir))
+      data_config.data.root = str(ensure_synthetic_root(config, workdir))
     logging.info("Preprocessing %s into %s", data_config.data.root, store)
     preprocess(data_config, store)
   if jax.process_count() > 1:
@@ -280,17 +224,147 @@ def prepare_data(config: ml_collections.ConfigDict, workdir: Path) -> tuple[Path
   return store, stats
 
 
-def _sample_panel(batch: dict, logits: np.ndarray, count: int) -> np.ndarray:
-  """[N, T, 3T, 3]: band 1 (VV) grey, truth (invalid red), prediction."""
-  panels = []
-  for row in range(min(count, len(logits))):
-    validity = batch["validity"][row, ..., 0]
-    vv = np.clip((batch["image"][row, ..., 0] + 2.5) / 5, 0, 1)
-    grey = np.repeat(vv[..., None], 3, -1)
-    truth = plots.mask_image(batch["label"][row, ..., 0], validity)
-    predicted = plots.mask_image(logits[row, ..., 0] > 0)
-    panels.append(np.concatenate([grey, truth, predicted], axis=1))
-  return np.stack(panels) if panels else np.zeros((0, 1, 1, 3))
+@dataclasses.dataclass
+class Run:
+  """What the loop advances and a checkpoint restores: the state, the data iterator's position
+  and the bookkeeping of early stopping."""
+
+  state: TrainState
+  iterator: Any
+  step: int = 0
+  extra: dict = dataclasses.field(
+    default_factory=lambda: {
+      "best_iou": -1.0,
+      "best_step": 0,
+      "evals_without_improvement": 0,
+      "early_stopped": False,
+      "skipped_steps": 0,
+    }
+  )
+
+  @property
+  def finished(self) -> bool:
+    return self.extra["early_stopped"]
+
+
+def start_or_resume(trainer: Trainer, checkpoints, store: Path, stats: dict, workdir: Path) -> Run:
+  """A fresh run, or the latest checkpoint of `workdir` with its iterator position."""
+  config = trainer.config
+  dataset = pipeline.train_dataset(store, config, stats, jax.process_index(), jax.process_count())
+  run = Run(trainer.initial_state(), pipeline.to_iterator(dataset, config))
+  parameter_overview.log_parameter_overview(run.state.params)
+  if checkpoints.latest_step() is not None:
+    run.state, run.extra = checkpoints.restore(
+      checkpoints.latest, checkpoints_lib.abstract(run.state)
+    )
+    run.iterator.set_state(run.extra.pop("iterator"))
+    run.step = int(run.state.step)
+    logging.info("Resumed from step %d in %s", run.step, workdir)
+  run.state = trainer.replicate(run.state)
+  return run
+
+
+def fetch_step_metrics(pending: list[tuple[int, dict]], run: Run, nonfinite: str, total=None):
+  """Fetches the outputs of the steps since the last fetch (one transfer), merged into `total`
+  step by step in order (so the sums are those of a per-step merge, to the bit).
+
+  The non-finite check happens here, before any evaluation or checkpoint: a non-finite step left
+  the parameters unchanged on the device; with `nonfinite="stop"` it ends the run naming the
+  first such step, with "skip" it is counted and logged.
+  """
+  outputs = jax.device_get([output for _, output in pending])
+  for (step, _), output in zip(pending, outputs, strict=True):
+    if not output["finite"]:
+      run.extra["skipped_steps"] += 1
+      if nonfinite == "stop":
+        raise ConfigError(
+          f"non-finite loss or gradient at step {step} (loss {output['loss']}); that step did "
+          "not update the parameters and no checkpoint was written after it. Lower "
+          "config.optimizer.learning_rate or set config.nonfinite='skip' to skip such steps"
+        )
+      logging.warning("Skipped step %d: non-finite loss or gradient", step)
+    metrics = step_metrics(output)
+    total = metrics if total is None else total.merge(metrics)
+  pending.clear()
+  return total
+
+
+def validate(trainer: Trainer, run: Run, valid_batches, with_samples: bool) -> tuple[dict, dict]:
+  """Validation metrics, and a panel of the first predictions for TensorBoard."""
+  samples = {}
+
+  def keep_sample(local, output):
+    if not samples and (local["index"] >= 0).any():
+      samples["image"] = plots.sample_panel(
+        local, parallel.local_rows(output["logits"]), trainer.config.num_sample_images
+      )
+
+  metrics = trainer.evaluate(run.state, valid_batches, keep_sample if with_samples else None)
+  return flatten(metrics), samples
+
+
+def update_best(run: Run, checkpoints, iou: float, patience: int) -> None:
+  """Saves a better model as best; counts evaluations without improvement for early stopping."""
+  extra = run.extra
+  if iou > extra["best_iou"]:
+    extra.update(best_iou=iou, best_step=run.step, evals_without_improvement=0)
+    checkpoints.save_best(run.step, run.state, dict(extra), {"iou": iou})
+  else:
+    extra["evals_without_improvement"] += 1
+  if extra["evals_without_improvement"] >= patience:
+    logging.info(
+      "Early stopping at step %d: no better validation IoU in %d evaluations", run.step, patience
+    )
+    extra["early_stopped"] = True
+
+
+def evaluate_and_checkpoint(
+  trainer: Trainer, run: Run, checkpoints, valid_batches, train_metrics, logs: RunLogs
+) -> None:
+  """Validation, the metrics row, the best checkpoint and early stopping, the latest checkpoint."""
+  config = trainer.config
+  valid, samples = validate(trainer, run, valid_batches, jax.process_index() == 0)
+  train_summary = flatten(train_metrics) if train_metrics is not None else {}
+  logs.evaluation(run.step, float(trainer.schedule(run.step)), train_summary, valid, samples)
+  iou = valid["iou"] if math.isfinite(valid["iou"]) else -1.0
+  update_best(run, checkpoints, iou, config.early_stopping_patience)
+  checkpoints.save_latest(run.step, run.state, {**run.extra, "iterator": run.iterator.get_state()})
+
+
+def train_loop(trainer: Trainer, run: Run, checkpoints, valid_batches, logs: RunLogs) -> None:
+  """Steps until the last one or early stopping, without waiting for the device at each step.
+
+  Each step's outputs stay on the device until a log or evaluation step fetches them all. The
+  host waits only for the previous step to finish (to show progress) while the device already
+  has the next one queued.
+  """
+  config = trainer.config
+  pending, train_metrics, previous = [], None, None
+  while run.step < config.num_train_steps and not run.finished:
+    batch = parallel.global_batch(next(run.iterator), trainer.mesh)
+    run.state, output = trainer.train_step(run.state, batch)
+    run.step += 1
+    pending.append((run.step, output))
+    if previous is not None:
+      jax.block_until_ready(previous)
+      logs.progress.update(run.step - 1)
+    previous = output["loss"]
+    log = run.step % config.log_every_steps == 0
+    evaluate = run.step % config.eval_every_steps == 0 or run.step == config.num_train_steps
+    if log or evaluate:
+      train_metrics = fetch_step_metrics(pending, run, config.nonfinite, train_metrics)
+      logs.progress.update(run.step)
+    if log:
+      logs.training(run.step, flatten(train_metrics), float(trainer.schedule(run.step)))
+    if evaluate:
+      evaluate_and_checkpoint(trainer, run, checkpoints, valid_batches, train_metrics, logs)
+      train_metrics = None
+
+
+def split_batches(store: Path, split: str, config: ml_collections.ConfigDict, stats: dict):
+  return pipeline.eval_batches(
+    store, split, config, stats, ("hand",), jax.process_index(), jax.process_count()
+  )
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
@@ -300,145 +374,47 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   """
   workdir = Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
-  validate_config(config)
+  config_checks.validate(config)
   store, stats = prepare_data(config, workdir)
-  is_chief = jax.process_index() == 0
-  if is_chief:
+  if jax.process_index() == 0:
     write_json(workdir / "config.json", config.to_dict())
     save_stats(workdir / "stats.json", stats)
-
   trainer = Trainer(config)
-  state = trainer.initial_state()
-  parameter_overview.log_parameter_overview(state.params)
   checkpoints = checkpoints_lib.Checkpoints(workdir)
-  iterator = pipeline.to_iterator(
-    pipeline.train_dataset(store, config, stats, jax.process_index(), jax.process_count()), config
-  )
-  extra = {
-    "best_iou": -1.0,
-    "best_step": 0,
-    "evals_without_improvement": 0,
-    "early_stopped": False,
-    "skipped_steps": 0,
-  }
-  start_step = 0
-  if checkpoints.latest_step() is not None:
-    state, extra = checkpoints.restore(checkpoints.latest, checkpoints_lib.abstract(state))
-    iterator.set_state(extra.pop("iterator"))
-    start_step = int(state.step)
-    logging.info("Resumed from step %d in %s", start_step, workdir)
-  state = trainer.replicate(state)
-
-  history = MetricsCSV(workdir / "metrics.csv", start_step)
-  tensorboard = TensorBoard(workdir / "tensorboard")
-  progress = Progress(config.num_train_steps, config.batch_size, start_step)
-  schedule = learning_rate_schedule(config.optimizer, config.num_train_steps)
-  valid_batches = pipeline.eval_batches(
-    store, "valid", config, stats, ("hand",), jax.process_index(), jax.process_count()
-  )
+  run = start_or_resume(trainer, checkpoints, store, stats, workdir)
+  valid_batches = split_batches(store, "valid", config, stats)
   if len(valid_batches) == 0:
     raise DataError(
       f"{store}: no validation tile; early stopping and the best-IoU checkpoint need a valid split"
     )
-
-  train_metrics = None
-  step = start_step
+  logs = RunLogs(workdir, config, run.step, trainer.platform)
   try:
-    while step < config.num_train_steps and not extra["early_stopped"]:
-      local_batch = next(iterator)
-      state, output = trainer.train_step(state, parallel.global_batch(local_batch, trainer.mesh))
-      step += 1
-      output = jax.device_get(output)
-      if not output["finite"]:
-        extra["skipped_steps"] += 1
-        if config.nonfinite == "stop":
-          raise FloodJaxError(
-            f"non-finite loss or gradient at step {step} (loss {output['loss']}); the parameters were "
-            f"not updated and no checkpoint was written from it. Lower config.optimizer.learning_rate "
-            f"or set config.nonfinite='skip' to skip such steps"
-          )
-        logging.warning("Skipped step %d: non-finite loss or gradient", step)
-      metrics = step_metrics(output)
-      train_metrics = metrics if train_metrics is None else train_metrics.merge(metrics)
-
-      if step % config.log_every_steps == 0:
-        summary = flatten(train_metrics)
-        progress.line(step, summary["loss"], float(schedule(step)))
-        tensorboard.scalars(step, {**summary, "learning_rate": float(schedule(step))}, "train/")
-
-      if step % config.eval_every_steps == 0 or step == config.num_train_steps:
-        samples = {}
-
-        def keep_sample(local, output, samples=samples):
-          if not samples and (local["index"] >= 0).any():
-            samples["image"] = _sample_panel(
-              local, parallel.local_rows(output["logits"]), config.num_sample_images
-            )
-
-        valid = flatten(trainer.evaluate(state, valid_batches, keep_sample if is_chief else None))
-        train_summary = flatten(train_metrics) if train_metrics is not None else {}
-        train_metrics = None
-        row = {
-          "step": step,
-          "learning_rate": float(schedule(step)),
-          "train_loss": train_summary.get("loss", float("nan")),
-          "train_iou": train_summary.get("iou", float("nan")),
-          **{f"valid_{name}": value for name, value in valid.items()},
-        }
-        history.append(row)
-        tensorboard.scalars(step, valid, "valid/")
-        if samples:
-          tensorboard.images(step, "valid/samples_vv_truth_prediction", samples["image"])
-        iou = valid["iou"] if math.isfinite(valid["iou"]) else -1.0
-        logging.info(
-          "step %d validation: IoU %.4f  mean IoU %.4f  loss %.4f",
-          step,
-          valid["iou"],
-          valid["mean_iou"],
-          valid["loss"],
-        )
-        if iou > extra["best_iou"]:
-          extra.update(best_iou=iou, best_step=step, evals_without_improvement=0)
-          checkpoints.save_best(step, state, dict(extra), {"iou": iou})
-        else:
-          extra["evals_without_improvement"] += 1
-        if extra["evals_without_improvement"] >= config.early_stopping_patience:
-          logging.info(
-            "Early stopping at step %d: no better validation IoU in %d evaluations",
-            step,
-            config.early_stopping_patience,
-          )
-          extra["early_stopped"] = True
-        checkpoints.save_latest(step, state, {**extra, "iterator": iterator.get_state()})
+    train_loop(trainer, run, checkpoints, valid_batches, logs)
   finally:
     # Whatever stops the loop (an error, Ctrl-C), a checkpoint being written is completed.
     checkpoints.wait()
-    tensorboard.close()
-
-  results = final_evaluation(trainer, checkpoints, state, store, config, stats, workdir)
+    logs.close()
+  results = final_evaluation(trainer, checkpoints, run.state, store, stats)
   checkpoints.close()
-  if is_chief:
+  if jax.process_index() == 0:
     write_json(workdir / "results.json", results)
     plots.plot_history(workdir / "metrics.csv", workdir / "plots" / "history.png")
-  test_iou = results.get("test", {}).get("iou", float("nan"))
   logging.info(
     "Best step %d (validation IoU %.4f); test IoU %.4f",
-    extra["best_step"],
-    extra["best_iou"],
-    test_iou,
+    run.extra["best_step"],
+    run.extra["best_iou"],
+    results.get("test", {}).get("iou", float("nan")),
   )
   return results
 
 
-def final_evaluation(trainer, checkpoints, state, store, config, stats, workdir) -> dict:
+def final_evaluation(trainer: Trainer, checkpoints, state, store: Path, stats: dict) -> dict:
   """Metrics of the best checkpoint on every held-out split that has tiles."""
   best_state, best_extra = checkpoints.restore(checkpoints.best, checkpoints_lib.abstract(state))
   best_state = trainer.replicate(best_state)
   results = {"best_step": int(best_extra.get("best_step", 0))}
   for split in ("valid", "test", "bolivia"):
-    batches = pipeline.eval_batches(
-      store, split, config, stats, ("hand",), jax.process_index(), jax.process_count()
-    )
+    batches = split_batches(store, split, trainer.config, stats)
     if len(batches):
       results[split] = flatten(trainer.evaluate(best_state, batches))
   return results

@@ -173,3 +173,31 @@ def test_evaluate_without_checkpoint(tile_store, tmp_path):
   assert_clean_error(result, "untrained", "no checkpoint")
   result = run("flood_jax.evaluate", f"--workdir={tmp_path}/nothing", "--split=test")
   assert_clean_error(result, "nothing", "no config.json")
+
+
+@pytest.mark.parametrize(
+  "program, arguments, fragment",
+  [
+    ("flood_jax.main", ["--config=configs/test.py"], "--workdir is required"),
+    ("flood_jax.main", ["--workdir=x"], "--config is required"),
+    ("flood_jax.predict", ["--output=x.tif"], "--input is required"),
+    ("flood_jax.preprocess", [], "--output is required"),
+    ("flood_jax.evaluate", [], "--workdir is required"),
+    (
+      "flood_jax.main",
+      ["--config=configs/test.py", "--workdir=x", "extra"],
+      "unexpected arguments",
+    ),
+  ],
+)
+def test_missing_flags_and_stray_arguments_are_one_line(tmp_path, program, arguments, fragment):
+  """Every program reports usage errors the same way (one line, exit status 2)."""
+  result = run(program, *arguments)
+  assert_clean_error(result, fragment)
+  assert result.returncode == 2
+
+
+def test_bad_config_argument(tmp_path):
+  result = run("flood_jax.main", "--config=configs/best.py:model=resnet", f"--workdir={tmp_path}")
+  assert_clean_error(result, "model=resnet", "model=<unet|")
+  assert not list(tmp_path.iterdir())

@@ -8,9 +8,11 @@ import jax
 import jax.numpy as jnp
 import pytest
 
+from configs import default
 from experiments import run_sweep
-from flood_jax import train
-from flood_jax.models import model_from_config
+from flood_jax import config_checks
+from flood_jax.errors import ConfigError
+from flood_jax.models import MODEL_VARIANTS, model_from_config
 
 PROJECT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(
@@ -18,10 +20,17 @@ CONFIGS = sorted(
 )
 
 
+def load(spec: str):
+  """A config from `configs/<name>.py[:arg]`, as --config loads it."""
+  path, _, arg = spec.partition(":")
+  module = importlib.import_module(f"configs.{Path(path).stem}")
+  return module.get_config(arg or None)
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_is_valid_and_builds(name):
-  config = importlib.import_module(f"configs.{name}").get_config()
-  train.validate_config(config)
+  config = load(name)
+  config_checks.validate(config)
   model = model_from_config(config.model)
   size = 2 ** (len(config.model.filters) - 1) * 2
   jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, size, size, 3))))
@@ -47,12 +56,26 @@ def test_default_documents_every_field():
     )
 
 
+def test_config_arguments_choose_variants():
+  config = load("best.py:model=resunet_se,loss=dice")
+  for switch, value in MODEL_VARIANTS["resunet_se"].items():
+    assert config.model[switch] == value
+  assert dict(config.loss.terms) == {"dice": 1.0}
+  demo = load("demo.py:model=unet")
+  assert not demo.model.residual and demo.model.filters == load("demo.py").model.filters
+  assert load("best.py").to_dict() == default.apply_arg(load("best.py"), "").to_dict()
+  for bad in ("model=resnet", "loss=lovasz", "optimizer=sgd"):
+    with pytest.raises(ConfigError, match=bad.split("=")[0]):
+      load(f"best.py:{bad}")
+
+
 @pytest.mark.parametrize("sweep", ["ablation_models", "ablation_losses", "demo_models"])
 def test_sweeps_name_existing_configs(sweep):
   runs = run_sweep.load_sweep(str(PROJECT / "experiments" / f"{sweep}.py"))
   assert len({run["name"] for run in runs}) == len(runs)
   for run in runs:
-    assert (PROJECT / run["config"]).exists()
+    assert (PROJECT / run["config"].partition(":")[0]).exists()
+    config_checks.validate(load(run["config"]))
 
 
 def test_collect_gathers_results(tmp_path):

@@ -12,6 +12,7 @@ from configs import test as test_config
 from flood_jax import baselines
 from flood_jax.evaluate import evaluate, format_table
 from flood_jax.inference import TrainedModel
+from flood_jax.metrics import confusion_matrix
 
 
 class ThresholdModel:
@@ -19,6 +20,8 @@ class ThresholdModel:
 
   def __init__(self):
     self.config = test_config.get_config()
+    self.threshold = 0.5
+    self.model = None  # no Grad-CAM++ for a stand-in
 
   def predict_array(self, vv_vh_db):
     return np.where(
@@ -57,13 +60,7 @@ def tiny_root(tmp_path):
 def test_counts_by_hand(tiny_root, tmp_path):
   root, vv, label = tiny_root
   summary = evaluate(
-    tmp_path,
-    "test",
-    root,
-    tmp_path / "report",
-    num_panels=0,
-    show_progress=False,
-    model=ThresholdModel(),
+    ThresholdModel(), "test", root, tmp_path / "report", num_panels=0, show_progress=False
   )
   rows = list(csv.DictReader((tmp_path / "report" / "per_image.csv").open()))
   assert [row["chip_id"] for row in rows] == ["A_1"]
@@ -73,6 +70,10 @@ def test_counts_by_hand(tiny_root, tmp_path):
   assert (int(row["tp"]), int(row["fp"]), int(row["fn"]), int(row["tn"])) == (6, 2, 1, 6)
   assert float(row["iou"]) == pytest.approx(6 / 9)
   assert summary["model"]["overall"]["iou"] == pytest.approx(6 / 9)
+  assert summary["model"]["overall"]["omission"] == pytest.approx(1 / 7)
+  assert summary["model"]["overall"]["commission"] == pytest.approx(2 / 8)
+  assert float(row["omission"]) == pytest.approx(1 / 7)
+  assert summary["model"]["mean_chip_iou"] == pytest.approx(6 / 9)
   assert summary["fixed_vv_-15db"]["overall"]["iou"] == pytest.approx(6 / 9)
   assert summary["skipped"] == [{"chip_id": "A_2", "source": "hand", "reason": "image all NaN"}]
   saved = json.loads((tmp_path / "report" / "summary.json").read_text())
@@ -86,18 +87,17 @@ def test_otsu_baseline_by_hand():
   validity = np.array([[True, True, True, False]])
   water = baselines.otsu_water(vv, validity)
   np.testing.assert_array_equal(water, [[True, True, False, False]])
-  matrix = baselines.confusion(np.array([[1, 0, 0, 1]]), water, validity)
+  matrix = confusion_matrix(np.array([[1, 0, 0, 1]]), water, validity)
   np.testing.assert_array_equal(matrix, [[1, 1], [0, 1]])
 
 
 def test_report_with_a_trained_model_writes_panels_and_gradcam(trained_workdir, tmp_path):
+  from flood_jax.evaluate import default_data_root
+
+  model = TrainedModel.load(trained_workdir)
+  root = default_data_root(trained_workdir, model.config)
   summary = evaluate(
-    trained_workdir,
-    "test",
-    output=tmp_path,
-    num_panels=1,
-    show_progress=False,
-    gradcam_layer="encoder_0",
+    model, "test", root, tmp_path, num_panels=1, show_progress=False, gradcam_layer="encoder_0"
   )
   assert summary["num_chips"] > 0
   assert len(list((tmp_path / "panels").glob("*.png"))) == 1
@@ -108,9 +108,7 @@ def test_report_with_a_trained_model_writes_panels_and_gradcam(trained_workdir, 
 
 def test_real_chips_skip_empty_ones_and_score_baselines(trained_workdir, real_root, tmp_path):
   model = TrainedModel.load(trained_workdir)
-  summary = evaluate(
-    trained_workdir, "test", real_root, tmp_path, num_panels=0, show_progress=False, model=model
-  )
+  summary = evaluate(model, "test", real_root, tmp_path, num_panels=0, show_progress=False)
   assert {chip["chip_id"] for chip in summary["skipped"]} == {"Ghana_83483", "Paraguay_34417"}
   assert summary["num_chips"] == 5
   # The classical anchors quoted for these seven chips: Otsu about 0.32, -15 dB about 0.41.

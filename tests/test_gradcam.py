@@ -9,7 +9,7 @@ from flood_jax.inference import TrainedModel
 def test_maps_are_finite_bounded_and_depend_on_the_target_region(trained_workdir):
   model = TrainedModel.load(trained_workdir)
   scene = synthesize_scene(np.random.default_rng(3), (128, 128), nodata=False)
-  assert 0.2 < scene.water.mean() < 0.8 or scene.water.any()
+  assert 0.2 < scene.water.mean() < 0.8  # both target regions are large
   image, _ = model.normalised_input(scene.vv_vh_db)
   maps = {}
   for layer in layer_names(model.model):

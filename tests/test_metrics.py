@@ -1,3 +1,4 @@
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -54,3 +55,27 @@ def test_merged_halves_equal_the_whole_batch():
   # Merging is exact beyond int32: counts sum in int64 on the host.
   big = metrics.ConfusionMatrix(counts=np.full((2, 2), 2**31 - 1, np.int64))
   assert int(big.merge(big).counts.sum()) == 4 * 2 * (2**31 - 1)
+
+
+def test_omission_and_commission_by_hand():
+  """Official Sen1Floods11 rates: omission FN / (FN + TP), commission FP / (FP + TN); a chip
+  with no water has no omission, a chip with no dry pixel no commission."""
+  rates = metrics.error_rates([[90, 10], [5, 15]])  # TN FP / FN TP
+  assert rates["omission"] == 5 / 20 and rates["commission"] == 10 / 100
+  no_water = metrics.error_rates([[97, 3], [0, 0]])
+  assert np.isnan(no_water["omission"]) and no_water["commission"] == 3 / 100
+  no_dry = metrics.error_rates([[0, 0], [4, 36]])
+  assert no_dry["omission"] == 4 / 40 and np.isnan(no_dry["commission"])
+
+
+def test_one_confusion_matrix_for_device_and_host():
+  """The jitted step's counts (jax, int32) and the chips' (numpy, int64) come from one
+  definition and agree."""
+  rng = np.random.default_rng(0)
+  truth, predicted = rng.random((2, 3, 17, 19)) > 0.5
+  validity = rng.random((3, 17, 19)) > 0.2
+  on_host = metrics.confusion_matrix(truth, predicted, validity)
+  on_device = jax.jit(metrics.confusion_matrix)(truth, predicted, validity)
+  assert on_host.dtype == np.int64 and on_device.dtype == jnp.int32
+  np.testing.assert_array_equal(on_host, np.asarray(on_device))
+  assert on_host.sum() == validity.sum() and on_host[1].sum() == (truth & validity).sum()

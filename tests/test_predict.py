@@ -5,13 +5,14 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from flood_jax.baselines import confusion
 from flood_jax.data.scene import FLOOD_NODATA
 from flood_jax.data.synthetic import synthesize_scene
 from flood_jax.errors import DataError
-from flood_jax.inference import TrainedModel, blend_weights, window_starts
+from flood_jax.inference import TrainedModel
+from flood_jax.metrics import confusion_matrix as confusion
 from flood_jax.metrics import scores
 from flood_jax.predict import predict_scene
+from flood_jax.windows import blend_weights, window_starts
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from configs import test as test_config
-from flood_jax import train
+from flood_jax import config_checks, train
 from flood_jax.errors import ConfigError
 from tests.helpers import latest_checkpoint
 
@@ -139,4 +139,40 @@ def test_sgdr_schedule_restarts_with_growing_periods():
 )
 def test_bad_config_fields_are_refused_by_name(tile_store, field, value, message):
   with pytest.raises(ConfigError, match=message):
-    train.validate_config(tiny_config(tile_store, **{field: value}))
+    config_checks.validate(tiny_config(tile_store, **{field: value}))
+
+
+def test_step_outputs_are_fetched_only_when_logged_or_evaluated(tile_store, tmp_path, monkeypatch):
+  """The loop does not wait for each step's metrics: they are fetched in one transfer at log and
+  evaluation steps only (log every 2, evaluate every 3, 6 steps: fetches at 2, 3, 4, 6)."""
+  fetched = []
+  original = train.fetch_step_metrics
+
+  def counting(pending, *args, **kwargs):
+    fetched.append([step for step, _ in pending])
+    return original(pending, *args, **kwargs)
+
+  monkeypatch.setattr(train, "fetch_step_metrics", counting)
+  train.train_and_evaluate(tiny_config(tile_store), tmp_path)
+  assert fetched == [[1, 2], [3], [4], [5, 6]]
+
+
+def test_progress_shows_from_the_first_step_and_warns_of_long_cpu_runs(monkeypatch, caplog):
+  """A log line at the first completed step; a projected run over an hour on a CPU is said
+  once, naming configs/demo.py; not on a GPU."""
+  import logging
+
+  from flood_jax import logs
+
+  clock = iter(range(0, 10_000, 30))  # every call 30 s later: 30 s a step
+  monkeypatch.setattr(logs.time, "perf_counter", lambda: float(next(clock)))
+  caplog.set_level(logging.INFO)
+  for platform in ("gpu", "cpu"):
+    caplog.clear()
+    progress = logs.Progress(1000, 0, 16, platform, interval_seconds=1e9)
+    for step in range(1, 6):
+      progress.update(step)
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0].startswith("step 1/1000")
+    warnings = [message for message in messages if "configs/demo.py" in message]
+    assert len(warnings) == (platform == "cpu")

@@ -23,10 +23,11 @@ import grain
 import ml_collections
 import numpy as np
 
+from flood_jax.config_checks import check_batch_rows, check_divisible, check_weak_fraction
 from flood_jax.data.bands import engineered_bands
 from flood_jax.data.catalog import SOURCES
 from flood_jax.data.tiles import TileSource, tile_folder
-from flood_jax.errors import ConfigError, DataError
+from flood_jax.errors import DataError
 
 
 def prepare(element: dict, stats: dict, band_domain: str) -> dict:
@@ -105,9 +106,8 @@ def _stack(elements: list[dict]) -> dict:
 
 def batch_composition(config, has_weak: bool) -> tuple[int, int]:
   """(hand, weak) rows of each global batch."""
+  check_weak_fraction(config.data)
   weak_fraction = config.data.weak_fraction if has_weak and config.data.use_weak else 0.0
-  if not 0.0 <= weak_fraction <= 1.0:
-    raise ConfigError(f"config.data.weak_fraction={weak_fraction} must be in [0, 1]")
   weak = int(round(config.batch_size * weak_fraction))
   return config.batch_size - weak, weak
 
@@ -141,11 +141,7 @@ def train_dataset(
   for offset, (source, rows) in enumerate((("hand", hand_rows), ("weak", weak_rows))):
     if rows == 0:
       continue
-    if rows % process_count:
-      raise ConfigError(
-        f"config.batch_size={config.batch_size} gives {rows} {source} rows per batch, which "
-        f"{process_count} processes cannot share evenly; change batch_size or data.weak_fraction"
-      )
+    check_batch_rows(config.batch_size, rows, source, process_count)
     stream = (
       grain.MapDataset.source(sources[source])
       .shuffle(seed=config.seed + 1000 * offset)
@@ -182,10 +178,7 @@ def eval_batches(
   lengths = [len(source) for source in tiles]
   total = sum(lengths)
   global_size = config.eval_batch_size
-  if global_size % process_count:
-    raise ConfigError(
-      f"config.eval_batch_size={global_size} is not divisible by {process_count} processes"
-    )
+  check_divisible("eval_batch_size", global_size, process_count, "processes")
   local = global_size // process_count
   offsets = np.cumsum([0, *lengths])
   tile_size = tiles[0].tile_size if tiles else config.data.tile_size

@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
+from flood_jax import cli
 from flood_jax.data.catalog import build_catalog
 from flood_jax.data.geotiff import read_chip
-from flood_jax.errors import parse_flags, run_cli
 
 # Range over the real chips of each chip's median backscatter (dB) per class; chips with fewer
 # than 1,000 pixels of a class are left out. Water: India, Mekong, Pakistan; dry: five chips.
@@ -77,11 +77,23 @@ def plot_histograms(real: dict, synthetic: dict, output: str | Path) -> None:
     for name, colour in (("water", "tab:blue"), ("dry", "tab:brown")):
       values = np.concatenate(pixels[name])
       bands = engineered_bands(values[:, 0], values[:, 1])
-      series = [(values[:, 0], "VV (dB)", (-35, 5)), (values[:, 1], "VH (dB)", (-45, -5)),
-                (bands[:, 1], "band 2: (VH-VV)/(VH+VV)", (-0.2, 0.8)), (bands[:, 2], "band 3: sqrt((VV²+VH²)/2)", (5, 40))]  # fmt: skip
+      series = [
+        (values[:, 0], "VV (dB)", (-35, 5)),
+        (values[:, 1], "VH (dB)", (-45, -5)),
+        (bands[:, 1], "band 2: (VH-VV)/(VH+VV)", (-0.2, 0.8)),
+        (bands[:, 2], "band 3: sqrt((VV²+VH²)/2)", (5, 40)),
+      ]
       for axis, (data, title, limits) in zip(axes, series, strict=True):
-        axis.hist(data, bins=120, range=limits, density=True, histtype="step", linestyle=style, color=colour,
-                  label=f"{source} {name}")  # fmt: skip
+        axis.hist(
+          data,
+          bins=120,
+          range=limits,
+          density=True,
+          histtype="step",
+          linestyle=style,
+          color=colour,
+          label=f"{source} {name}",
+        )
         axis.set_title(title)
   axes[0].legend(fontsize=8)
   figure.tight_layout()
@@ -99,12 +111,10 @@ def define_flags() -> None:
     "synthetic_root", None, "Root with synthetic chips (flood_jax.data.synthetic)."
   )
   flags.DEFINE_string("output", "synthetic_vs_real.png", "Histogram figure to write.")
-  flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
 
 
-@run_cli
-def main(argv) -> None:
-  del argv
+def main() -> None:
+  cli.require("real_root", "synthetic_root")
   real, synthetic = class_pixels(FLAGS.real_root), class_pixels(FLAGS.synthetic_root, max_chips=60)
   plot_histograms(real, synthetic, FLAGS.output)
   real_medians, synthetic_medians = overall_medians(real), overall_medians(synthetic)
@@ -118,5 +128,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-  define_flags()
-  app.run(main, flags_parser=parse_flags)
+  cli.run(define_flags, main)

@@ -40,21 +40,29 @@ from typing import NamedTuple
 
 import numpy as np
 import rasterio
-from absl import app, flags
+from absl import flags
 from rasterio.transform import from_origin
 from scipy import ndimage
 
+from flood_jax import cli
 from flood_jax.baselines import otsu_threshold
 from flood_jax.data.catalog import HAND_DIR, SPLIT_DIR, WEAK_DIR
-from flood_jax.errors import parse_flags, run_cli
 
 CHIP_SIZE = 512
 PIXEL_METRES = 10.0
 EQUIVALENT_LOOKS = 4.4
 EVENTS = (
-  "Ghana", "India", "Mekong", "Nigeria", "Pakistan", "Paraguay", "Somalia", "Spain",
-  "Sri-Lanka", "USA",
-)  # fmt: skip
+  "Ghana",
+  "India",
+  "Mekong",
+  "Nigeria",
+  "Pakistan",
+  "Paraguay",
+  "Somalia",
+  "Spain",
+  "Sri-Lanka",
+  "USA",
+)
 HELD_OUT_EVENT = "Bolivia"
 
 
@@ -115,6 +123,64 @@ def _speckle(rng: np.random.Generator, power: np.ndarray, looks: float) -> np.nd
   return power * rng.gamma(looks, 1.0 / looks, power.shape)
 
 
+def _water_mask(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+  """Blobby lakes and flood plains at a drawn fraction, plus rivers."""
+  fraction = rng.choice([0.0, rng.uniform(0.0, 0.05), rng.uniform(0.05, 0.95)], p=[0.1, 0.2, 0.7])
+  water = np.zeros(shape, bool)
+  if fraction > 0:
+    field = _smooth_field(rng, shape, rng.uniform(10, 60))
+    field += 0.3 * _smooth_field(rng, shape, rng.uniform(3, 8))
+    water = field > np.quantile(field, 1.0 - fraction)
+  for _ in range(rng.choice([0, 1, 2], p=[0.5, 0.35, 0.15])):
+    water |= _river(rng, shape)
+  return water
+
+
+def _dry_land(rng: np.random.Generator, shape: tuple[int, int], water: np.ndarray):
+  """(VV, VH) dB of dry land: parcels of fields at their own levels, terrain, settlements, and
+  on some chips dark land that is not water (sand, tarmac, radar shadow)."""
+  parcels = _parcels(rng, shape, int(rng.integers(8, 60)))
+  parcel_vv = rng.normal(-9.0, 1.7, parcels.max() + 1)
+  dry_vv = parcel_vv[parcels] + 1.0 * _smooth_field(rng, shape, rng.uniform(20, 80))
+  dry_vh = dry_vv - rng.normal(7.0, 0.8) + 0.8 * _smooth_field(rng, shape, 30)
+  settlements = _smooth_field(rng, shape, 6) > rng.uniform(2.2, 3.5)
+  dry_vv = np.where(settlements, rng.uniform(-3, 4), dry_vv)
+  dry_vh = np.where(settlements, dry_vv - 8.0, dry_vh)
+  if rng.uniform() < 0.2:
+    dark_land = _smooth_field(rng, shape, rng.uniform(8, 30)) > rng.uniform(1.5, 2.5)
+    dark_land &= ~water
+    dry_vv = np.where(
+      dark_land, rng.normal(-17.0, 2.0) + 1.5 * _smooth_field(rng, shape, 10), dry_vv
+    )
+    dry_vh = np.where(dark_land, dry_vv - rng.normal(8.0, 1.0), dry_vh)
+  return dry_vv, dry_vh
+
+
+def _water_backscatter(rng: np.random.Generator, shape: tuple[int, int]):
+  """(VV, VH) dB of water: calm open water, wind-roughened patches, shallow flood and flooded
+  vegetation."""
+  open_vv = rng.normal(-20.0, 1.8) + 2.0 * np.maximum(_smooth_field(rng, shape, 40), 0)
+  open_vh = open_vv - rng.normal(8.0, 1.0)
+  shallow = _smooth_field(rng, shape, rng.uniform(15, 50)) > rng.normal(0.1, 0.7)
+  shallow_vv = rng.normal(-13.5, 1.2) + 1.0 * _smooth_field(rng, shape, 15)
+  shallow_vh = shallow_vv - rng.normal(8.5, 0.8)
+  return np.where(shallow, shallow_vv, open_vv), np.where(shallow, shallow_vh, open_vh)
+
+
+def _add_nodata(rng: np.random.Generator, vv_vh_db: np.ndarray, hand_label: np.ndarray) -> None:
+  """Swath edges (NaN half-planes) and label gaps, in place; -1 wherever the image is missing."""
+  height, width = hand_label.shape
+  if rng.uniform() < 0.15:  # swath edge: a half-plane without data
+    rows, cols = np.mgrid[0:height, 0:width]
+    angle = rng.uniform(0, 2 * np.pi)
+    distance = (rows - height / 2) * np.sin(angle) + (cols - width / 2) * np.cos(angle)
+    edge = distance > rng.uniform(0.2, 0.48) * max(height, width)
+    vv_vh_db[edge] = np.nan
+  if rng.uniform() < 0.3:  # cloud in the optical image the annotators used
+    hand_label[_smooth_field(rng, hand_label.shape, 25) > rng.uniform(1.3, 2.5)] = -1
+  hand_label[~np.isfinite(vv_vh_db).all(-1)] = -1
+
+
 def synthesize_scene(
   rng: np.random.Generator,
   shape: tuple[int, int] = (CHIP_SIZE, CHIP_SIZE),
@@ -129,61 +195,17 @@ def synthesize_scene(
     event_offset_db: a level shift shared by one flood event (incidence angle, season).
     nodata: whether swath edges and label gaps may appear.
   """
-  height, width = shape
-  # Water: blobby lakes and flood plains at a drawn fraction, plus rivers.
-  fraction = rng.choice([0.0, rng.uniform(0.0, 0.05), rng.uniform(0.05, 0.95)], p=[0.1, 0.2, 0.7])
-  water = np.zeros(shape, bool)
-  if fraction > 0:
-    field = _smooth_field(rng, shape, rng.uniform(10, 60))
-    field += 0.3 * _smooth_field(rng, shape, rng.uniform(3, 8))
-    water = field > np.quantile(field, 1.0 - fraction)
-  for _ in range(rng.choice([0, 1, 2], p=[0.5, 0.35, 0.15])):
-    water |= _river(rng, shape)
-
-  # Dry land: parcels of fields at their own levels, terrain, settlements.
-  parcels = _parcels(rng, shape, int(rng.integers(8, 60)))
-  parcel_vv = rng.normal(-9.0, 1.7, parcels.max() + 1)
-  dry_vv = parcel_vv[parcels] + 1.0 * _smooth_field(rng, shape, rng.uniform(20, 80))
-  dry_vh = dry_vv - rng.normal(7.0, 0.8) + 0.8 * _smooth_field(rng, shape, 30)
-  settlements = _smooth_field(rng, shape, 6) > rng.uniform(2.2, 3.5)
-  dry_vv = np.where(settlements, rng.uniform(-3, 4), dry_vv)
-  dry_vh = np.where(settlements, dry_vv - 8.0, dry_vh)
-  # Dark land that is not water: sand, tarmac, radar shadow.
-  dark_land = np.zeros(shape, bool)
-  if rng.uniform() < 0.2:
-    dark_land = _smooth_field(rng, shape, rng.uniform(8, 30)) > rng.uniform(1.5, 2.5)
-    dark_land &= ~water
-    dry_vv = np.where(
-      dark_land, rng.normal(-17.0, 2.0) + 1.5 * _smooth_field(rng, shape, 10), dry_vv
-    )
-    dry_vh = np.where(dark_land, dry_vv - rng.normal(8.0, 1.0), dry_vh)
-
-  # Water: calm open water, wind-roughened patches, shallow flood and flooded vegetation.
-  open_vv = rng.normal(-20.0, 1.8) + 2.0 * np.maximum(_smooth_field(rng, shape, 40), 0)
-  open_vh = open_vv - rng.normal(8.0, 1.0)
-  shallow = _smooth_field(rng, shape, rng.uniform(15, 50)) > rng.normal(0.1, 0.7)
-  shallow_vv = rng.normal(-13.5, 1.2) + 1.0 * _smooth_field(rng, shape, 15)
-  shallow_vh = shallow_vv - rng.normal(8.5, 0.8)
-  water_vv = np.where(shallow, shallow_vv, open_vv)
-  water_vh = np.where(shallow, shallow_vh, open_vh)
-
+  water = _water_mask(rng, shape)
+  dry_vv, dry_vh = _dry_land(rng, shape, water)
+  water_vv, water_vh = _water_backscatter(rng, shape)
   vv = np.where(water, water_vv, dry_vv) + event_offset_db
   vh = np.where(water, water_vh, dry_vh) + event_offset_db
   vv_db = _to_db(_speckle(rng, 10 ** (vv / 10), EQUIVALENT_LOOKS))
   vh_db = _to_db(_speckle(rng, 10 ** (vh / 10), EQUIVALENT_LOOKS))
   vv_vh_db = np.stack([vv_db, vh_db], -1).astype(np.float32)
-
   hand_label = water.astype(np.int16)
   if nodata:
-    if rng.uniform() < 0.15:  # swath edge: a half-plane without data
-      rows, cols = np.mgrid[0:height, 0:width]
-      angle = rng.uniform(0, 2 * np.pi)
-      distance = (rows - height / 2) * np.sin(angle) + (cols - width / 2) * np.cos(angle)
-      edge = distance > rng.uniform(0.2, 0.48) * max(height, width)
-      vv_vh_db[edge] = np.nan
-    if rng.uniform() < 0.3:  # cloud in the optical image the annotators used
-      hand_label[_smooth_field(rng, shape, 25) > rng.uniform(1.3, 2.5)] = -1
-    hand_label[~np.isfinite(vv_vh_db).all(-1)] = -1
+    _add_nodata(rng, vv_vh_db, hand_label)
   return SyntheticScene(vv_vh_db, water, hand_label)
 
 
@@ -285,6 +307,28 @@ def generate_dataset(output: str | Path, num_hand: int, num_weak: int, seed: int
   return root
 
 
+def ensure_synthetic_root(config, workdir: Path) -> Path:
+  """`<workdir>/synthetic/v1.1`, generated from the config's sizes and seed unless complete.
+
+  Generated under `synthetic.partial` and renamed, so an interrupted run regenerates it.
+  """
+  import shutil
+
+  from absl import logging
+
+  root = Path(workdir) / "synthetic" / "v1.1"
+  if not (root / "splits").exists():
+    partial = Path(workdir) / "synthetic.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    logging.info("No data root given: generating synthetic Sen1Floods11 data in %s", root)
+    generate_dataset(
+      partial / "v1.1", config.data.synthetic_hand, config.data.synthetic_weak, config.seed
+    )
+    shutil.rmtree(Path(workdir) / "synthetic", ignore_errors=True)
+    partial.rename(Path(workdir) / "synthetic")
+  return root
+
+
 FLAGS = flags.FLAGS
 
 
@@ -294,18 +338,13 @@ def define_flags() -> None:
   flags.DEFINE_integer("num_hand", 40, "Hand-labelled chips (split 10% Bolivia, then 60/20/20).")
   flags.DEFINE_integer("num_weak", 40, "Weakly (Otsu) labelled chips, training only.")
   flags.DEFINE_integer("seed", 0, "Random seed; the same seed writes the same bytes.")
-  flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
 
 
-@run_cli
-def main(argv) -> None:
-  del argv
-  if not FLAGS.output:
-    raise SystemExit("error: --output is required")
+def main() -> None:
+  cli.require("output")
   root = generate_dataset(FLAGS.output, FLAGS.num_hand, FLAGS.num_weak, FLAGS.seed)
   print(f"wrote synthetic Sen1Floods11 root to {root}")
 
 
 if __name__ == "__main__":
-  define_flags()
-  app.run(main, flags_parser=parse_flags)
+  cli.run(define_flags, main)

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from flood_jax.errors import DataError
+from flood_jax.windows import window_starts
 
 ARRAYS = ("vv_vh_db", "label", "validity")
 ARRAY_DTYPES = {"vv_vh_db": np.float32, "label": np.uint8, "validity": np.bool_}
@@ -40,14 +41,12 @@ def tile_offsets(height: int, width: int, tile_size: int, stride: int) -> list[t
   """Top-left corners of tiles covering a chip; the last row and column are flush with the edge."""
   if height < tile_size or width < tile_size:
     return []
-
-  def starts(length: int) -> list[int]:
-    positions = list(range(0, length - tile_size + 1, stride))
-    if positions[-1] != length - tile_size:
-      positions.append(length - tile_size)
-    return positions
-
-  return [(row, col) for row in starts(height) for col in starts(width)]
+  overlap = tile_size - stride
+  return [
+    (row, col)
+    for row in window_starts(height, tile_size, overlap)
+    for col in window_starts(width, tile_size, overlap)
+  ]
 
 
 def cut_tiles(

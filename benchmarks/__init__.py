@@ -1,0 +1,1 @@
+"""Speed and memory measurements: run each as `python -m benchmarks.<name>` from the project root."""

@@ -1,0 +1,38 @@
+"""Overlapping square windows over an array: where they start and how they are blended.
+
+One definition for cutting training tiles from chips (`data.tiles`) and for predicting chips and
+scenes through blended windows (`inference`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def window_starts(length: int, size: int, overlap: int) -> list[int]:
+  """Start offsets of windows of `size` covering [0, length), `size - overlap` apart; the last
+  one is flush with the end. A length shorter than one window gives [0]."""
+  if length <= size:
+    return [0]
+  stride = size - overlap
+  starts = list(range(0, length - size + 1, stride))
+  if starts[-1] != length - size:
+    starts.append(length - size)
+  return starts
+
+
+def blend_weights(tile_size: int, overlap: int) -> np.ndarray:
+  """float32 [T, T]: 1 in the centre, a raised-cosine ramp over `overlap` pixels to each edge.
+
+  Overlapping windows are averaged with these weights, so each window's border (where a
+  convolutional network sees padding instead of context) counts little and no seam appears.
+  """
+  position = np.arange(tile_size, dtype=np.float64) + 0.5
+  distance = np.minimum(position, tile_size - position)
+  if overlap > 0:
+    ramp = np.clip(distance / overlap, 0.0, 1.0)
+    profile = np.sin(ramp * np.pi / 2) ** 2
+  else:
+    profile = np.ones(tile_size)
+  profile = np.maximum(profile, 1e-3)  # scene borders are covered by one window only
+  return np.outer(profile, profile).astype(np.float32)
