@@ -106,24 +106,18 @@ def model_from_config(model_config, platform: str | None = None) -> ResUNet:
   return ResUNet(**fields, **operations(platform, fast))
 
 
+def _switches(residual: bool, channel: bool, spatial: bool, gates: bool) -> dict[str, bool]:
+  return dict(
+    residual=residual, channel_attention=channel, spatial_attention=spatial, attention_gates=gates
+  )
+
+
 # The notebook's ablation table, plus channel and spatial attention together.
 MODEL_VARIANTS: dict[str, dict[str, bool]] = {
-  "unet": dict(
-    residual=False, channel_attention=False, spatial_attention=False, attention_gates=False
-  ),
-  "resunet": dict(
-    residual=True, channel_attention=False, spatial_attention=False, attention_gates=False
-  ),
-  "resunet_ag": dict(
-    residual=True, channel_attention=False, spatial_attention=False, attention_gates=True
-  ),
-  "resunet_se": dict(
-    residual=True, channel_attention=True, spatial_attention=False, attention_gates=False
-  ),
-  "resunet_ag_se": dict(
-    residual=True, channel_attention=True, spatial_attention=False, attention_gates=True
-  ),
-  "dual_attention": dict(
-    residual=True, channel_attention=True, spatial_attention=True, attention_gates=False
-  ),
+  "unet": _switches(residual=False, channel=False, spatial=False, gates=False),
+  "resunet": _switches(residual=True, channel=False, spatial=False, gates=False),
+  "resunet_ag": _switches(residual=True, channel=False, spatial=False, gates=True),
+  "resunet_se": _switches(residual=True, channel=True, spatial=False, gates=False),
+  "resunet_ag_se": _switches(residual=True, channel=True, spatial=False, gates=True),
+  "dual_attention": _switches(residual=True, channel=True, spatial=True, gates=False),
 }
