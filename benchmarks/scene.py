@@ -1,11 +1,12 @@
 """Whole-scene prediction: megapixels/s and peak resident memory against scene size.
 
-    python -m benchmarks.scene [--workdir=runs/demo] [--sizes=5000,10000,20000]
+    python -m benchmarks.scene [--model=MODEL_DIR | --workdir=W] [--engine=xla|onnxruntime]
+        [--precision=float32|int8] [--sizes=5000,10000,20000]
 
 Each size runs in its own process (so peak memory is that size's alone) on a synthetic
-two-band dB scene written strip by strip. Without --workdir an untrained demo-config model is
-used: speed and memory do not depend on the weights. Memory should stay flat as the scene grows,
-since prediction holds one strip of windows at a time.
+two-band dB scene written strip by strip. The model is chosen as `flood_jax.predict` chooses it
+(default: the bundled demo model on the default engine of this machine). Memory should stay
+flat as the scene grows, since prediction holds one strip of windows at a time.
 """
 
 from __future__ import annotations
@@ -46,46 +47,42 @@ def write_scene(path: Path, size: int, strip: int = 512) -> None:
       dataset.write(data, window=rasterio.windows.Window(0, top, size, rows))
 
 
-def child(size: int, workdir: str | None, scratch: Path) -> dict:
-  import jax
-  import jax.numpy as jnp
-
-  from flood_jax.inference import TrainedModel
+def child(size: int, options: argparse.Namespace, scratch: Path) -> dict:
+  from flood_jax.inference import BUNDLED_MODEL, TrainedModel
   from flood_jax.predict import predict_scene
 
   scene = scratch / f"scene_{size}.tif"
   write_scene(scene, size)
-  if workdir:
-    model = TrainedModel.load(workdir)
-  else:
-    from configs import demo
-    from flood_jax.engines import XlaEngine
-    from flood_jax.models import model_from_config
-
-    config = demo.get_config()
-    network = model_from_config(config.model)
-    variables = network.init(jax.random.key(0), jnp.zeros((1, 256, 256, 3)))
-    stats = {"mean": [-12.0, 0.3, 16.0], "std": [5.0, 0.3, 5.0]}
-    model = TrainedModel(config, stats, XlaEngine(network, variables), network, variables)
+  source = options.model or options.workdir or BUNDLED_MODEL
+  model = TrainedModel.load(source, options.engine, options.precision)
   start = time.perf_counter()
   summary = predict_scene(model, scene, scratch / f"flood_{size}.tif", show_progress=False)
   seconds = time.perf_counter() - start
   peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-  return {"size": size, "seconds": round(seconds, 1), "megapixels_per_s": round(size * size / seconds / 1e6, 3),
-          "peak_rss_mib": round(peak_mib, 1), "windows": summary["windows"]}  # fmt: skip
+  return {
+    "size": size,
+    "seconds": round(seconds, 1),
+    "megapixels_per_s": round(size * size / seconds / 1e6, 3),
+    "peak_rss_mib": round(peak_mib, 1),
+    "windows": summary["windows"],
+    "model": model.describe(),
+  }
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(
     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
   )
-  parser.add_argument("--workdir", default=None)
+  parser.add_argument("--workdir", default=None, help="Training workdir (XLA).")
+  parser.add_argument("--model", default=None, help="Model folder (default: the bundled one).")
+  parser.add_argument("--engine", default="auto", choices=["auto", "xla", "onnxruntime"])
+  parser.add_argument("--precision", default="auto", choices=["auto", "float32", "int8"])
   parser.add_argument("--sizes", default="5000,10000,20000")
   parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
   parser.add_argument("--scratch", default=None, help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
-    print(json.dumps(child(args.child, args.workdir, Path(args.scratch))))
+    print(json.dumps(child(args.child, args, Path(args.scratch))))
     return
   import flax
   import jax
@@ -103,14 +100,16 @@ def main() -> None:
         f"--child={size}",
         f"--scratch={scratch}",
       ]
-      if args.workdir:
-        command.append(f"--workdir={args.workdir}")
+      for name in ("workdir", "model"):
+        if getattr(args, name):
+          command.append(f"--{name}={getattr(args, name)}")
+      command += [f"--engine={args.engine}", f"--precision={args.precision}"]
       output = subprocess.run(
         command, cwd=PROJECT, check=True, capture_output=True, text=True
       ).stdout
       result = json.loads(output.strip().splitlines()[-1])
       results.append(result)
-      print(f"scene {size}x{size}: {result['megapixels_per_s']:.2f} Mpx/s, peak RSS {result['peak_rss_mib']:.0f} MiB, "
+      print(f"{result['model']}: scene {size}x{size}: {result['megapixels_per_s']:.2f} Mpx/s, peak RSS {result['peak_rss_mib']:.0f} MiB, "
             f"{result['windows']} windows, {result['seconds']:.0f} s", flush=True)  # fmt: skip
       for leftover in Path(scratch).glob("*.tif"):
         leftover.unlink()

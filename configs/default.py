@@ -42,6 +42,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   data.tile_size = 256  # Tile side in pixels; 512-px chips are cut into tiles. Divisible by 8.
   data.tile_stride = 256  # Step between tiles in pixels (<= tile_size; smaller = overlap).
   data.band_domain = "db"  # "db": band formulas on dB as the notebook; "linear": on power.
+  data.pixel_size_m = 10.0  # Ground pixel size of the training data, metres (Sen1Floods11: 10).
   data.splits = ("train", "valid", "test", "bolivia")  # Official splits to preprocess.
   data.use_weak = True  # Include the weak (Otsu-labelled) chips in training.
   data.weak_fraction = 0.5  # Share of each training batch drawn from weak tiles, in [0, 1].

@@ -5,9 +5,14 @@ An engine is called as `engine(images)` with float32 [B, T, T, 3] and returns fl
 is loaded.
 
 - `XlaEngine`: the Flax model jitted by XLA (any device JAX sees; the training workdir's path).
+- `OnnxRuntimeEngine`: an exported model folder's ONNX model, float32 or int8, on ONNX Runtime
+  (the fast CPU path; see `flood_jax.export`).
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -27,3 +32,35 @@ class XlaEngine:
 
   def __call__(self, images: np.ndarray) -> np.ndarray:
     return np.asarray(self._apply(self._variables, jnp.asarray(images)))
+
+
+def available_cores() -> int:
+  """CPU cores this process may use (its affinity, which containers and schedulers set)."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:  # not on Linux
+    return os.cpu_count() or 1
+
+
+class OnnxRuntimeEngine:
+  """An ONNX model on ONNX Runtime's CPU provider, `threads` intra-op threads (default: the
+  cores this process may use). Exported windows have a fixed size, `tile_size`."""
+
+  name = "onnxruntime"
+
+  def __init__(self, model: bytes | str | Path, precision: str, threads: int | None = None):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or available_cores()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # jax2onnx's shape annotations make ORT warn harmlessly
+    source = str(model) if isinstance(model, Path) else model
+    self.session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    self.precision = precision
+    self.input_name = self.session.get_inputs()[0].name
+    self.tile_size = self.session.get_inputs()[0].shape[1]
+
+  def __call__(self, images: np.ndarray) -> np.ndarray:
+    feed = {self.input_name: np.ascontiguousarray(images, np.float32)}
+    return self.session.run(None, feed)[0]

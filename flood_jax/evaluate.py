@@ -43,18 +43,8 @@ from flood_jax.evaluators import (
   chip_result,
 )
 from flood_jax.gradcam import layer_names
-from flood_jax.inference import TrainedModel
+from flood_jax.inference import TrainedModel, training_data_root
 from flood_jax.logs import write_json
-
-
-def default_data_root(workdir: Path, config) -> Path:
-  """The root the run's tiles were cut from (its manifest), else config.data.root."""
-  manifest = Path(config.data.preprocessed or workdir / "tiles") / "manifest.json"
-  if manifest.exists():
-    return Path(json.loads(manifest.read_text())["root"])
-  if config.data.root:
-    return Path(config.data.root)
-  raise UsageError(f"{workdir}: cannot tell which data the run used; pass --data_root")
 
 
 def chip_results(
@@ -190,9 +180,10 @@ def main() -> None:
   quiet_library_logs()
   model = TrainedModel.from_flags()
   if not FLAGS.data_root and not FLAGS.workdir:
-    raise UsageError("--data_root is required with --model (a workdir knows its own data)")
-  data_root = FLAGS.data_root or default_data_root(Path(FLAGS.workdir), model.config)
+    raise UsageError("--data_root is required with a model folder (a workdir knows its data)")
+  data_root = FLAGS.data_root or training_data_root(Path(FLAGS.workdir), model.config)
   output = FLAGS.output or (Path(FLAGS.workdir or ".") / "eval" / FLAGS.split)
+  print(f"model: {model.describe()}")
   summary = evaluate(
     model,
     FLAGS.split,

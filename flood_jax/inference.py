@@ -12,26 +12,40 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import flax.serialization
 import jax
 import ml_collections
 import numpy as np
-from absl import flags
+from absl import flags, logging
 
-from flood_jax import blending
+from flood_jax import blending, model_folder
 from flood_jax import checkpoints as checkpoints_lib
 from flood_jax.config_checks import check_tiling
 from flood_jax.data.pipeline import prepare
 from flood_jax.data.stats import load_stats
-from flood_jax.engines import XlaEngine
+from flood_jax.engines import OnnxRuntimeEngine, XlaEngine
 from flood_jax.errors import UsageError
 from flood_jax.models import model_from_config
+
+ENGINES, PRECISIONS = ("auto", "xla", "onnxruntime"), ("auto", "float32", "int8")
+BUNDLED_MODEL = Path(__file__).parent / "bundled" / "demo"
+
+
+def training_data_root(workdir: Path, config) -> Path:
+  """The root a workdir's tiles were cut from (its manifest), else config.data.root."""
+  manifest = Path(config.data.preprocessed or workdir / "tiles") / "manifest.json"
+  if manifest.exists():
+    return Path(json.loads(manifest.read_text())["root"])
+  if config.data.root:
+    return Path(config.data.root)
+  raise UsageError(f"{workdir}: cannot tell which data the run used; pass --data_root")
 
 
 class TrainedModel:
   """A model ready to map floods: config, normalisation, decision threshold and an engine.
 
-  `model` and `variables` (the Flax module and its weights) are there when the model came from
-  a training workdir; Grad-CAM++ needs them.
+  `model` and `variables` (the Flax module and its weights) are there when the folder or
+  workdir has them; XLA and Grad-CAM++ need them. `card` is a model folder's model.json.
   """
 
   def __init__(
@@ -42,23 +56,47 @@ class TrainedModel:
     model=None,
     variables: dict | None = None,
     source: str = "",
+    card: dict | None = None,
   ):
     self.config, self.stats, self.engine = config, stats, engine
-    self.model, self.variables, self.source = model, variables, source
+    self.model, self.variables, self.source, self.card = model, variables, source, card or {}
 
   @property
   def threshold(self) -> float:
     """Water probability above which a pixel is mapped as water."""
-    return float(self.config.threshold)
+    return float(self.card.get("threshold", self.config.threshold))
+
+  def with_engine(self, engine: Callable) -> TrainedModel:
+    return TrainedModel(
+      self.config, self.stats, engine, self.model, self.variables, self.source, self.card
+    )
 
   @classmethod
-  def load(cls, workdir: str | Path) -> TrainedModel:
+  def load(
+    cls,
+    source: str | Path,
+    engine: str = "auto",
+    precision: str = "auto",
+    threads: int | None = None,
+  ) -> TrainedModel:
+    """A training workdir's best checkpoint (XLA), or a model folder on the chosen engine."""
+    if model_folder.is_model_folder(source):
+      return cls.load_folder(source, engine, precision, threads)
+    if engine == "onnxruntime":
+      raise UsageError(
+        f"{source}: --engine=onnxruntime needs a model folder; write one with "
+        "python -m flood_jax.export"
+      )
+    return cls.load_workdir(source)
+
+  @classmethod
+  def load_workdir(cls, workdir: str | Path) -> TrainedModel:
     """The best checkpoint of a training workdir, on XLA."""
     workdir = Path(workdir)
     config_path = workdir / "config.json"
     if not config_path.exists():
       raise UsageError(
-        f"{workdir}: not a training workdir (no config.json); train with flood_jax.main first"
+        f"{workdir}: not a training workdir (no config.json) nor a model folder (no model.json)"
       )
     config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
     stats = load_stats(workdir / "stats.json")
@@ -70,16 +108,75 @@ class TrainedModel:
     model = model_from_config(config.model)
     return cls(config, stats, XlaEngine(model, variables), model, variables, str(workdir))
 
+  @classmethod
+  def load_folder(
+    cls,
+    folder: str | Path,
+    engine: str = "auto",
+    precision: str = "auto",
+    threads: int | None = None,
+  ) -> TrainedModel:
+    """A model folder (flood_jax.export), its files checked against their checksums.
+
+    `auto` picks ONNX Runtime on a CPU, int8 where export recorded that it passed its check
+    (else float32), and XLA on a GPU or TPU.
+    """
+    folder = Path(folder)
+    card = model_folder.read_folder(folder)
+    config = ml_collections.ConfigDict(card["config"])
+    on_cpu = jax.devices()[0].platform == "cpu"
+    engine = ("onnxruntime" if on_cpu else "xla") if engine == "auto" else engine
+    model = model_from_config(config.model)
+    variables = None
+    if model_folder.FILES["variables"] in card["files"]:
+      variables = flax.serialization.msgpack_restore(
+        (folder / model_folder.FILES["variables"]).read_bytes()
+      )
+    if engine == "xla":
+      if variables is None:
+        raise UsageError(f"{folder}: holds no variables.msgpack, so it runs on onnxruntime only")
+      runner = XlaEngine(model, variables)
+    else:
+      runner = _onnx_engine(folder, card, precision, threads)
+    return cls(config, card["stats"], runner, model, variables, str(folder), card)
+
   @staticmethod
   def define_flags() -> None:
-    """The flags that choose a model, for the programs that load one."""
+    """The flags that choose a model and its engine, for the programs that load one."""
+    flags.DEFINE_string(
+      "model",
+      None,
+      "Model folder (flood_jax.export). Default: the bundled "
+      "demo model, unless --workdir is given.",
+    )
     flags.DEFINE_string("workdir", None, "Training workdir holding the best checkpoint.")
+    flags.DEFINE_enum(
+      "engine", "auto", list(ENGINES), "auto: ONNX Runtime on a CPU with a model folder, else XLA."
+    )
+    flags.DEFINE_enum(
+      "precision",
+      "auto",
+      list(PRECISIONS),
+      "ONNX Runtime's model; auto: int8 where export checked it, else float32.",
+    )
+    flags.DEFINE_integer("threads", None, "ONNX Runtime threads (default: the available cores).")
 
   @classmethod
   def from_flags(cls) -> TrainedModel:
-    if not flags.FLAGS.workdir:
-      raise UsageError("--workdir is required: the training workdir of the model")
-    return cls.load(flags.FLAGS.workdir)
+    options = flags.FLAGS
+    if options.model and options.workdir:
+      raise UsageError("--model and --workdir both name a model; give one")
+    source = options.model or options.workdir
+    if source is None:
+      if not model_folder.is_model_folder(BUNDLED_MODEL):
+        raise UsageError("no --model or --workdir, and this install has no bundled model")
+      logging.info("No --model or --workdir: using the bundled demo model %s", BUNDLED_MODEL)
+      source = BUNDLED_MODEL
+    return cls.load(source, options.engine, options.precision, options.threads)
+
+  def describe(self) -> str:
+    engine = f"{self.engine.name} {self.engine.precision}"
+    return f"{self.source} on {engine}, threshold {self.threshold:.2f}"
 
   def normalised_input(self, vv_vh_db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """([..., 3] model input, bool validity) from VV and VH in dB (NaN where missing)."""
@@ -98,9 +195,18 @@ class TrainedModel:
   def tiling(
     self, tile_size: int | None = None, overlap: int | None = None, batch_size: int | None = None
   ) -> tuple[int, int, int]:
-    """(tile_size, overlap, batch_size) with config.predict's values where None; checked."""
+    """(tile_size, overlap, batch_size) with config.predict's values where None; checked.
+
+    An exported ONNX model has a fixed window size, and no other is accepted.
+    """
     config = self.config.predict
-    tile_size, batch_size = tile_size or config.tile_size, batch_size or config.batch_size
+    fixed = getattr(self.engine, "tile_size", None)
+    if fixed and tile_size not in (None, fixed):
+      raise UsageError(
+        f"{self.source}: the ONNX model maps {fixed}-px windows only, not {tile_size}"
+      )
+    tile_size = fixed or tile_size or config.tile_size
+    batch_size = batch_size or config.batch_size
     overlap = config.overlap if overlap is None else overlap
     check_tiling(tile_size, overlap, batch_size)
     return tile_size, overlap, batch_size
@@ -143,3 +249,13 @@ class TrainedModel:
     return blending.blended_rows(
       self.probabilities, self.normalised_input, read_rows, height, width, tiling, on_batch
     )
+
+
+def _onnx_engine(folder: Path, card: dict, precision: str, threads: int | None):
+  """ONNX Runtime on the folder's int8 or float32 model."""
+  has_int8 = model_folder.FILES["int8"] in card["files"]
+  precision = ("int8" if has_int8 else "float32") if precision == "auto" else precision
+  if precision == "int8" and not has_int8:
+    reason = card.get("checks", {}).get("int8", {})
+    raise UsageError(f"{folder}: holds no int8 model (export's check: {reason}); use float32")
+  return OnnxRuntimeEngine(folder / model_folder.FILES[precision], precision, threads)

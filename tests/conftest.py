@@ -57,3 +57,13 @@ def trained_workdir(tmp_path_factory, tile_store) -> Path:
   workdir = tmp_path_factory.mktemp("trained")
   train.train_and_evaluate(config, workdir)
   return workdir
+
+
+@pytest.fixture(scope="session")
+def model_folder(tmp_path_factory, trained_workdir) -> Path:
+  """The tiny trained model exported as a model folder (ONNX float32, int8 if it passed)."""
+  from flood_jax.export import export
+
+  output = tmp_path_factory.mktemp("exported") / "model"
+  export(trained_workdir, output, windows=8)
+  return output

@@ -92,10 +92,10 @@ def test_otsu_baseline_by_hand():
 
 
 def test_report_with_a_trained_model_writes_panels_and_gradcam(trained_workdir, tmp_path):
-  from flood_jax.evaluate import default_data_root
+  from flood_jax.inference import training_data_root
 
   model = TrainedModel.load(trained_workdir)
-  root = default_data_root(trained_workdir, model.config)
+  root = training_data_root(trained_workdir, model.config)
   summary = evaluate(
     model, "test", root, tmp_path, num_panels=1, show_progress=False, gradcam_layer="encoder_0"
   )

@@ -64,7 +64,8 @@ class ResUNet(nn.Module):
   @nn.compact
   def __call__(self, image: jnp.ndarray, train: bool = False) -> jnp.ndarray:
     levels = len(self.filters) - 1
-    if image.shape[1] % 2**levels or image.shape[2] % 2**levels:
+    sizes = [size for size in image.shape[1:3] if isinstance(size, int)]  # not symbolic ones
+    if any(size % 2**levels for size in sizes):
       raise ValueError(
         f"image size {image.shape[1]}x{image.shape[2]} is not divisible by 2**{levels} "
         f"(needed by {len(self.filters)} filter levels)"
