@@ -1,10 +1,15 @@
 """Training and inference speed of a config on this machine.
 
     python -m benchmarks.speed --config=configs/best.py --batch_size=4 [--steps=3]
+    python -m benchmarks.speed --config=configs/best.py --batch_size=4 --engine=onnxruntime \
+        --precision=int8
 
 Prints one line per figure: images/s, achieved GFLOP/s (from XLA's cost analysis of the compiled
 step) and its fraction of a float32 matmul's GFLOP/s measured in the same process, then, as the
-last line, one JSON object. The peers in ../shared/peers (Keras, PyTorch) print images/s for the
+last line, one JSON object. With --engine=onnxruntime the config's model (random weights) is
+exported as `flood_jax.export` does and only inference is timed; int8 is calibrated on random
+windows, which says nothing of its accuracy (model folders are calibrated on training chips and
+checked on validation chips, see flood_jax.export). The peers in ../shared/peers (Keras, PyTorch) print images/s for the
 same network; run them in their own environments in the same session and compare ratios
 (benchmarks/README.md).
 """
@@ -32,6 +37,8 @@ config_flags.DEFINE_config_file("config", "configs/best.py", "Config to measure.
 flags.DEFINE_integer("batch_size", 4, "Images per step.")
 flags.DEFINE_integer("tile_size", None, "Image side (default: config.data.tile_size).")
 flags.DEFINE_integer("steps", 3, "Timed steps after one warm-up step.")
+flags.DEFINE_enum("engine", "xla", ["xla", "onnxruntime"], "Inference engine to time.")
+flags.DEFINE_enum("precision", "float32", ["float32", "int8"], "ONNX Runtime's model.")
 
 
 def _flops(compiled) -> float:
@@ -72,6 +79,30 @@ def timed(function, *args, steps: int):
   return (time.perf_counter() - start) / steps
 
 
+def onnx_inference(trainer: Trainer, state, batch: int, size: int) -> float:
+  """Inference images/s of the model exported to ONNX and run by ONNX Runtime."""
+  from flood_jax import export
+  from flood_jax.engines import OnnxRuntimeEngine, XlaEngine
+  from flood_jax.inference import TrainedModel
+
+  variables = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
+  stats = {"mean": [0.0] * 3, "std": [1.0] * 3}
+  model = TrainedModel(trainer.config, stats, XlaEngine(trainer.model, variables), trainer.model,
+                       variables)  # fmt: skip
+  onnx_model = export.onnx_float32(model, size)
+  rng = np.random.default_rng(0)
+  if FLAGS.precision == "int8":
+    windows = [rng.normal(size=(1, size, size, 3)).astype(np.float32) for _ in range(8)]
+    onnx_model = export.quantize_int8(onnx_model, windows)
+  engine = OnnxRuntimeEngine(onnx_model, FLAGS.precision)
+  images = rng.normal(size=(batch, size, size, 3)).astype(np.float32)
+  seconds = timed(engine, images, steps=FLAGS.steps)
+  print(
+    f"infer ({FLAGS.engine} {FLAGS.precision}, {engine.session.get_session_options().intra_op_num_threads} threads): {batch / seconds:.3f} images/s"
+  )
+  return batch / seconds
+
+
 def main(argv) -> None:
   del argv
   config = FLAGS.config
@@ -88,6 +119,14 @@ def main(argv) -> None:
 
   trainer = Trainer(config)
   state = trainer.replicate(trainer.initial_state())
+  if FLAGS.engine == "onnxruntime":
+    images_per_s = onnx_inference(trainer, state, batch, size)
+    print(json.dumps({
+      "train_images_per_s": None, "infer_images_per_s": round(images_per_s, 4),
+      "matmul_gflops_per_s": round(peak, 1), "batch_size": batch, "tile_size": size,
+      "engine": FLAGS.engine, "precision": FLAGS.precision, "jax": jax.__version__,
+    }))  # fmt: skip
+    return
   rng = np.random.default_rng(0)
   host_batch = {
     "image": rng.normal(size=(batch, size, size, 3)).astype(np.float32),
@@ -137,6 +176,7 @@ def main(argv) -> None:
     "matmul_gflops_per_s": round(peak, 1), "batch_size": batch, "tile_size": size,
     "xla_flags": os.environ.get("XLA_FLAGS", ""), "jax": jax.__version__,
     "dtype": config.model.dtype, "fast_convolutions": config.model.fast_convolutions,
+    "engine": "xla", "precision": config.model.dtype,
   }))  # fmt: skip
 
 
