@@ -52,6 +52,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Synthetic data generated when data.root is "" (see flood_jax.data.synthetic).
   data.synthetic_hand = 60  # Hand-labelled synthetic chips (10% Bolivia, 60/20/20 of the rest).
   data.synthetic_weak = 60  # Weak synthetic chips.
+  data.synthetic_dark_fields = 0.0  # Largest share of dark smooth dry parcels per chip, [0, 1].
 
   # ---- augmentation (training only; each probability in [0, 1]) -------------------------
   aug = config.augment = ml_collections.ConfigDict()
@@ -87,7 +88,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   loss.tversky_beta = 0.3  # Weight of false positives.
   loss.focal_tversky_gamma = 4.0 / 3.0  # loss = (1 - TI) ** (1 / gamma), as Abraham & Khan.
   loss.focal_gamma = 2.0  # Exponent of the focal loss (Lin et al.).
-  loss.water_weight = 1.0  # Class weight of water pixels in cross-entropy and focal losses.
+  # Class weight of water pixels in cross-entropy and focal losses: a number, or "auto" for the
+  # balanced weight of the training pixels (class_weights.json, written by preprocessing).
+  loss.water_weight = ml_collections.FieldReference(1.0, field_type=object)  # number or "auto"
 
   # ---- optimiser and SGDR schedule --------------------------------------------------------
   opt = config.optimizer = ml_collections.ConfigDict()
@@ -109,7 +112,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.log_every_steps = 50  # Progress line and training scalars period.
   config.num_sample_images = 4  # Validation predictions written to TensorBoard.
   config.nonfinite = "stop"  # Non-finite loss or gradient: "stop" (error) or "skip" the step.
-  config.threshold = 0.5  # Water probability above which a pixel is mapped as water.
+  config.threshold = 0.5  # Water probability above which a pixel is water, in training metrics.
+  # After training, choose the threshold that maximises validation IoU (saved in threshold.json
+  # and in exported models, used by evaluate and predict); False keeps config.threshold.
+  config.calibrate_threshold = True  # True: calibrated threshold; False: config.threshold.
 
   # ---- prediction of whole scenes ----------------------------------------------------------
   predict = config.predict = ml_collections.ConfigDict()
@@ -118,6 +124,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   predict.tile_size = 512  # Window side in pixels for scene inference.
   predict.overlap = 64  # Overlap between windows, blended with smooth weights.
   predict.batch_size = 2  # Windows per inference batch (2 was faster than 4 or 8 on 2 cores).
+  predict.min_area_m2 = 0.0  # Water patches smaller than this (m²) become dry; 0 keeps all.
+  predict.test_time_flips = False  # Average the model over 4 flips of each window (4x slower).
 
   # ---- evaluation reports -------------------------------------------------------------------
   evaluate = config.evaluate = ml_collections.ConfigDict()

@@ -33,4 +33,9 @@ def get_config(arg=None):
   config.augment.level_shift_probability = 0.5
   config.augment.level_shift_db = 3.0
   config.augment.speckle_probability = 0.3
+  # Maps of mostly-dry scenes (README, "Dry land"): the decision threshold is calibrated on the
+  # validation split (default), and water patches under 1 ha become dry. On the five real chips
+  # the two took commission from 0.122 to 0.072 and IoU from 0.551 to 0.562 (omission 0.289 to
+  # 0.342); darker synthetic fields and a balanced loss cut commission further but cost more IoU.
+  config.predict.min_area_m2 = 10_000.0
   return default.apply_arg(config, arg)

@@ -88,6 +88,9 @@ def check_loop(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(
       f"config.loss.terms has unknown losses {sorted(unknown)}; choose from {sorted(LOSSES)}"
     )
+  water_weight = config.loss.water_weight
+  if water_weight != "auto" and not (isinstance(water_weight, (int, float)) and water_weight > 0):
+    raise ConfigError(f"config.loss.water_weight={water_weight!r} must be > 0 or 'auto'")
   if config.nonfinite not in ("stop", "skip"):
     raise ConfigError(f"config.nonfinite={config.nonfinite!r} must be 'stop' or 'skip'")
   if not 0 < config.threshold < 1:

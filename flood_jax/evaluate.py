@@ -61,7 +61,10 @@ def chip_results(
       reason = "image all NaN" if not np.isfinite(chip.vv_vh_db).any() else "no valid label pixel"
       skipped.append({"chip_id": record.chip_id, "source": record.source, "reason": reason})
       continue
-    yield chip_result(record, chip, model.predict_array(chip.vv_vh_db), model.threshold)
+    probability = model.predict_array(chip.vv_vh_db)
+    # Chips are at the dataset's resolution, the one the model was trained at.
+    water = model.water(probability, model.config.data.get("pixel_size_m", 10.0) ** 2)
+    yield chip_result(record, chip, probability, water)
 
 
 def run_evaluators(results: Iterator[ChipResult], evaluators: list[Evaluator]) -> dict:

@@ -54,11 +54,12 @@ class ChipResult:
   confusion: dict[str, np.ndarray]
 
 
-def chip_result(record: ChipRecord, chip: Chip, probability: np.ndarray, threshold: float):
-  """Predictions of the model and the baselines on one chip, each scored once."""
+def chip_result(record: ChipRecord, chip: Chip, probability: np.ndarray, model_water: np.ndarray):
+  """Predictions of the model (its map `model_water`) and the baselines on one chip, each
+  scored once."""
   vv = chip.vv_vh_db[..., 0]
   water = {
-    "model": np.nan_to_num(probability, nan=0.0) > threshold,
+    "model": model_water,
     "otsu_vv": baselines.otsu_water(vv, chip.validity),
     "fixed_vv_-15db": baselines.fixed_threshold_water(vv, chip.validity),
   }

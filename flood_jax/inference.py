@@ -23,9 +23,10 @@ from flood_jax import checkpoints as checkpoints_lib
 from flood_jax.config_checks import check_tiling
 from flood_jax.data.pipeline import prepare
 from flood_jax.data.stats import load_stats
-from flood_jax.engines import OnnxRuntimeEngine, XlaEngine
+from flood_jax.engines import FlipAveraged, OnnxRuntimeEngine, XlaEngine
 from flood_jax.errors import UsageError
 from flood_jax.models import model_from_config
+from flood_jax.sieve import min_pixels, sieve_water
 
 ENGINES, PRECISIONS = ("auto", "xla", "onnxruntime"), ("auto", "float32", "int8")
 BUNDLED_MODEL = Path(__file__).parent / "bundled" / "demo"
@@ -65,6 +66,35 @@ class TrainedModel:
   def threshold(self) -> float:
     """Water probability above which a pixel is mapped as water."""
     return float(self.card.get("threshold", self.config.threshold))
+
+  @property
+  def min_area_m2(self) -> float:
+    """Water patches smaller than this become dry (config.predict.min_area_m2; 0: none)."""
+    return float(self.config.predict.get("min_area_m2", 0.0))
+
+  def classes(self, probability: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """uint8 [...]: 1 water where the probability is above the threshold, 0 dry, 255 no data."""
+    return np.where(valid, probability > self.threshold, 255).astype(np.uint8)
+
+  def water(self, probability: np.ndarray, pixel_area_m2: float) -> np.ndarray:
+    """bool [H, W] water map of a whole array: above the threshold, patches smaller than
+    min_area_m2 removed (pixels of `pixel_area_m2`)."""
+    classes = self.classes(np.nan_to_num(probability, nan=0.0), np.isfinite(probability))
+    return sieve_water(classes, min_pixels(self.min_area_m2, pixel_area_m2)) == 1
+
+  def with_options(self, flips: bool | None = None, min_area_m2: float | None = None):
+    """The same model with test-time flips or a minimum mapping unit changed."""
+    config = ml_collections.ConfigDict(self.config.to_dict())
+    if min_area_m2 is not None:
+      config.predict.min_area_m2 = float(min_area_m2)
+    engine = self.engine
+    if flips and not isinstance(engine, FlipAveraged):
+      engine = FlipAveraged(engine)
+    if flips is False and isinstance(engine, FlipAveraged):
+      engine = engine.engine
+    return TrainedModel(
+      config, self.stats, engine, self.model, self.variables, self.source, self.card
+    )
 
   def with_engine(self, engine: Callable) -> TrainedModel:
     return TrainedModel(
@@ -106,7 +136,12 @@ class TrainedModel:
     state, _ = checkpoints_lib.restore_best(workdir, checkpoints_lib.abstract(abstract_state))
     variables = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
     model = model_from_config(config.model)
-    return cls(config, stats, XlaEngine(model, variables), model, variables, str(workdir))
+    threshold = workdir / "threshold.json"  # written by training when it calibrates one
+    card = (
+      {"threshold": json.loads(threshold.read_text())["threshold"]} if threshold.exists() else {}
+    )
+    engine = XlaEngine(model, variables)
+    return cls(config, stats, engine, model, variables, str(workdir), card)
 
   @classmethod
   def load_folder(
@@ -160,6 +195,18 @@ class TrainedModel:
       "ONNX Runtime's model; auto: int8 where export checked it, else float32.",
     )
     flags.DEFINE_integer("threads", None, "ONNX Runtime threads (default: the available cores).")
+    flags.DEFINE_bool(
+      "flips",
+      None,
+      "Average the model over 4 flips of each window (4x slower; "
+      "default: the model's config.predict.test_time_flips).",
+    )
+    flags.DEFINE_float(
+      "min_area_m2",
+      None,
+      "Water patches smaller than this become dry "
+      "(default: the model's config.predict.min_area_m2).",
+    )
 
   @classmethod
   def from_flags(cls) -> TrainedModel:
@@ -172,11 +219,26 @@ class TrainedModel:
         raise UsageError("no --model or --workdir, and this install has no bundled model")
       logging.info("No --model or --workdir: using the bundled demo model %s", BUNDLED_MODEL)
       source = BUNDLED_MODEL
-    return cls.load(source, options.engine, options.precision, options.threads)
+    model = cls.load(source, options.engine, options.precision, options.threads)
+    return model.with_options(options.flips, options.min_area_m2)
+
+  def fingerprint(self) -> str:
+    """Changes whenever the model or a setting that changes its maps changes."""
+    import hashlib
+
+    if self.card.get("files"):
+      identity = self.card["files"]
+    else:
+      best = Path(self.source) / "checkpoints" / "best"
+      identity = [self.source, best.stat().st_mtime_ns if best.exists() else None]
+    engine = [self.engine.name, self.engine.precision]
+    settings = [identity, engine, self.threshold, self.min_area_m2, list(self.tiling())]
+    return hashlib.sha256(json.dumps(settings, default=str).encode()).hexdigest()[:16]
 
   def describe(self) -> str:
     engine = f"{self.engine.name} {self.engine.precision}"
-    return f"{self.source} on {engine}, threshold {self.threshold:.2f}"
+    unit = f", minimum water patch {self.min_area_m2:g} m²" if self.min_area_m2 else ""
+    return f"{self.source} on {engine}, threshold {self.threshold:.3f}{unit}"
 
   def normalised_input(self, vv_vh_db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """([..., 3] model input, bool validity) from VV and VH in dB (NaN where missing)."""

@@ -34,6 +34,43 @@ def confusion_counts(logits, label, validity, threshold: float = 0.5) -> jnp.nda
   return confusion_matrix(jnp.asarray(label), logits > logit_threshold, validity)
 
 
+THRESHOLD_BINS = 1000  # probability histogram bins for threshold calibration (0.001 wide)
+
+
+def probability_histograms(logits, label, validity) -> jnp.ndarray:
+  """float32 [2, THRESHOLD_BINS]: how many valid dry (row 0) and water (row 1) pixels have each
+  water probability sigmoid(logit), in bins of 1 / THRESHOLD_BINS over [0, 1]."""
+  probability = jax.nn.sigmoid(logits.astype(jnp.float32)).reshape(-1)
+  valid = validity.reshape(-1).astype(jnp.float32)
+  water = (label.reshape(-1) > 0).astype(jnp.float32)
+  index = jnp.clip((probability * THRESHOLD_BINS).astype(jnp.int32), 0, THRESHOLD_BINS - 1)
+  return jnp.stack([
+    jnp.zeros(THRESHOLD_BINS).at[index].add(valid * (1 - water)),
+    jnp.zeros(THRESHOLD_BINS).at[index].add(valid * water),
+  ])  # fmt: skip
+
+
+def calibrate_threshold(histograms, low: float = 0.05, high: float = 0.95) -> tuple[float, float]:
+  """(threshold, water IoU): the decision threshold in [low, high] that maximises water IoU on
+  pixels counted in `histograms` (from `probability_histograms`, summed over a split).
+
+  A pixel is water where its probability is above the threshold, so thresholds are bin edges;
+  on a tie the one nearest 0.5 wins.
+  """
+  dry, water = np.asarray(histograms, np.float64)
+  edges = np.arange(THRESHOLD_BINS) / THRESHOLD_BINS  # threshold k: bins k.. are water
+  true_positive = np.cumsum(water[::-1])[::-1]
+  false_positive = np.cumsum(dry[::-1])[::-1]
+  false_negative = water.sum() - true_positive
+  union = true_positive + false_positive + false_negative
+  iou = np.where(union > 0, true_positive / np.maximum(union, 1), 0.0)
+  allowed = (edges >= low) & (edges <= high)
+  best = np.max(iou[allowed])
+  candidates = np.flatnonzero(allowed & (iou >= best))
+  choice = candidates[np.argmin(np.abs(edges[candidates] - 0.5))]
+  return float(edges[choice]), float(iou[choice])
+
+
 def scores(counts) -> dict[str, float]:
   """Scores of a [2, 2] confusion matrix (rows truth dry/water, columns prediction)."""
   counts = np.asarray(counts, np.float64)

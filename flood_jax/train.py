@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,20 @@ from flax.training import train_state
 from flood_jax import checkpoints as checkpoints_lib
 from flood_jax import config_checks, losses, parallel, plots
 from flood_jax.data import pipeline
-from flood_jax.data.stats import load_stats, save_stats
+from flood_jax.data.stats import CLASS_WEIGHTS_FILE, load_class_weights, load_stats, save_stats
 from flood_jax.errors import ConfigError, DataError
 from flood_jax.logs import RunLogs, write_json
-from flood_jax.metrics import SegmentationMetrics, confusion_counts, flatten
+from flood_jax.metrics import (
+  THRESHOLD_BINS,
+  SegmentationMetrics,
+  calibrate_threshold,
+  confusion_counts,
+  flatten,
+  probability_histograms,
+)
 from flood_jax.models import ResUNet, model_from_config
+
+THRESHOLD_FILE = "threshold.json"
 
 
 class TrainState(train_state.TrainState):
@@ -116,7 +126,8 @@ def train_step(state: TrainState, batch: dict, *, loss_fn, dropout_seed: int, th
   return new_state, metrics
 
 
-def eval_step(state: TrainState, batch: dict, *, loss_fn, threshold: float) -> dict:
+def eval_step(state: TrainState, batch: dict, threshold: jax.Array, *, loss_fn) -> dict:
+  """Loss, counts at `threshold` (a water probability), and the logits of one batch."""
   logits = state.apply_fn(
     {"params": state.params, "batch_stats": state.batch_stats}, batch["image"], train=False
   )
@@ -160,14 +171,25 @@ class Trainer:
       donate_argnums=0,
     )
     self.eval_step = jax.jit(
-      functools.partial(eval_step, loss_fn=loss_fn, threshold=config.threshold),
-      in_shardings=(replicated, data),
+      functools.partial(eval_step, loss_fn=loss_fn),
+      in_shardings=(replicated, data, replicated),
       out_shardings={
         "loss": replicated,
         "valid_pixels": replicated,
         "counts": replicated,
         "logits": data,
       },
+    )
+    self.histogram_step = jax.jit(
+      lambda state, batch: probability_histograms(
+        state.apply_fn(
+          {"params": state.params, "batch_stats": state.batch_stats}, batch["image"], train=False
+        ),
+        batch["label"],
+        batch["validity"],
+      ),
+      in_shardings=(replicated, data),
+      out_shardings=replicated,
     )
 
   def initial_state(self) -> TrainState:
@@ -178,20 +200,31 @@ class Trainer:
   def replicate(self, state: TrainState) -> TrainState:
     return jax.device_put(state, parallel.replicated(self.mesh))
 
-  def evaluate(self, state, batches, on_batch=None) -> SegmentationMetrics | None:
-    """Summed metrics over local batches from `pipeline.eval_batches`; None if there are none."""
+  def _device_batch(self, local: dict) -> dict:
+    return parallel.global_batch({k: local[k] for k in ("image", "label", "validity")}, self.mesh)
+
+  def evaluate(
+    self, state, batches, on_batch=None, threshold: float | None = None
+  ) -> SegmentationMetrics | None:
+    """Summed metrics over local batches from `pipeline.eval_batches` (water where the
+    probability is above `threshold`, default config.threshold); None if there are none."""
+    threshold = jnp.float32(self.config.threshold if threshold is None else threshold)
     total = None
     for local in batches:
-      device_batch = parallel.global_batch(
-        {k: local[k] for k in ("image", "label", "validity")}, self.mesh
-      )
-      output = self.eval_step(state, device_batch)
+      output = self.eval_step(state, self._device_batch(local), threshold)
       metrics = step_metrics(
         jax.device_get({k: output[k] for k in ("loss", "valid_pixels", "counts")})
       )
       total = metrics if total is None else total.merge(metrics)
       if on_batch is not None:
         on_batch(local, output)
+    return total
+
+  def probability_histograms(self, state, batches) -> np.ndarray:
+    """float64 [2, bins] of valid dry and water pixels by water probability over all batches."""
+    total = np.zeros((2, THRESHOLD_BINS))
+    for local in batches:
+      total += np.asarray(jax.device_get(self.histogram_step(state, self._device_batch(local))))
     return total
 
 
@@ -222,6 +255,17 @@ def prepare_data(config: ml_collections.ConfigDict, workdir: Path) -> tuple[Path
     )
   stats = load_stats(config.data.stats_from or store / "stats.json")
   return store, stats
+
+
+def resolve_water_weight(config: ml_collections.ConfigDict, store: Path):
+  """`config`, with loss.water_weight="auto" replaced by the training pixels' balanced weight."""
+  if config.loss.water_weight != "auto":
+    return config
+  weight = load_class_weights(store / CLASS_WEIGHTS_FILE)["water_weight"]
+  logging.info("loss.water_weight='auto': %.4f (class weights of %s)", weight, store)
+  fields = config.to_dict()
+  fields["loss"]["water_weight"] = weight
+  return ml_collections.ConfigDict(fields)
 
 
 @dataclasses.dataclass
@@ -376,9 +420,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   workdir.mkdir(parents=True, exist_ok=True)
   config_checks.validate(config)
   store, stats = prepare_data(config, workdir)
+  config = resolve_water_weight(config, store)
   if jax.process_index() == 0:
     write_json(workdir / "config.json", config.to_dict())
     save_stats(workdir / "stats.json", stats)
+    if (store / CLASS_WEIGHTS_FILE).exists():
+      shutil.copy(store / CLASS_WEIGHTS_FILE, workdir / CLASS_WEIGHTS_FILE)
   trainer = Trainer(config)
   checkpoints = checkpoints_lib.Checkpoints(workdir)
   run = start_or_resume(trainer, checkpoints, store, stats, workdir)
@@ -398,6 +445,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   checkpoints.close()
   if jax.process_index() == 0:
     write_json(workdir / "results.json", results)
+    write_json(workdir / THRESHOLD_FILE, results["threshold"])
     plots.plot_history(workdir / "metrics.csv", workdir / "plots" / "history.png")
   logging.info(
     "Best step %d (validation IoU %.4f); test IoU %.4f",
@@ -408,13 +456,34 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   return results
 
 
+def decision_threshold(trainer: Trainer, state, store: Path, stats: dict) -> dict:
+  """The threshold of water probability that maximises validation IoU (config.threshold where
+  config.calibrate_threshold is False), with the IoU at it and at config.threshold."""
+  config = trainer.config
+  fixed = {"threshold": config.threshold, "method": "config.threshold"}
+  if not config.get("calibrate_threshold", False):
+    return fixed
+  histograms = trainer.probability_histograms(state, split_batches(store, "valid", config, stats))
+  threshold, iou = calibrate_threshold(histograms)
+  logging.info("Decision threshold %.3f: validation IoU %.4f", threshold, iou)
+  return {
+    "threshold": threshold,
+    "method": "maximum validation IoU",
+    "valid_iou": iou,
+    "default_threshold": config.threshold,
+  }
+
+
 def final_evaluation(trainer: Trainer, checkpoints, state, store: Path, stats: dict) -> dict:
-  """Metrics of the best checkpoint on every held-out split that has tiles."""
+  """The best checkpoint's decision threshold, and its metrics at that threshold on every
+  held-out split that has tiles."""
   best_state, best_extra = checkpoints.restore(checkpoints.best, checkpoints_lib.abstract(state))
   best_state = trainer.replicate(best_state)
-  results = {"best_step": int(best_extra.get("best_step", 0))}
+  threshold = decision_threshold(trainer, best_state, store, stats)
+  results = {"best_step": int(best_extra.get("best_step", 0)), "threshold": threshold}
   for split in ("valid", "test", "bolivia"):
     batches = split_batches(store, split, trainer.config, stats)
     if len(batches):
-      results[split] = flatten(trainer.evaluate(best_state, batches))
+      metrics = trainer.evaluate(best_state, batches, threshold=threshold["threshold"])
+      results[split] = flatten(metrics)
   return results

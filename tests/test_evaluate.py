@@ -15,18 +15,19 @@ from flood_jax.inference import TrainedModel
 from flood_jax.metrics import confusion_matrix
 
 
-class ThresholdModel:
-  """A stand-in whose prediction is known: water where VV < -15 dB."""
+class ThresholdEngine:
+  """A stand-in engine whose prediction is known: water where VV < -15 dB (with unit
+  normalisation, the first input band is VV itself)."""
 
-  def __init__(self):
-    self.config = test_config.get_config()
-    self.threshold = 0.5
-    self.model = None  # no Grad-CAM++ for a stand-in
+  name, precision = "threshold", "float32"
 
-  def predict_array(self, vv_vh_db):
-    return np.where(
-      np.isfinite(vv_vh_db[..., 0]), (vv_vh_db[..., 0] < -15).astype(np.float32), np.nan
-    )
+  def __call__(self, images):
+    return (images[..., 0] < -15).astype(np.float32)
+
+
+def threshold_model():
+  stats = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+  return TrainedModel(test_config.get_config(), stats, ThresholdEngine(), source="threshold")
 
 
 def _write(path, array, dtype):
@@ -60,7 +61,7 @@ def tiny_root(tmp_path):
 def test_counts_by_hand(tiny_root, tmp_path):
   root, vv, label = tiny_root
   summary = evaluate(
-    ThresholdModel(), "test", root, tmp_path / "report", num_panels=0, show_progress=False
+    threshold_model(), "test", root, tmp_path / "report", num_panels=0, show_progress=False
   )
   rows = list(csv.DictReader((tmp_path / "report" / "per_image.csv").open()))
   assert [row["chip_id"] for row in rows] == ["A_1"]

@@ -131,3 +131,22 @@ def test_bundled_model_maps_a_chip_without_a_workdir(tmp_path):
   vv[30:70, 40:90] = -22.0  # a dark lake on bright land
   probability = model.predict_array(np.stack([vv, vv - 7], -1))
   assert probability[50, 65] > model.threshold > probability[5, 5]
+
+
+def test_flip_averaging_is_exact_for_equivariant_engines_and_symmetrises_others():
+  from flood_jax.engines import FlipAveraged
+
+  class Engine:
+    name, precision = "test", "float32"
+
+    def __init__(self, function):
+      self.function = function
+
+    def __call__(self, images):
+      return self.function(images)
+
+  images = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype(np.float32)
+  equivariant = FlipAveraged(Engine(lambda x: x[..., 0] ** 2))
+  np.testing.assert_allclose(equivariant(images), images[..., 0] ** 2, rtol=1e-6)
+  ramp = FlipAveraged(Engine(lambda x: np.broadcast_to(np.arange(8.0), x.shape[:3])))
+  np.testing.assert_allclose(ramp(images), np.full((2, 8, 8), 3.5))

@@ -79,3 +79,35 @@ def test_one_confusion_matrix_for_device_and_host():
   assert on_host.dtype == np.int64 and on_device.dtype == jnp.int32
   np.testing.assert_array_equal(on_host, np.asarray(on_device))
   assert on_host.sum() == validity.sum() and on_host[1].sum() == (truth & validity).sum()
+
+
+def _calibrated(water_probabilities, dry_probabilities):
+  probability = np.r_[water_probabilities, dry_probabilities]
+  logits = jnp.asarray(np.log(probability / (1 - probability)), jnp.float32)
+  label = jnp.asarray(np.r_[np.ones(len(water_probabilities)), np.zeros(len(dry_probabilities))])
+  histograms = metrics.probability_histograms(logits, label, jnp.ones(len(probability), bool))
+  assert np.asarray(histograms).sum() == len(probability)
+  assert np.asarray(histograms)[1].sum() == len(water_probabilities)
+  return metrics.calibrate_threshold(histograms)
+
+
+def test_threshold_calibration_picks_the_best_threshold_on_a_constructed_case():
+  """Water at probabilities 0.3-0.4, dry land at 0.05-0.1 and 0.2-0.25: only thresholds in
+  [0.25, 0.3) separate them (0.5 would miss all the water, 0.15 take in dry land)."""
+  rng = np.random.default_rng(0)
+  water = rng.uniform(0.3, 0.4, 1000)
+  dry = np.r_[rng.uniform(0.05, 0.1, 3000), rng.uniform(0.2, 0.25, 500)]
+  threshold, iou = _calibrated(water, dry)
+  assert 0.25 <= threshold <= 0.3 and iou == pytest.approx(1.0)
+  # Dry land up to 0.5 and water above 0.55: the threshold moves up to separate them.
+  threshold, iou = _calibrated(rng.uniform(0.55, 0.9, 1000), rng.uniform(0.1, 0.5, 3000))
+  assert 0.5 <= threshold <= 0.55 and iou == pytest.approx(1.0)
+  # Overlapping classes: the chosen threshold is the IoU-best of a fine scan.
+  water, dry = rng.beta(5, 2, 5000), rng.beta(2, 5, 20000)
+  threshold, iou = _calibrated(water, dry)
+  scan = {
+    t: np.sum(water > t) / (np.sum(water > t) + np.sum(dry > t) + np.sum(water <= t))
+    for t in np.arange(0.05, 0.951, 0.001)
+  }
+  best = max(scan, key=scan.get)
+  assert abs(threshold - best) <= 0.002 and iou == pytest.approx(scan[best], abs=2e-3)

@@ -89,3 +89,33 @@ def test_interrupted_run_leaves_no_complete_looking_output(synthetic_root, tmp_p
   preprocess(config, tmp_path / "out")  # a later run completes and replaces the partial folder
   assert (tmp_path / "out" / "manifest.json").exists()
   assert not (tmp_path / "out.partial").exists()
+
+
+def test_class_weights_are_balanced_weights_of_the_training_pixels(tile_store):
+  """class_weights.json counts valid training pixels of each class (hand and weak, tiles cut
+  without overlap here) and gives scikit-learn's balanced weights, as the notebook saves."""
+  counts = np.zeros(2, np.int64)
+  for source in ("hand", "weak"):
+    tiles = TileSource(tile_folder(tile_store, "train", source))
+    for index in range(len(tiles)):
+      tile = tiles[index]
+      counts += np.bincount(tile["label"][tile["validity"]], minlength=2)
+  weights = json.loads((tile_store / "class_weights.json").read_text())
+  assert (weights["dry_pixels"], weights["water_pixels"]) == tuple(counts)
+  total = counts.sum()
+  assert weights["water"] == pytest.approx(total / (2 * counts[1]))
+  assert weights["water_weight"] == pytest.approx(counts[0] / counts[1])
+
+
+def test_water_weight_auto_takes_the_class_weights(tile_store):
+  from flood_jax.train import resolve_water_weight
+
+  config = test_config.get_config()
+  config.loss.water_weight = "auto"
+  resolved = resolve_water_weight(config, tile_store)
+  expected = json.loads((tile_store / "class_weights.json").read_text())["water_weight"]
+  assert (
+    resolved.loss.water_weight == pytest.approx(expected) and config.loss.water_weight == "auto"
+  )
+  config.loss.water_weight = 2.0
+  assert resolve_water_weight(config, tile_store).loss.water_weight == 2.0

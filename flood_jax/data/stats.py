@@ -10,6 +10,8 @@ import numpy as np
 from flood_jax.data.bands import NUM_BANDS
 from flood_jax.errors import DataError
 
+CLASS_WEIGHTS_FILE = "class_weights.json"
+
 
 class BandStatistics:
   """Accumulates per-band mean and std over valid pixels (float64 sums; exact to merge)."""
@@ -55,3 +57,33 @@ def load_stats(path: str | Path) -> dict[str, list[float]]:
 
 def save_stats(path: str | Path, stats: dict) -> None:
   Path(path).write_text(json.dumps(stats, indent=2))
+
+
+def class_weights(dry_pixels: int, water_pixels: int) -> dict:
+  """Balanced class weights from the training set's valid pixels, as the notebook saves them
+  (scikit-learn's "balanced": n / (2 n_class)); `water_weight` is water's relative to dry's,
+  what `loss.water_weight="auto"` uses."""
+  if dry_pixels <= 0 or water_pixels <= 0:
+    raise DataError(
+      f"class weights need both classes among the training pixels (dry {dry_pixels}, "
+      f"water {water_pixels})"
+    )
+  total = dry_pixels + water_pixels
+  dry, water = total / (2 * dry_pixels), total / (2 * water_pixels)
+  return {
+    "dry": dry,
+    "water": water,
+    "water_weight": water / dry,
+    "dry_pixels": int(dry_pixels),
+    "water_pixels": int(water_pixels),
+  }
+
+
+def load_class_weights(path: str | Path) -> dict:
+  path = Path(path)
+  if not path.exists():
+    raise DataError(
+      f"{path}: not found; loss.water_weight='auto' needs the class weights that "
+      "flood_jax.preprocess writes (preprocess the data again)"
+    )
+  return json.loads(path.read_text())

@@ -136,13 +136,31 @@ def _water_mask(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
   return water
 
 
-def _dry_land(rng: np.random.Generator, shape: tuple[int, int], water: np.ndarray):
+def _dry_land(
+  rng: np.random.Generator, shape: tuple[int, int], water: np.ndarray, dark_fields: float = 0.0
+):
   """(VV, VH) dB of dry land: parcels of fields at their own levels, terrain, settlements, and
-  on some chips dark land that is not water (sand, tarmac, radar shadow)."""
+  on some chips dark land that is not water (sand, tarmac, radar shadow).
+
+  `dark_fields` > 0: up to that share of a chip's parcels (drawn per chip) are dark smooth
+  fields (bare or wet soil, low crops), as dark in VH as shallow water and with the large
+  VV - VH gap of the real chips' darkest dry land (VV about -11.8 dB, VV - VH about 10.5 dB).
+  Each parcel then also has its own VV - VH gap instead of the chip's.
+  """
   parcels = _parcels(rng, shape, int(rng.integers(8, 60)))
-  parcel_vv = rng.normal(-9.0, 1.7, parcels.max() + 1)
-  dry_vv = parcel_vv[parcels] + 1.0 * _smooth_field(rng, shape, rng.uniform(20, 80))
-  dry_vh = dry_vv - rng.normal(7.0, 0.8) + 0.8 * _smooth_field(rng, shape, 30)
+  count = parcels.max() + 1
+  parcel_vv = rng.normal(-9.0, 1.7, count)
+  terrain = 1.0 * _smooth_field(rng, shape, rng.uniform(20, 80))
+  gap = rng.normal(7.0, 0.8)
+  if dark_fields > 0:  # drawn only here, so that dark_fields=0 keeps the original chips
+    dark = rng.uniform(size=count) < rng.uniform(0.0, dark_fields)
+    # The other parcels a little brighter, so that dry land's medians stay those of the real
+    # chips (python -m flood_jax.data.realism).
+    gap = np.where(dark, rng.normal(10.5, 1.0, count), gap - 0.4 + rng.normal(0.0, 0.6, count))
+    parcel_vv = np.where(dark, rng.normal(-11.8, 1.0, count), parcel_vv + 0.4)
+    gap = gap[parcels]
+  dry_vv = parcel_vv[parcels] + terrain
+  dry_vh = dry_vv - gap + 0.8 * _smooth_field(rng, shape, 30)
   settlements = _smooth_field(rng, shape, 6) > rng.uniform(2.2, 3.5)
   dry_vv = np.where(settlements, rng.uniform(-3, 4), dry_vv)
   dry_vh = np.where(settlements, dry_vv - 8.0, dry_vh)
@@ -186,6 +204,7 @@ def synthesize_scene(
   shape: tuple[int, int] = (CHIP_SIZE, CHIP_SIZE),
   event_offset_db: float = 0.0,
   nodata: bool = True,
+  dark_fields: float = 0.0,
 ) -> SyntheticScene:
   """Draws one scene: VV and VH in dB, the true water mask and a hand label.
 
@@ -194,9 +213,10 @@ def synthesize_scene(
     shape: (H, W) in pixels of 10 m.
     event_offset_db: a level shift shared by one flood event (incidence angle, season).
     nodata: whether swath edges and label gaps may appear.
+    dark_fields: the largest share of dark smooth dry parcels (see `_dry_land`).
   """
   water = _water_mask(rng, shape)
-  dry_vv, dry_vh = _dry_land(rng, shape, water)
+  dry_vv, dry_vh = _dry_land(rng, shape, water, dark_fields)
   water_vv, water_vh = _water_backscatter(rng, shape)
   vv = np.where(water, water_vv, dry_vv) + event_offset_db
   vh = np.where(water, water_vh, dry_vh) + event_offset_db
@@ -257,7 +277,9 @@ def _assign_splits(rng: np.random.Generator, num_hand: int) -> list[str]:
   return splits + ["bolivia"] * num_bolivia
 
 
-def generate_dataset(output: str | Path, num_hand: int, num_weak: int, seed: int) -> Path:
+def generate_dataset(
+  output: str | Path, num_hand: int, num_weak: int, seed: int, dark_fields: float = 0.0
+) -> Path:
   """Writes a synthetic dataset root in the Sen1Floods11 v1.1 layout and returns it."""
   from tqdm import tqdm
 
@@ -277,7 +299,9 @@ def generate_dataset(output: str | Path, num_hand: int, num_weak: int, seed: int
     chip_id = f"{event}_{number}"
     used_ids.add(chip_id)
     chip_rng = np.random.default_rng([seed, number, len(used_ids)])
-    scene = synthesize_scene(chip_rng, event_offset_db=event_offsets[event])
+    scene = synthesize_scene(
+      chip_rng, event_offset_db=event_offsets[event], dark_fields=dark_fields
+    )
     zone = 30 + (EVENTS.index(event) if event in EVENTS else len(EVENTS))
     origin = (float(chip_rng.integers(2, 8)) * 1e5, float(chip_rng.integers(1, 50)) * 1e5)
     s1_profile = _profile(zone, origin, 2, "float32", float("nan"))
@@ -322,7 +346,11 @@ def ensure_synthetic_root(config, workdir: Path) -> Path:
     shutil.rmtree(partial, ignore_errors=True)
     logging.info("No data root given: generating synthetic Sen1Floods11 data in %s", root)
     generate_dataset(
-      partial / "v1.1", config.data.synthetic_hand, config.data.synthetic_weak, config.seed
+      partial / "v1.1",
+      config.data.synthetic_hand,
+      config.data.synthetic_weak,
+      config.seed,
+      config.data.get("synthetic_dark_fields", 0.0),
     )
     shutil.rmtree(Path(workdir) / "synthetic", ignore_errors=True)
     partial.rename(Path(workdir) / "synthetic")

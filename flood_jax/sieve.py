@@ -1,0 +1,80 @@
+"""Minimum mapping unit: water patches smaller than an area become dry.
+
+GDAL's sieve filter (through `rasterio.features.sieve`, 8-connected) finds the patches. Scenes
+arrive as bands of rows, so `StreamingSieve` sieves them as they come and gives the same map as
+sieving the whole scene at once: a patch of fewer than P pixels spans fewer than P rows, so a
+row is final once P rows below it have arrived, and sieving it inside a window with P rows of
+context on each side sees every small patch whole, while any larger patch reaches at least P
+pixels inside the window.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rasterio.features import sieve
+
+WATER, NODATA = 1, 255
+
+
+def sieve_water(classes: np.ndarray, min_pixels: int) -> np.ndarray:
+  """uint8 classes with the water (1) patches of fewer than `min_pixels` pixels set to dry (0).
+
+  Only water is removed: the small dry holes that GDAL's sieve would also fill are kept, and
+  no-data (255) and other classes stay as they are.
+  """
+  water = classes == WATER
+  if min_pixels <= 1 or not water.any():
+    return classes
+  kept = sieve(water.astype(np.uint8), size=min_pixels, connectivity=8).astype(bool) & water
+  return np.where(water & ~kept, 0, classes).astype(classes.dtype)
+
+
+def min_pixels(min_area_m2: float, pixel_area_m2: float) -> int:
+  """Pixels of the smallest patch kept (0 or 1: no sieve)."""
+  if min_area_m2 <= 0:
+    return 0
+  return math.ceil(min_area_m2 / pixel_area_m2)
+
+
+class StreamingSieve:
+  """Sieves a map band by band, exactly as `sieve_water` on the whole map (see module doc).
+
+  push(top, rows) takes consecutive bands of uint8 classes; it and finish() return the bands
+  (top, rows) that are final. Memory is the band plus 2 P rows of the scene's width.
+  """
+
+  def __init__(self, min_pixels: int):
+    self.margin = max(int(min_pixels), 0)
+    self.min_pixels = min_pixels
+    self.buffer = None  # rows [self.top, self.top + len(buffer)), context included
+    self.top = 0
+    self.final = 0  # first row not yet returned
+
+  def push(self, top: int, rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    if self.margin <= 1:
+      return [(top, rows)]
+    if self.buffer is None:
+      self.buffer, self.top, self.final = rows, top, top
+    else:
+      self.buffer = np.concatenate([self.buffer, rows])
+    return self._release(self.top + len(self.buffer) - self.margin)
+
+  def finish(self) -> list[tuple[int, np.ndarray]]:
+    if self.margin <= 1 or self.buffer is None:
+      return []
+    return self._release(self.top + len(self.buffer))
+
+  def _release(self, until: int) -> list[tuple[int, np.ndarray]]:
+    """Rows [final, until), sieved with all the context the buffer holds, then the buffer
+    trimmed to `margin` rows above the next row to release."""
+    if until <= self.final:
+      return []
+    sieved = sieve_water(self.buffer, self.min_pixels)
+    released = (self.final, sieved[self.final - self.top : until - self.top])
+    self.final = until
+    keep_from = max(until - self.margin, self.top)
+    self.buffer = self.buffer[keep_from - self.top :]
+    self.top = keep_from
+    return [released]
