@@ -1,16 +1,30 @@
-"""Flood maps of whole Sentinel-1 scenes: `python -m flood_jax.predict --workdir=W --input=SCENE.tif --output=FLOOD.tif`.
+"""Flood maps of whole Sentinel-1 scenes, from the products responders have.
 
-The input is a GeoTIFF of any size with two bands, VV and VH in dB (a Sen1Floods11 chip or a
-whole scene); a folder of them is accepted too (then --output is a folder). Overlapping windows
-are predicted in batches and blended with smooth weights, strip by strip, so memory is bounded by
-one strip whatever the scene size. The output is a Cloud Optimized GeoTIFF with the input's CRS
-and transform: uint8, 1 water, 0 dry, 255 no data; `--probability` also writes the water
-probability (float32, NaN where no data).
+    python -m flood_jax.predict --input=SCENE --output=FLOOD.tif [--probability]
+        [--reference_water=JRC_OCCURRENCE.tif] [--vectors=FLOOD.gpkg] [--model=MODEL_DIR]
+
+SCENE is a stacked VV/VH GeoTIFF (Sen1Floods11 chips, Earth Engine exports with VV, VH, angle),
+an ASF HyP3 RTC product (its folder or zip), any path GDAL opens, or a folder of these (then
+--output is a folder); `--vv=PATH --vh=PATH` gives two single-band rasters (Planetary
+Computer). `--scale=auto` decides dB, power or amplitude (see `flood_jax.data.scale`). With no
+--model or --workdir the model shipped with the package maps the scene.
+
+Writes, with the input's CRS and transform (or a `--resample_m` grid): the flood map COG (uint8:
+0 dry, 1 water, or flood water when a reference water layer separates permanent water as 2, 255
+no data; colour table and overviews), `<map>_probability.tif` with --probability, water polygons
+with --vectors, and a STAC Item `<map stem>.json`. Overlapping windows are predicted in batches
+and blended, strip by strip, so memory is bounded by one strip whatever the scene size. Nothing
+is overwritten without --overwrite, no input is ever replaced, and a killed run leaves only
+partial files, which the next run clears.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
+import time
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -18,81 +32,259 @@ from absl import flags, logging
 from tqdm import tqdm
 
 from flood_jax import cli
-from flood_jax.data.scene import (
-  FLOOD_NODATA,
-  SceneReader,
-  StripWriter,
-  bounded_gdal_cache,
-  check_output_path,
-)
-from flood_jax.errors import DataError, UsageError
+from flood_jax.data import products, sources
+from flood_jax.data.scene import Grid, ResampledReader, SceneReader, bounded_gdal_cache
+from flood_jax.data.stac import stac_item
+from flood_jax.errors import UsageError
 from flood_jax.inference import TrainedModel
+from flood_jax.logs import write_json
+from flood_jax.sieve import StreamingSieve, min_pixels
 from flood_jax.windows import window_starts
 
-
-def predict_scene(*args, **kwargs) -> dict:
-  """Maps one scene (see `_predict_scene`) with GDAL's cache bounded, so memory stays flat."""
-  with bounded_gdal_cache():
-    return _predict_scene(*args, **kwargs)
+PIXEL_SIZE_TOLERANCE = 1.5  # warn where the input's pixels differ from the model's by more
 
 
-def _predict_scene(
-  model: TrainedModel,
-  input_path: str | Path,
-  output_path: str | Path,
-  probability_path: str | Path | None = None,
-  tile_size: int | None = None,
-  overlap: int | None = None,
-  batch_size: int | None = None,
-  show_progress: bool = True,
-) -> dict:
-  """Maps one scene; returns {"water_fraction", "valid_pixels", "windows"}."""
-  tiling = model.tiling(tile_size, overlap, batch_size)
-  tile_size, overlap, batch_size = tiling
-  output_path = check_output_path(output_path)
-  if probability_path:
-    probability_path = check_output_path(probability_path)
-  reader = SceneReader(input_path)
-  height, width = reader.height, reader.width
-  windows = len(window_starts(height, tile_size, overlap)) * len(
-    window_starts(width, tile_size, overlap)
-  )
-  writers = [StripWriter(output_path, reader.profile, "uint8", FLOOD_NODATA)]
-  if probability_path:
-    writers.append(StripWriter(Path(probability_path), reader.profile, "float32", float("nan")))
-  water_pixels = valid_pixels = 0
-  progress = tqdm(
-    total=windows,
-    desc=f"predict {Path(input_path).name}",
-    unit="tile",
-    disable=not show_progress,
-    file=sys.stderr,
-  )
-  try:
-    rows = model.blended_rows(reader.read_rows, height, width, tiling, progress.update)
-    for top, probability, valid in rows:
-      flood = np.where(valid, (probability > model.threshold).astype(np.uint8), FLOOD_NODATA)
-      writers[0].write_rows(top, flood.astype(np.uint8))
-      if len(writers) > 1:
-        writers[1].write_rows(top, np.where(valid, probability, np.nan).astype(np.float32))
-      water_pixels += int(np.sum(flood == 1))
-      valid_pixels += int(np.sum(valid))
-    for writer in writers:
+@dataclasses.dataclass(frozen=True)
+class Outputs:
+  """The files one scene's map writes."""
+
+  map: Path
+  probability: Path | None = None
+  vectors: Path | None = None
+
+  @property
+  def stac(self) -> Path:
+    return self.map.with_name(f"{self.map.stem}.json")
+
+  def all(self) -> list[Path]:
+    return [path for path in (self.map, self.probability, self.vectors, self.stac) if path]
+
+  @classmethod
+  def beside(cls, map_path: Path, probability: bool, vectors_suffix: str | None) -> Outputs:
+    """The map at `map_path` and its companions named after it."""
+    map_path = Path(map_path)
+    probability_path = (
+      map_path.with_name(f"{map_path.stem}_probability.tif") if probability else None
+    )
+    vectors = map_path.with_suffix(vectors_suffix) if vectors_suffix else None
+    return cls(map_path, probability_path, vectors)
+
+
+@dataclasses.dataclass(frozen=True)
+class MapOptions:
+  """How a scene is mapped and what is written besides the flood map."""
+
+  tile_size: int | None = None
+  overlap: int | None = None
+  batch_size: int | None = None
+  probability_dtype: str = "uint8"
+  reference_water: str | None = None
+  permanent_water_percent: float = 90.0
+  resample_m: float | None = None
+  overwrite: bool = False
+  show_progress: bool = True
+
+
+class AreaTally:
+  """Pixels and ground area (km²) of each class, summed band by band."""
+
+  def __init__(self, grid: Grid):
+    self.grid = grid
+    self.pixels = np.zeros(256, np.int64)
+    self.km2 = np.zeros(256, np.float64)
+
+  def add(self, top: int, classes: np.ndarray) -> None:
+    areas = self.grid.row_areas_m2(top, len(classes)) / 1e6
+    for value in (products.DRY, products.WATER, products.PERMANENT_WATER):
+      per_row = (classes == value).sum(axis=1)
+      self.pixels[value] += int(per_row.sum())
+      self.km2[value] += float(per_row @ areas)
+
+  def summary(self, with_permanent: bool) -> dict:
+    valid = int(self.pixels[[products.DRY, products.WATER, products.PERMANENT_WATER]].sum())
+    share = lambda value: self.pixels[value] / valid if valid else float("nan")  # noqa: E731
+    water = "flood" if with_permanent else "water"
+    summary = {"valid_pixels": valid, "water_fraction": share(products.WATER) + (
+      share(products.PERMANENT_WATER) if with_permanent else 0.0),
+      f"{water}_km2": self.km2[products.WATER], f"{water}_fraction": share(products.WATER)}  # fmt: skip
+    if with_permanent:
+      summary.update(permanent_water_km2=self.km2[products.PERMANENT_WATER],
+                     permanent_water_fraction=share(products.PERMANENT_WATER))  # fmt: skip
+    return summary
+
+
+def open_reader(scene: sources.SceneInput, model: TrainedModel, resample_m: float | None):
+  """The scene's reader, on a grid of `resample_m` metres if asked; warns once where the
+  input's pixels differ from those the model was trained at by more than 1.5x."""
+  reader = SceneReader(scene)
+  trained = float(model.card.get("input", {}).get("pixel_size_m")
+                  or model.config.data.get("pixel_size_m", 10.0))  # fmt: skip
+  if resample_m:
+    if reader.grid.crs.is_geographic:
+      reader.close()
+      raise UsageError(f"{scene.name}: --resample_m needs a projected CRS; warp it to UTM first")
+    return ResampledReader(reader, resample_m / reader.grid.crs.linear_units_factor[1])
+  size = reader.grid.pixel_size()
+  if max(size / trained, trained / size) > PIXEL_SIZE_TOLERANCE:
+    logging.warning(
+      "%s: pixels of %.1f m, but the model was trained at %.1f m; pass --resample_m=%g to map "
+      "at that spacing", scene.name, size, trained, trained,
+    )  # fmt: skip
+  return reader
+
+
+def _tags(scene: sources.SceneInput, model: TrainedModel) -> dict:
+  """What the map records of how it was made (also how a rerun knows it is complete)."""
+  return {
+    "flood_jax_version": version("flood_jax"),
+    "flood_jax_inputs": json.dumps(scene.files),
+    "flood_jax_input_fingerprint": input_fingerprint(scene),
+    "flood_jax_model": model.describe(),
+    "flood_jax_model_fingerprint": model.fingerprint(),
+    "flood_jax_scale": scene.scale,
+    "flood_jax_scale_reason": scene.scale_reason,
+  }
+
+
+def input_fingerprint(scene: sources.SceneInput) -> str:
+  """Names, sizes and modification times of the scene's files (changes when they change)."""
+  parts = []
+  for path in scene.files:
+    local = Path(products._resolved(path))
+    stat = local.stat() if local.exists() else None
+    parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}" if stat else path)
+  return "|".join(parts)
+
+
+class SceneMapping:
+  """The writers, sieve and tally of one scene, fed band by band by `predict_scene`."""
+
+  def __init__(self, model, scene, reader, outputs: Outputs, options: MapOptions):
+    self.model, self.grid = model, reader.grid
+    self.reference = None  # opened first: an unreadable one leaves no partial map behind
+    if options.reference_water:
+      self.reference = products.ReferenceWater(
+        options.reference_water, self.grid, options.permanent_water_percent
+      )
+    names = products.FLOOD_CLASS_NAMES if options.reference_water else products.CLASS_NAMES
+    if not options.reference_water:
+      names = {key: name for key, name in names.items() if key != products.PERMANENT_WATER}
+    tags = {**_tags(scene, model), "flood_jax_classes": json.dumps(names)}
+    self.writers = [products.MapWriter(outputs.map, self.grid, "classes", tags)]
+    self.probability_kind = (
+      "probability_float32" if options.probability_dtype == "float32" else "probability"
+    )
+    if outputs.probability:
+      self.writers.append(
+        products.MapWriter(outputs.probability, self.grid, self.probability_kind, tags)
+      )
+    pixel_area = float(np.median(self.grid.row_areas_m2(self.grid.height // 2, 1)))
+    self.sieve = StreamingSieve(min_pixels(model.min_area_m2, pixel_area))
+    self.tally = AreaTally(self.grid)
+
+  def add(self, top: int, probability: np.ndarray, valid: np.ndarray) -> None:
+    if len(self.writers) > 1:
+      values = products.probability_values(probability, valid, self.probability_kind)
+      self.writers[1].write_rows(top, values)
+    for row, classes in self.sieve.push(top, self.model.classes(probability, valid)):
+      self._finish_rows(row, classes)
+
+  def _finish_rows(self, top: int, classes: np.ndarray) -> None:
+    if self.reference is not None:
+      permanent = self.reference.permanent(top, len(classes), classes.shape[1])
+      classes = np.where((classes == products.WATER) & permanent, products.PERMANENT_WATER, classes)
+    self.writers[0].write_rows(top, classes.astype(np.uint8))
+    self.tally.add(top, classes)
+
+  def finish(self) -> None:
+    for row, classes in self.sieve.finish():
+      self._finish_rows(row, classes)
+    for writer in self.writers:
       writer.finish()
-  except BaseException:
-    for writer in writers:
+
+  def abort(self) -> None:
+    for writer in self.writers:
       writer.abort()
+
+  def close(self) -> None:
+    if self.reference is not None:
+      self.reference.close()
+
+
+def predict_scene(
+  model: TrainedModel,
+  scene: sources.SceneInput | str | Path,
+  outputs: Outputs | str | Path,
+  options: MapOptions = MapOptions(),
+) -> dict:
+  """Maps one scene into `outputs` and returns its summary (also in the STAC Item)."""
+  if not isinstance(scene, sources.SceneInput):
+    scene = sources.resolve_input(str(scene))
+  outputs = outputs if isinstance(outputs, Outputs) else Outputs(Path(outputs))
+  products.check_outputs(outputs.all(), scene.files, options.overwrite)
+  start = time.perf_counter()
+  with bounded_gdal_cache():
+    summary = _map_scene(model, scene, outputs, options)
+  if outputs.vectors:
+    summary["polygons"] = _write_vectors(model, outputs)
+  summary["seconds"] = round(time.perf_counter() - start, 1)
+  extra = {"probability": outputs.probability, "vectors": outputs.vectors}
+  item = stac_item(outputs.map, summary.pop("grid"), summary, {k: v for k, v in extra.items() if v})
+  write_json(outputs.stac, item)
+  return summary
+
+
+def _write_vectors(model: TrainedModel, outputs: Outputs) -> int:
+  from flood_jax.data.vectors import write_vectors
+
+  return write_vectors(outputs.map, outputs.vectors, model.min_area_m2, flood_classes=True)
+
+
+def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions) -> dict:
+  tiling = model.tiling(options.tile_size, options.overlap, options.batch_size)
+  reader = open_reader(scene, model, options.resample_m)
+  grid = reader.grid
+  windows = len(window_starts(grid.height, tiling[0], tiling[1])) * len(
+    window_starts(grid.width, tiling[0], tiling[1])
+  )
+  mapping = None
+  progress = tqdm(total=windows, desc=f"predict {scene.name}", unit="tile",
+                  disable=not options.show_progress, file=sys.stderr)  # fmt: skip
+  try:
+    mapping = SceneMapping(model, scene, reader, outputs, options)
+    for top, probability, valid in model.blended_rows(
+      reader.read_rows, grid.height, grid.width, tiling, progress.update
+    ):
+      mapping.add(top, probability, valid)
+    mapping.finish()
+  except BaseException:
+    if mapping is not None:
+      mapping.abort()
     raise
   finally:
     progress.close()
     reader.close()
-  if valid_pixels == 0:
-    logging.warning("%s: every pixel is no data; wrote an all-%d map", input_path, FLOOD_NODATA)
-  return {
-    "water_fraction": water_pixels / valid_pixels if valid_pixels else float("nan"),
-    "valid_pixels": valid_pixels,
-    "windows": windows,
-  }
+    if mapping is not None:
+      mapping.close()
+  with_permanent = options.reference_water is not None
+  summary = {"scene": scene.name, "inputs": list(scene.files), "scale": scene.scale,
+             "scale_reason": scene.scale_reason, "model": model.describe(),
+             "pixel_size_m": round(grid.pixel_size(), 3), "windows": windows,
+             **mapping.tally.summary(with_permanent), "grid": grid}  # fmt: skip
+  if summary["valid_pixels"] == 0:
+    logging.warning("%s: every pixel is no data; wrote an all-%d map", scene.name, products.NODATA)
+  return summary
+
+
+def describe(outputs: Outputs, summary: dict) -> str:
+  """The printed line: flood (and permanent) water in km² and % of valid pixels."""
+  if "permanent_water_km2" in summary:
+    water = (f"flood water {summary['flood_km2']:.3f} km² ({summary['flood_fraction']:.2%}), "
+             f"permanent water {summary['permanent_water_km2']:.3f} km² "
+             f"({summary['permanent_water_fraction']:.2%})")  # fmt: skip
+  else:
+    water = f"water {summary['water_km2']:.3f} km² ({summary['water_fraction']:.2%})"
+  return f"{outputs.map}: {water} of {summary['valid_pixels']:,} valid pixels"
 
 
 FLAGS = flags.FLAGS
@@ -100,43 +292,66 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   TrainedModel.define_flags()
-  flags.DEFINE_string("input", None, "GeoTIFF (VV, VH in dB) or a folder of them.")
+  flags.DEFINE_string("input", None, "Scene: GeoTIFF, HyP3 folder or zip, GDAL path, or a folder.")
+  flags.DEFINE_string("vv", None, "VV raster (with --vh), e.g. a Planetary Computer asset.")
+  flags.DEFINE_string("vh", None, "VH raster (with --vv).")
+  flags.DEFINE_enum("scale", "auto", ["auto", *sources.SCALES], "Scale of the input values.")
   flags.DEFINE_string("output", None, "Output flood map (.tif), or a folder when --input is one.")
-  flags.DEFINE_bool(
-    "probability", False, "Also write the water probability beside each map (*_probability.tif)."
-  )
-  flags.DEFINE_integer("tile_size", None, "Window size (default: config.predict.tile_size).")
-  flags.DEFINE_integer(
-    "overlap", None, "Window overlap in pixels (default: config.predict.overlap)."
-  )
-  flags.DEFINE_integer(
-    "batch_size", None, "Windows per batch (default: config.predict.batch_size)."
-  )
+  flags.DEFINE_bool("overwrite", False, "Replace existing outputs (never inputs).")
+  flags.DEFINE_bool("probability", False, "Also write <map>_probability.tif.")
+  flags.DEFINE_enum("probability_dtype", "uint8", ["uint8", "float32"],
+                    "uint8: percent 0-100, 255 no data; float32: 0-1, NaN no data.")  # fmt: skip
+  flags.DEFINE_string("reference_water", None, "Reference water occurrence raster (JRC GSW, "
+                      "0-100 %): water there becomes permanent water (2).")  # fmt: skip
+  flags.DEFINE_float("permanent_water_percent", 90.0, "Occurrence (%) from which water is "
+                     "permanent.")  # fmt: skip
+  flags.DEFINE_string("vectors", None, "Water polygons (.gpkg or .geojson); with a folder "
+                      "input, the suffix of one file per map.")  # fmt: skip
+  flags.DEFINE_float("resample_m", None, "Map on a grid of this pixel size (m) instead of the "
+                     "input's (power is averaged).")  # fmt: skip
+  flags.DEFINE_integer("tile_size", None, "Window size (default: the model's).")
+  flags.DEFINE_integer("overlap", None, "Window overlap in pixels (default: the model's).")
+  flags.DEFINE_integer("batch_size", None, "Windows per batch (default: the model's).")
+
+
+def scene_jobs() -> list[tuple[sources.SceneInput | str, Outputs]]:
+  """(scene, outputs) for each scene the flags name; folder inputs are resolved lazily."""
+  suffix = Path(FLAGS.vectors).suffix if FLAGS.vectors else None
+  if sources.is_input_folder(FLAGS.input):
+    folder = Path(FLAGS.output)
+    if folder.suffix.lower() in (".tif", ".tiff"):
+      raise UsageError(f"{folder}: --input is a folder, so --output must be a folder too")
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+      (entry, Outputs.beside(folder / f"{Path(entry).stem}_flood.tif", FLAGS.probability, suffix))
+      for entry in sources.folder_entries(Path(FLAGS.input))
+    ]
+  scene = sources.resolve_input(FLAGS.input, FLAGS.vv, FLAGS.vh, FLAGS.scale)
+  outputs = Outputs.beside(Path(FLAGS.output), FLAGS.probability, None)
+  if FLAGS.vectors:
+    outputs = dataclasses.replace(outputs, vectors=Path(FLAGS.vectors))
+  return [(scene, outputs)]
+
+
+def map_options() -> MapOptions:
+  return MapOptions(FLAGS.tile_size, FLAGS.overlap, FLAGS.batch_size, FLAGS.probability_dtype,
+                    FLAGS.reference_water, FLAGS.permanent_water_percent, FLAGS.resample_m,
+                    FLAGS.overwrite)  # fmt: skip
 
 
 def main() -> None:
-  cli.require("input", "output")
-  input_path, output_path = Path(FLAGS.input), Path(FLAGS.output)
-  if not input_path.exists():
-    raise UsageError(f"{input_path}: input not found")
-  if input_path.is_dir():
-    jobs = [
-      (path, output_path / f"{path.stem}_flood.tif") for path in sorted(input_path.glob("*.tif"))
-    ]
-    if not jobs:
-      raise DataError(f"{input_path}: folder holds no .tif file")
-    output_path.mkdir(parents=True, exist_ok=True)
-  else:
-    jobs = [(input_path, output_path)]
+  cli.require("output")
+  from flood_jax.logs import quiet_library_logs
+
+  quiet_library_logs()
+  jobs = scene_jobs()
   model = TrainedModel.from_flags()
-  for source, target in jobs:
-    probability = target.with_name(f"{target.stem}_probability.tif") if FLAGS.probability else None
-    summary = predict_scene(
-      model, source, target, probability, FLAGS.tile_size, FLAGS.overlap, FLAGS.batch_size
-    )
-    print(
-      f"{target}: water {summary['water_fraction']:.2%} of {summary['valid_pixels']:,} valid pixels"
-    )
+  print(f"model: {model.describe()}", file=sys.stderr)
+  for scene, outputs in jobs:
+    if not isinstance(scene, sources.SceneInput):
+      scene = sources.resolve_input(scene, scale=FLAGS.scale)
+    summary = predict_scene(model, scene, outputs, map_options())
+    print(describe(outputs, summary))
 
 
 if __name__ == "__main__":

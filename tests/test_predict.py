@@ -1,18 +1,28 @@
 """Whole-scene prediction: georeferencing, nodata, seams, agreement with chip-wise evaluation."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from flood_jax.data.scene import FLOOD_NODATA
+from flood_jax.data.products import NODATA as FLOOD_NODATA
 from flood_jax.data.synthetic import synthesize_scene
-from flood_jax.errors import DataError
+from flood_jax.errors import UsageError
 from flood_jax.inference import TrainedModel
 from flood_jax.metrics import confusion_matrix as confusion
 from flood_jax.metrics import scores
-from flood_jax.predict import predict_scene
+from flood_jax.predict import MapOptions, Outputs
+from flood_jax.predict import predict_scene as predict_outputs
 from flood_jax.windows import blend_weights, window_starts
+
+
+def predict_scene(model, scene, map_path, probability_path=None, show_progress=False, **options):
+  """predict_scene with float32 probabilities, as these tests compare them to 1e-5."""
+  outputs = Outputs(Path(map_path), Path(probability_path) if probability_path else None)
+  options = MapOptions(probability_dtype="float32", show_progress=show_progress, **options)
+  return predict_outputs(model, scene, outputs, options)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +68,9 @@ def test_output_keeps_size_georeferencing_and_nodata(model, scene, tmp_path):
   assert set(np.unique(flood[~missing])) <= {0, 1}
   probability, _, _ = read(tmp_path / "probability.tif")
   assert np.isnan(probability[missing]).all() and np.isfinite(probability[~missing]).all()
-  np.testing.assert_array_equal(flood[~missing], (probability[~missing] > 0.5).astype(np.uint8))
+  np.testing.assert_array_equal(
+    flood[~missing], (probability[~missing] > model.threshold).astype(np.uint8)
+  )
   assert summary["valid_pixels"] == int((~missing).sum())
   assert not list(tmp_path.glob(".*partial"))
 
@@ -152,11 +164,11 @@ def test_bad_inputs_and_outputs(model, scene, tmp_path):
     one_band, "w", driver="GTiff", height=8, width=8, count=1, dtype="float32"
   ) as dataset:
     dataset.write(np.zeros((1, 8, 8), np.float32))
-  with pytest.raises(DataError, match="one.tif: expected 2 bands"):
+  with pytest.raises(UsageError, match="one.tif: one band and no partner"):
     predict_scene(model, one_band, tmp_path / "out.tif", show_progress=False)
-  with pytest.raises(DataError, match="does not exist"):
+  with pytest.raises(UsageError, match="does not exist"):
     predict_scene(model, path, tmp_path / "missing" / "out.tif", show_progress=False)
-  with pytest.raises(DataError, match="not writable"):
+  with pytest.raises(UsageError, match="not writable"):
     predict_scene(model, path, "/proc/flood.tif", show_progress=False)
 
 

@@ -1,26 +1,37 @@
-"""Windowed GeoTIFF I/O for whole Sentinel-1 scenes: read strips, write a Cloud Optimized GeoTIFF.
+"""Windowed reading of whole Sentinel-1 scenes as VV and VH in dB, whatever the product.
 
-Memory stays bounded by one strip of windows (tile size x scene width), whatever the scene's
-height; outputs are written under a temporary name and renamed only when complete.
+`SceneReader` reads a `sources.SceneInput` strip by strip: VV and VH from one file or two (on
+the same grid, compared with a tolerance of a small fraction of a pixel), converted from power or
+amplitude to dB, with every kind of no data as NaN: NaN, the file's nodata tag, -32768, power or
+amplitude <= 0, zero-filled borders (VV and VH both exactly 0 in dB), and the layover and shadow
+pixels of a HyP3 layover/shadow map. `ResampledReader` maps the same scene onto a grid of
+another pixel size, warping power (not dB) with GDAL window by window. Memory stays bounded by
+one strip whatever the scene size.
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+import math
+from typing import NamedTuple
 
 import numpy as np
 import rasterio
-import rasterio.shutil
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.warp import reproject
 from rasterio.windows import Window
 
-from flood_jax.data.geotiff import backscatter_hwc, check_s1_header, open_header
+from flood_jax.data.geotiff import georeference_mismatch
+from flood_jax.data.scale import to_db
+from flood_jax.data.sources import SceneInput
 from flood_jax.errors import DataError
 
-FLOOD_NODATA = 255
 # GDAL's block cache defaults to 5% of RAM: written blocks and the COG driver's overview pass
 # accumulate there, so memory would grow with the scene. Scene I/O runs under this cap.
 GDAL_CACHE_MB = 128
+# HyP3 layover/shadow map: values add up flags; these two mean no usable backscatter.
+LAYOVER, SHADOW = 4, 16
+FILL_VALUE = -32768  # Planetary Computer's no data
 
 
 def bounded_gdal_cache() -> rasterio.Env:
@@ -28,75 +39,134 @@ def bounded_gdal_cache() -> rasterio.Env:
   return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
 
 
-class SceneReader:
-  """Reads [rows, W, 2] strips of VV and VH in dB from a 2-band GeoTIFF, NaN where missing."""
+class Grid(NamedTuple):
+  """Where a scene's pixels are: CRS, affine transform and size."""
 
-  def __init__(self, path: str | Path):
-    self.header = open_header(path)
-    check_s1_header(self.header)
-    self.path = Path(path)
-    self._dataset = rasterio.open(self.path)
-    self.height, self.width = self._dataset.height, self._dataset.width
-    self.profile = self._dataset.profile
+  crs: object
+  transform: Affine
+  height: int
+  width: int
+
+  def pixel_size(self) -> float:
+    """Pixel side in metres (at the scene's centre for a geographic CRS)."""
+    side = math.sqrt(abs(self.transform.a * self.transform.e - self.transform.b * self.transform.d))
+    if self.crs.is_geographic:
+      centre_latitude = (self.transform * (self.width / 2, self.height / 2))[1]
+      return side * 111_320.0 * math.sqrt(max(math.cos(math.radians(centre_latitude)), 1e-6))
+    return side * self.crs.linear_units_factor[1]
+
+  def row_areas_m2(self, top: int, rows: int) -> np.ndarray:
+    """float64 [rows]: the ground area of one pixel of each row (geodesic if geographic)."""
+    if not self.crs.is_geographic:
+      side = self.crs.linear_units_factor[1]
+      area = abs(self.transform.a * self.transform.e - self.transform.b * self.transform.d)
+      return np.full(rows, area * side * side)
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    areas = []
+    for row in range(top, top + rows):
+      corners = [
+        self.transform * (0, row),
+        self.transform * (1, row),
+        self.transform * (1, row + 1),
+        self.transform * (0, row + 1),
+      ]
+      area, _ = geod.polygon_area_perimeter(*zip(*corners, strict=True))
+      areas.append(abs(area))
+    return np.asarray(areas)
+
+
+def _open(path: str):
+  try:
+    return rasterio.open(path)
+  except rasterio.errors.RasterioIOError as error:
+    raise DataError(f"{path}: not a raster GDAL can read ({error})") from None
+
+
+class SceneReader:
+  """Reads [rows, W, 2] strips of VV and VH in dB of a `SceneInput`, NaN where no data."""
+
+  def __init__(self, scene: SceneInput):
+    self.scene = scene
+    self._datasets = {path: _open(path) for path in scene.files}
+    vv, vh = self._datasets[scene.vv.path], self._datasets[scene.vh.path]
+    if vv.crs is None:
+      raise DataError(f"{scene.vv.path}: has no CRS; a flood map must be georeferenced")
+    for name, other in (("VH", vh), ("layover/shadow map", self._mask_dataset())):
+      mismatch = other is not None and georeference_mismatch(vv, other)
+      if mismatch:
+        raise DataError(f"{other.name}: {name} is not on VV's grid ({mismatch}); no resampling "
+                        f"is done silently: warp it onto {vv.name} first")  # fmt: skip
+    self.grid = Grid(vv.crs, vv.transform, vv.height, vv.width)
+
+  def _mask_dataset(self):
+    ref = self.scene.layover_shadow
+    return self._datasets[ref.path] if ref is not None else None
+
+  def _read(self, ref, window: Window) -> np.ndarray:
+    dataset = self._datasets[ref.path]
+    values = dataset.read(ref.band, window=window, boundless=True, fill_value=np.nan,
+                          out_dtype=np.float32)  # fmt: skip
+    nodata = dataset.nodatavals[ref.band - 1]
+    invalid = ~np.isfinite(values) | (values == FILL_VALUE)
+    if nodata is not None and np.isfinite(nodata):
+      invalid |= values == nodata
+    return np.where(invalid, np.nan, values)
 
   def read_rows(self, top: int, rows: int) -> np.ndarray:
-    """float32 [rows, W, 2]; rows beyond the scene are NaN."""
-    window = Window(0, top, self.width, rows)
-    data = self._dataset.read(window=window, boundless=True, fill_value=np.nan)
-    return backscatter_hwc(data, self._dataset.nodata)
+    """float32 [rows, W, 2]: VV and VH in dB; rows beyond the scene are NaN."""
+    window = Window(0, top, self.grid.width, rows)
+    vv = to_db(self._read(self.scene.vv, window), self.scene.scale)
+    vh = to_db(self._read(self.scene.vh, window), self.scene.scale)
+    missing = ~np.isfinite(vv) | ~np.isfinite(vh)
+    if self.scene.scale == "db":
+      missing |= (vv == 0) & (vh == 0)  # zero-filled borders
+    mask = self._mask_dataset()
+    if mask is not None:
+      flags = mask.read(self.scene.layover_shadow.band, window=window, boundless=True, fill_value=0)
+      missing |= (flags.astype(np.int64) & (LAYOVER | SHADOW)) != 0
+    strip = np.stack([vv, vh], axis=-1).astype(np.float32)
+    strip[missing] = np.nan
+    return strip
 
   def close(self) -> None:
-    self._dataset.close()
+    for dataset in self._datasets.values():
+      dataset.close()
 
 
-def check_output_path(path: str | Path) -> Path:
-  path = Path(path)
-  if not path.parent.is_dir():
-    raise DataError(f"{path}: output folder {path.parent} does not exist; create it first")
-  try:  # a probe, since permission bits say nothing about read-only file systems or root
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".flood_jax_probe"):
-      pass
-  except OSError as error:
-    raise DataError(
-      f"{path}: output folder {path.parent} is not writable ({error.strerror})"
-    ) from None
-  return path
+class ResampledReader:
+  """A `SceneReader`'s scene on a grid of `pixel_size` (CRS units) with the same origin.
 
+  Each strip reads the source rows it covers, converts dB to power, lets GDAL's warper average
+  them onto the target strip, and converts back to dB, so memory stays one strip.
+  """
 
-class StripWriter:
-  """Writes strips into a tiled GeoTIFF, then `finish()` converts it to a COG at `path`."""
+  def __init__(self, reader: SceneReader, pixel_size: float):
+    self.reader, source = reader, reader.grid
+    if source.transform.b or source.transform.d:
+      raise DataError(f"{reader.scene.name}: a rotated grid cannot be resampled")
+    scale_x = pixel_size / abs(source.transform.a)
+    scale_y = pixel_size / abs(source.transform.e)
+    transform = source.transform * Affine.scale(scale_x, scale_y)
+    height, width = math.ceil(source.height / scale_y), math.ceil(source.width / scale_x)
+    self.grid = Grid(source.crs, transform, height, width)
+    self.scene = reader.scene
 
-  def __init__(self, path: Path, reference_profile: dict, dtype: str, nodata):
-    self.path = path
-    self.partial = path.with_name(f".{path.name}.strips.partial")
-    profile = {
-      "driver": "GTiff",
-      "height": reference_profile["height"],
-      "width": reference_profile["width"],
-      "count": 1,
-      "dtype": dtype,
-      "crs": reference_profile["crs"],
-      "transform": reference_profile["transform"],
-      "nodata": nodata,
-      "tiled": True,
-      "blockxsize": 512,
-      "blockysize": 512,
-      "compress": "deflate",
-      "BIGTIFF": "IF_SAFER",
-    }
-    self._dataset = rasterio.open(self.partial, "w", **profile)
+  def read_rows(self, top: int, rows: int) -> np.ndarray:
+    source, target = self.reader.grid, self.grid
+    ratio = abs(target.transform.e / source.transform.e)
+    first = max(int(math.floor(top * ratio)) - 2, 0)
+    last = min(int(math.ceil((top + rows) * ratio)) + 2, source.height)
+    power = 10.0 ** (self.reader.read_rows(first, max(last - first, 1)) / 10.0)
+    output = np.full((2, rows, target.width), np.nan, np.float32)
+    reproject(
+      np.moveaxis(power, -1, 0).astype(np.float32), output,
+      src_transform=source.transform * Affine.translation(0, first), src_crs=source.crs,
+      dst_transform=target.transform * Affine.translation(0, top), dst_crs=target.crs,
+      src_nodata=np.nan, dst_nodata=np.nan, resampling=Resampling.average,
+    )  # fmt: skip
+    return np.moveaxis(to_db(output, "power"), 0, -1).astype(np.float32)
 
-  def write_rows(self, top: int, rows: np.ndarray) -> None:
-    self._dataset.write(rows[None], window=Window(0, top, rows.shape[1], rows.shape[0]))
-
-  def finish(self) -> None:
-    self._dataset.close()
-    cog = self.path.with_name(f".{self.path.name}.cog.partial")
-    rasterio.shutil.copy(self.partial, cog, driver="COG", compress="DEFLATE", BIGTIFF="IF_SAFER")
-    cog.replace(self.path)
-    self.partial.unlink()
-
-  def abort(self) -> None:
-    self._dataset.close()
-    for leftover in (self.partial, self.path.with_name(f".{self.path.name}.cog.partial")):
-      leftover.unlink(missing_ok=True)
+  def close(self) -> None:
+    self.reader.close()

@@ -1,0 +1,96 @@
+"""A STAC Item beside each flood map, through pystac, so that catalogues can index it.
+
+Geometry and bbox in EPSG:4326, the projection (`proj:*`), raster (`raster:bands`) and
+classification (`classification:classes`) extensions on the map asset, and flood_jax's own
+properties: the inputs, the scale decision, the model and its version, and the areas in km².
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from importlib.metadata import version
+from pathlib import Path
+
+from rasterio.warp import transform_bounds
+
+from flood_jax.data.products import COLOURS, FLOOD_CLASS_NAMES, NODATA, PERMANENT_WATER
+from flood_jax.data.scene import Grid
+
+COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+
+
+def _acquired(name: str) -> dt.datetime | None:
+  """The acquisition time in a Sentinel-1 product name (…_YYYYMMDDThhmmss_…), if any."""
+  match = re.search(r"_(\d{8}T\d{6})_", name)
+  if not match:
+    return None
+  return dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
+
+
+def _classes(with_permanent: bool) -> list:
+  from pystac.extensions.classification import Classification
+
+  names = {**FLOOD_CLASS_NAMES}
+  if not with_permanent:
+    names = {value: ("water" if value == 1 else name) for value, name in names.items()}
+    names.pop(PERMANENT_WATER)
+  return [
+    Classification.create(
+      value=value,
+      description=name,
+      name=name.replace(" ", "_"),
+      color_hint="{:02X}{:02X}{:02X}".format(*COLOURS[value][:3]),
+      nodata=value == NODATA,
+    )  # fmt: skip
+    for value, name in names.items()
+  ]
+
+
+def _add_map_asset(item, map_path: Path, grid: Grid, with_permanent: bool) -> None:
+  import pystac
+  from pystac.extensions.classification import ClassificationExtension
+  from pystac.extensions.raster import RasterBand, RasterExtension
+
+  asset = pystac.Asset(href=map_path.name, media_type=COG, roles=["data"],
+                       title="flood map: 0 dry, 1 (flood) water, 2 permanent water, 255 no data")  # fmt: skip
+  item.add_asset("flood_map", asset)
+  RasterExtension.ext(asset, add_if_missing=True).bands = [
+    RasterBand.create(nodata=NODATA, data_type="uint8", spatial_resolution=grid.pixel_size())
+  ]
+  ClassificationExtension.ext(asset, add_if_missing=True).classes = _classes(with_permanent)
+
+
+def stac_item(map_path: Path, grid: Grid, summary: dict, extra_assets: dict[str, Path]) -> dict:
+  """The STAC Item of the map at `map_path` (a dict ready for JSON)."""
+  import pystac
+  from pystac.extensions.projection import ProjectionExtension
+
+  west, south, east, north = transform_bounds(grid.crs, "EPSG:4326", *_bounds(grid), densify_pts=21)
+  geometry = {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
+                                                   [west, north], [west, south]]]}  # fmt: skip
+  acquired = _acquired(summary["scene"])
+  properties = {
+    "created": dt.datetime.now(dt.UTC).isoformat(),
+    "flood_jax:version": version("flood_jax"),
+    **{f"flood_jax:{key}": value for key, value in summary.items()},
+  }
+  item = pystac.Item(id=map_path.stem, geometry=geometry, bbox=[west, south, east, north],
+                     datetime=acquired or dt.datetime.now(dt.UTC), properties=properties)  # fmt: skip
+  projection = ProjectionExtension.ext(item, add_if_missing=True)
+  projection.epsg = grid.crs.to_epsg()
+  if projection.epsg is None:
+    projection.wkt2 = grid.crs.to_wkt()
+  projection.shape = [grid.height, grid.width]
+  projection.transform = list(grid.transform)[:6]
+  _add_map_asset(item, map_path, grid, "permanent_water_km2" in summary)
+  for key, path in extra_assets.items():
+    media = COG if path.suffix == ".tif" else None
+    item.add_asset(key, pystac.Asset(href=path.name, media_type=media, roles=["data"]))
+  return item.to_dict(include_self_link=False)
+
+
+def _bounds(grid: Grid) -> tuple[float, float, float, float]:
+  left, top = grid.transform * (0, 0)
+  right, bottom = grid.transform * (grid.width, grid.height)
+  return min(left, right), min(top, bottom), max(left, right), max(top, bottom)

@@ -1,0 +1,163 @@
+"""The map products: valid COGs with colour table and overviews, probability, permanent water,
+polygons, a STAC Item, and nothing destroyed or half-written."""
+
+import json
+
+import numpy as np
+import pyogrio
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from rio_cogeo.cogeo import cog_validate
+
+from flood_jax.data.products import COLOURS, partial_paths
+from flood_jax.data.synthetic import synthesize_scene
+from flood_jax.errors import UsageError
+from flood_jax.inference import TrainedModel
+from flood_jax.predict import MapOptions, Outputs, predict_scene
+
+TRANSFORM = from_origin(500000, 4000000, 10, 10)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("outputs")
+  synthetic = synthesize_scene(np.random.default_rng(7), (700, 600), nodata=False)
+  vv_vh = np.moveaxis(synthetic.vv_vh_db, -1, 0).copy()
+  vv_vh[:, :60, :80] = np.nan
+  path = folder / "scene.tif"
+  with rasterio.open(path, "w", driver="GTiff", height=700, width=600, count=2, dtype="float32",
+                     crs="EPSG:32633", transform=TRANSFORM, nodata=float("nan")) as dataset:  # fmt: skip
+    dataset.write(vv_vh)
+  # Reference water: 100 % occurrence on the left half, 30 m pixels, another CRS's grid.
+  occurrence = np.zeros((240, 200), np.uint8)
+  occurrence[:, :100] = 100
+  reference = folder / "occurrence.tif"
+  with rasterio.open(reference, "w", driver="GTiff", height=240, width=200, count=1, dtype="uint8",
+                     crs="EPSG:32633", transform=from_origin(500000, 4000300, 30, 30),
+                     nodata=255) as dataset:  # fmt: skip
+    dataset.write(occurrence[None])
+  return path, reference
+
+
+@pytest.fixture(scope="module")
+def products(scene, model_folder, tmp_path_factory):
+  path, reference = scene
+  model = TrainedModel.load(model_folder).with_options(min_area_m2=2000)
+  folder = tmp_path_factory.mktemp("products")
+  outputs = Outputs.beside(folder / "flood.tif", probability=True, vectors_suffix=".gpkg")
+  options = MapOptions(reference_water=str(reference), show_progress=False)
+  summary = predict_scene(model, str(path), outputs, options)
+  return model, outputs, summary
+
+
+def test_flood_map_is_a_valid_cog_with_colours_overviews_and_classes(products, scene):
+  model, outputs, summary = products
+  valid, errors, _ = cog_validate(str(outputs.map))
+  assert valid, errors
+  with rasterio.open(outputs.map) as dataset:
+    assert dataset.dtypes[0] == "uint8" and dataset.nodata == 255
+    assert dataset.compression.name.lower() == "deflate" and dataset.block_shapes[0] == (512, 512)
+    assert dataset.overviews(1), "internal overviews"
+    overview = dataset.read(1, out_shape=(dataset.height // 2, dataset.width // 2))
+    assert set(np.unique(overview)) <= {0, 1, 2, 255}, "overviews resampled NEAREST keep classes"
+    colours = dataset.colormap(1)
+    assert all(colours[value] == colour for value, colour in COLOURS.items())
+    names = json.loads(dataset.tags()["flood_jax_classes"])
+    assert names == {"0": "dry", "1": "flood water", "2": "permanent water", "255": "no data"}
+    assert dataset.tags()["flood_jax_scale"] == "db"
+    classes = dataset.read(1)
+    assert dataset.crs == "EPSG:32633" and dataset.transform == TRANSFORM
+  assert set(np.unique(classes)) <= {0, 1, 2, 255} and (classes[:60, :80] == 255).all()
+  # Permanent water only where the reference says 100 % (the left half), flood water elsewhere.
+  assert (classes[:, 300:] != 2).all() and (classes[60:690, :300] != 1).all()
+  assert summary["permanent_water_km2"] > 0 and summary["flood_km2"] > 0
+  pixel_km2 = 10 * 10 / 1e6
+  assert summary["flood_km2"] == pytest.approx((classes == 1).sum() * pixel_km2)
+  assert summary["permanent_water_km2"] == pytest.approx((classes == 2).sum() * pixel_km2)
+
+
+def test_probability_is_uint8_percent_beside_the_map(products):
+  _, outputs, _ = products
+  assert cog_validate(str(outputs.probability))[0]
+  with rasterio.open(outputs.probability) as dataset, rasterio.open(outputs.map) as flood:
+    probability, classes = dataset.read(1), flood.read(1)
+    assert dataset.dtypes[0] == "uint8" and dataset.nodata == 255
+  assert probability.max() <= 100 or (probability[classes != 255] <= 100).all()
+  assert ((probability == 255) == (classes == 255)).all()
+
+
+def test_small_patches_are_sieved_and_polygons_carry_class_and_area(products):
+  model, outputs, summary = products
+  with rasterio.open(outputs.map) as dataset:
+    classes = dataset.read(1)
+  from scipy import ndimage
+
+  for value in (1, 2):
+    labels, count = ndimage.label(classes == value, structure=np.ones((3, 3)))
+    sizes = ndimage.sum(classes == value, labels, range(1, count + 1))
+    assert (sizes >= 20).all(), "patches under 2,000 m² (20 pixels of 100 m²) remain"
+  info = pyogrio.read_info(outputs.vectors)
+  assert info["features"] == summary["polygons"] > 0
+  _, _, geometry, fields = pyogrio.raw.read(outputs.vectors)
+  names = dict(zip(info["fields"], fields, strict=True))
+  assert set(names["class"]) <= {1, 2} and (names["area_m2"] >= 2000).all()
+  assert set(names["class_name"]) <= {"flood water", "permanent water"}
+  total = {value: names["area_m2"][names["class"] == value].sum() / 1e6 for value in (1, 2)}
+  assert total[1] == pytest.approx(summary["flood_km2"], rel=1e-6)
+
+
+def test_stac_item_names_inputs_model_scale_and_areas(products, scene):
+  model, outputs, summary = products
+  item = json.loads(outputs.stac.read_text())
+  assert item["type"] == "Feature" and item["id"] == "flood"
+  west, south, east, north = item["bbox"]
+  assert -180 <= west < east <= 180 and -90 <= south < north <= 90
+  properties = item["properties"]
+  assert properties["proj:code"] == "EPSG:32633" and properties["proj:shape"] == [700, 600]
+  assert properties["flood_jax:inputs"] == [str(scene[0])]
+  assert properties["flood_jax:scale"] == "db" and "values" in properties["flood_jax:scale_reason"]
+  assert properties["flood_jax:model"] == model.describe()
+  assert properties["flood_jax:flood_km2"] == pytest.approx(summary["flood_km2"])
+  asset = item["assets"]["flood_map"]
+  assert asset["href"] == "flood.tif" and asset["raster:bands"][0]["nodata"] == 255
+  classes = {entry["value"]: entry["name"] for entry in asset["classification:classes"]}
+  assert classes == {0: "dry", 1: "flood_water", 2: "permanent_water", 255: "no_data"}
+  assert {"probability", "vectors"} <= set(item["assets"])
+  import pystac
+
+  pystac.Item.from_dict(item)  # parses; schema validation needs the network
+
+
+def test_nothing_is_destroyed_or_half_written(scene, model_folder, tmp_path):
+  path, _ = scene
+  model = TrainedModel.load(model_folder)
+  quiet = MapOptions(show_progress=False)
+  before = path.read_bytes()
+  with pytest.raises(UsageError, match="is an input"):
+    predict_scene(model, str(path), Outputs(path), quiet)
+  assert path.read_bytes() == before
+  output = tmp_path / "flood.tif"
+  for leftover in partial_paths(output):  # what a killed run leaves
+    leftover.write_bytes(b"half")
+  predict_scene(model, str(path), Outputs(output), quiet)
+  assert not any(leftover.exists() for leftover in partial_paths(output))
+  with pytest.raises(UsageError, match="already exists; pass --overwrite"):
+    predict_scene(model, str(path), Outputs(output), quiet)
+  predict_scene(model, str(path), Outputs(output), MapOptions(overwrite=True, show_progress=False))
+
+
+def test_each_engine_writes_the_same_georeferenced_format(scene, model_folder, trained_workdir,
+                                                         tmp_path):  # fmt: skip
+  path, _ = scene
+  profiles = []
+  for name, model in (("onnx", TrainedModel.load(model_folder)),
+                      ("xla", TrainedModel.load(trained_workdir))):  # fmt: skip
+    output = tmp_path / f"{name}.tif"
+    predict_scene(model, str(path), Outputs(output), MapOptions(show_progress=False))
+    with rasterio.open(output) as dataset:
+      profiles.append({key: dataset.profile[key] for key in
+                       ("driver", "dtype", "nodata", "crs", "transform", "width", "height",
+                        "blockxsize", "compress")})  # fmt: skip
+      assert cog_validate(str(output))[0] and dataset.colormap(1)
+  assert profiles[0] == profiles[1]
