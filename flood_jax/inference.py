@@ -208,8 +208,9 @@ class TrainedModel:
       "(default: the model's config.predict.min_area_m2).",
     )
 
-  @classmethod
-  def from_flags(cls) -> TrainedModel:
+  @staticmethod
+  def source_from_flags() -> str:
+    """--model or --workdir, else the model bundled with the package."""
     options = flags.FLAGS
     if options.model and options.workdir:
       raise UsageError("--model and --workdir both name a model; give one")
@@ -218,8 +219,15 @@ class TrainedModel:
       if not model_folder.is_model_folder(BUNDLED_MODEL):
         raise UsageError("no --model or --workdir, and this install has no bundled model")
       logging.info("No --model or --workdir: using the bundled demo model %s", BUNDLED_MODEL)
-      source = BUNDLED_MODEL
-    model = cls.load(source, options.engine, options.precision, options.threads)
+      source = str(BUNDLED_MODEL)
+    return source
+
+  @classmethod
+  def from_flags(cls, threads: int | None = None) -> TrainedModel:
+    options = flags.FLAGS
+    model = cls.load(
+      cls.source_from_flags(), options.engine, options.precision, options.threads or threads
+    )
     return model.with_options(options.flips, options.min_area_m2)
 
   def fingerprint(self) -> str:

@@ -292,7 +292,12 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   TrainedModel.define_flags()
-  flags.DEFINE_string("input", None, "Scene: GeoTIFF, HyP3 folder or zip, GDAL path, or a folder.")
+  flags.DEFINE_string(
+    "input",
+    None,
+    "Scene (GeoTIFF, HyP3 folder or zip, GDAL path), or a "
+    "list of scenes: a folder, a .txt of inputs or a STAC ItemCollection .json.",
+  )
   flags.DEFINE_string("vv", None, "VV raster (with --vh), e.g. a Planetary Computer asset.")
   flags.DEFINE_string("vh", None, "VH raster (with --vv).")
   flags.DEFINE_enum("scale", "auto", ["auto", *sources.SCALES], "Scale of the input values.")
@@ -312,25 +317,11 @@ def define_flags() -> None:
   flags.DEFINE_integer("tile_size", None, "Window size (default: the model's).")
   flags.DEFINE_integer("overlap", None, "Window overlap in pixels (default: the model's).")
   flags.DEFINE_integer("batch_size", None, "Windows per batch (default: the model's).")
-
-
-def scene_jobs() -> list[tuple[sources.SceneInput | str, Outputs]]:
-  """(scene, outputs) for each scene the flags name; folder inputs are resolved lazily."""
-  suffix = Path(FLAGS.vectors).suffix if FLAGS.vectors else None
-  if sources.is_input_folder(FLAGS.input):
-    folder = Path(FLAGS.output)
-    if folder.suffix.lower() in (".tif", ".tiff"):
-      raise UsageError(f"{folder}: --input is a folder, so --output must be a folder too")
-    folder.mkdir(parents=True, exist_ok=True)
-    return [
-      (entry, Outputs.beside(folder / f"{Path(entry).stem}_flood.tif", FLAGS.probability, suffix))
-      for entry in sources.folder_entries(Path(FLAGS.input))
-    ]
-  scene = sources.resolve_input(FLAGS.input, FLAGS.vv, FLAGS.vh, FLAGS.scale)
-  outputs = Outputs.beside(Path(FLAGS.output), FLAGS.probability, None)
-  if FLAGS.vectors:
-    outputs = dataclasses.replace(outputs, vectors=Path(FLAGS.vectors))
-  return [(scene, outputs)]
+  flags.DEFINE_integer("workers", None, "Map a list of scenes on a local Dask cluster of this "
+                       "many worker processes (pip install -e '.[cluster]').")  # fmt: skip
+  flags.DEFINE_string("scheduler", None, "Map a list of scenes on an existing Dask cluster, "
+                      "e.g. tcp://HOST:8786.")  # fmt: skip
+  flags.DEFINE_integer("retries", 2, "Times a scene is retried when its Dask worker dies.")
 
 
 def map_options() -> MapOptions:
@@ -339,19 +330,55 @@ def map_options() -> MapOptions:
                     FLAGS.overwrite)  # fmt: skip
 
 
+def map_one_scene(model: TrainedModel) -> None:
+  """--input or --vv/--vh: one scene into --output."""
+  scene = sources.resolve_input(FLAGS.input, FLAGS.vv, FLAGS.vh, FLAGS.scale)
+  outputs = Outputs.beside(Path(FLAGS.output), FLAGS.probability, None)
+  if FLAGS.vectors:
+    outputs = dataclasses.replace(outputs, vectors=Path(FLAGS.vectors))
+  print(describe(outputs, predict_scene(model, scene, outputs, map_options())))
+
+
+def map_scene_list(model: TrainedModel) -> None:
+  """A folder, list or ItemCollection into the --output folder: serially, or on Dask."""
+  from flood_jax import batch
+
+  folder = Path(FLAGS.output)
+  if folder.suffix.lower() in (".tif", ".tiff"):
+    raise UsageError(f"{folder}: --input names several scenes, so --output must be a folder")
+  scenes = (batch.list_scenes(FLAGS.input) if batch.is_scene_list(FLAGS.input) else
+            [batch.SceneSpec(Path(FLAGS.input or FLAGS.vv).stem, FLAGS.input, FLAGS.vv, FLAGS.vh)])  # fmt: skip
+  folder.mkdir(parents=True, exist_ok=True)
+  distributed = bool(FLAGS.workers or FLAGS.scheduler)
+  threads = FLAGS.threads or (batch.threads_per_worker(FLAGS.workers) if distributed else None)
+  model_spec = batch.ModelSpec(model.source, FLAGS.engine, FLAGS.precision, threads,
+                               FLAGS.flips, FLAGS.min_area_m2)  # fmt: skip
+  options = dataclasses.asdict(map_options())
+  for key in ("overwrite", "show_progress"):
+    options.pop(key)
+  flag_values = {"scale": FLAGS.scale, "probability": FLAGS.probability, "options": options,
+                 "vectors_suffix": Path(FLAGS.vectors).suffix if FLAGS.vectors else None}  # fmt: skip
+  if distributed:
+    with batch.dask_client(FLAGS.workers, FLAGS.scheduler, FLAGS.retries) as client:
+      rows = batch.run_dask(scenes, model_spec, folder, flag_values, client, FLAGS.retries)
+  else:
+    rows = batch.run_serial(scenes, model_spec, folder, flag_values)
+  if not batch.report(rows, folder):
+    sys.exit(1)
+
+
 def main() -> None:
   cli.require("output")
+  from flood_jax import batch
   from flood_jax.logs import quiet_library_logs
 
   quiet_library_logs()
-  jobs = scene_jobs()
   model = TrainedModel.from_flags()
   print(f"model: {model.describe()}", file=sys.stderr)
-  for scene, outputs in jobs:
-    if not isinstance(scene, sources.SceneInput):
-      scene = sources.resolve_input(scene, scale=FLAGS.scale)
-    summary = predict_scene(model, scene, outputs, map_options())
-    print(describe(outputs, summary))
+  if batch.is_scene_list(FLAGS.input) or FLAGS.workers or FLAGS.scheduler:
+    map_scene_list(model)
+  else:
+    map_one_scene(model)
 
 
 if __name__ == "__main__":

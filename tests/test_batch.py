@@ -1,0 +1,139 @@
+"""Many scenes on a Dask LocalCluster of 2 workers: the same bytes as serial mapping, a worker
+killed mid-scene, reruns that skip finished scenes, and a corrupt scene that fails alone."""
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from flood_jax import batch
+from flood_jax.data.synthetic import synthesize_scene
+
+pytest.importorskip("distributed")
+
+SIZES = {"scene_a": (260, 240), "scene_b": (300, 200), "scene_c": (220, 330), "victim": (900, 800)}
+FLAGS = {"scale": "auto", "probability": True, "vectors_suffix": None, "options": {}}
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("scenes")
+  for index, (name, shape) in enumerate(SIZES.items()):
+    synthetic = synthesize_scene(np.random.default_rng(index), shape, nodata=False)
+    with rasterio.open(folder / f"{name}.tif", "w", driver="GTiff", height=shape[0],
+                       width=shape[1], count=2, dtype="float32", crs="EPSG:32633",
+                       transform=from_origin(300000, 5000000, 10, 10)) as dataset:  # fmt: skip
+      dataset.write(np.moveaxis(synthetic.vv_vh_db, -1, 0))
+  return folder
+
+
+@pytest.fixture(scope="module")
+def client():
+  dask_client = batch.dask_client(workers=2, scheduler=None, retries=2)
+  yield dask_client
+  dask_client.close()
+  dask_client.cluster.close()
+
+
+def _maps(folder: Path) -> dict[str, bytes]:
+  return {path.name: path.read_bytes() for path in sorted(folder.glob("*_flood*.tif"))}
+
+
+def _rows(folder: Path) -> dict[str, dict]:
+  return {row["scene"]: row for row in csv.DictReader((folder / "summary.csv").open())}
+
+
+def test_dask_maps_equal_serial_maps_and_reruns_skip(scenes, model_folder, client, tmp_path):
+  model = batch.ModelSpec(str(model_folder), threads=1)
+  specs = batch.list_scenes(str(scenes))
+  assert [spec.name for spec in specs] == sorted(SIZES)
+  serial = batch.run_serial(specs, model, tmp_path / "serial", FLAGS, show_progress=False)
+  distributed = batch.run_dask(specs, model, tmp_path / "dask", FLAGS, client, retries=2,
+                               show_progress=False)  # fmt: skip
+  for folder, rows in ((tmp_path / "serial", serial), (tmp_path / "dask", distributed)):
+    assert batch.report(rows, folder)
+  assert len(_maps(tmp_path / "serial")) == 2 * len(SIZES)  # map and probability of each
+  assert _maps(tmp_path / "serial") == _maps(tmp_path / "dask")
+  workers = {row["worker"] for row in _rows(tmp_path / "dask").values()}
+  assert len(workers) == 2, workers  # both workers took scenes
+  again = batch.run_dask(specs, model, tmp_path / "dask", FLAGS, client, retries=2,
+                         show_progress=False)  # fmt: skip
+  assert {row["status"] for row in again} == {"skipped (complete)"}
+
+
+def test_a_worker_killed_mid_scene_is_replaced_and_nothing_is_left_half_written(
+  scenes, model_folder, client, tmp_path
+):
+  from distributed.diagnostics.plugin import WorkerPlugin
+
+  marker = tmp_path / "kill-once"
+  marker.touch()
+
+  class KillOnceMidScene(WorkerPlugin):
+    """Ends the worker process 0.5 s into its first attempt at the victim scene."""
+
+    def transition(self, key, start, finish, **kwargs):
+      if finish == "executing" and "victim" in str(key) and marker.exists():
+        marker.unlink()
+        import threading
+
+        threading.Timer(0.5, lambda: os._exit(1)).start()
+
+  client.register_plugin(KillOnceMidScene(), name="kill-once")
+  try:
+    model = batch.ModelSpec(str(model_folder), threads=1)
+    rows = batch.run_dask(batch.list_scenes(str(scenes)), model, tmp_path / "out", FLAGS, client,
+                          retries=2, show_progress=False)  # fmt: skip
+  finally:
+    client.unregister_worker_plugin("kill-once")
+  assert not marker.exists(), "the plugin never fired"
+  assert batch.report(rows, tmp_path / "out")
+  assert {row["status"] for row in rows} == {"done"}
+  assert len(_maps(tmp_path / "out")) == 2 * len(SIZES)
+  assert not [path for path in (tmp_path / "out").iterdir() if "partial" in path.name]
+
+
+def test_a_corrupt_scene_fails_alone(scenes, model_folder, client, tmp_path):
+  listing = tmp_path / "scenes.txt"
+  corrupt = tmp_path / "corrupt.tif"
+  corrupt.write_bytes(b"II*\x00 this is not a GeoTIFF")
+  inputs = [str(scenes / f"{name}.tif") for name in ("scene_a", "scene_b", "scene_c")]
+  listing.write_text("# three good scenes and a bad one\n" + "\n".join([*inputs, str(corrupt)]))
+  model = batch.ModelSpec(str(model_folder), threads=1)
+  rows = batch.run_dask(batch.list_scenes(str(listing)), model, tmp_path / "out", FLAGS, client,
+                        retries=2, show_progress=False)  # fmt: skip
+  assert not batch.report(rows, tmp_path / "out")
+  summary = _rows(tmp_path / "out")
+  assert summary["corrupt"]["status"] == "failed" and "corrupt.tif" in summary["corrupt"]["error"]
+  assert all(summary[name]["status"] == "done" for name in ("scene_a", "scene_b", "scene_c"))
+  assert float(summary["scene_a"]["valid_pixels"]) > 0 and summary["scene_a"]["water_km2"]
+  assert not (tmp_path / "out" / "corrupt_flood.tif").exists()
+
+
+def test_stac_item_collection_lists_vv_and_vh_assets(scenes, tmp_path):
+  import json
+
+  folder = tmp_path / "assets"
+  folder.mkdir()
+  with rasterio.open(scenes / "scene_a.tif") as dataset:
+    profile, bands = dataset.profile, dataset.read()
+  profile.update(count=1)
+  features = []
+  for index in range(2):
+    for band, name in enumerate(("vv", "vh")):
+      with rasterio.open(folder / f"item{index}_{name}.tif", "w", **profile) as out:
+        out.write(10 ** (bands[band : band + 1] / 10))  # linear, as Planetary Computer
+    features.append({
+      "type": "Feature", "stac_version": "1.1.0", "id": f"S1A_item{index}", "properties": {
+        "datetime": "2023-01-05T12:34:56Z"}, "geometry": None, "links": [],
+      "assets": {name: {"href": f"assets/item{index}_{name}.tif"} for name in ("vv", "vh")},
+    })  # fmt: skip
+  listing = tmp_path / "items.json"
+  listing.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+  specs = batch.list_scenes(str(listing))
+  assert [spec.name for spec in specs] == ["S1A_item0", "S1A_item1"]
+  assert specs[0].vv == str(folder / "item0_vv.tif") and specs[0].vh.endswith("item0_vh.tif")
