@@ -24,7 +24,6 @@ import os
 import socket
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import rasterio
