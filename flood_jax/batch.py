@@ -24,6 +24,7 @@ import os
 import socket
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import rasterio
@@ -198,19 +199,15 @@ def run_dask(
   from tqdm import tqdm
 
   Path(folder).mkdir(parents=True, exist_ok=True)  # on a shared filesystem for remote workers
-  futures = {
-    client.submit(
-      map_scene,
-      scene,
-      model_spec,
-      str(folder),
-      flag_values,
-      key=f"map-{scene.name}",
-      retries=retries,
-      pure=False,
-    ): scene  # fmt: skip
-    for scene in scenes
-  }
+  # Keys unique to this run: with a scene's name alone, Dask may hand back a previous run's
+  # result still held by the scheduler instead of checking the files again.
+  run = uuid.uuid4().hex[:8]
+  futures = {}
+  for scene in scenes:
+    key = f"map-{scene.name}-{run}"
+    future = client.submit(map_scene, scene, model_spec, str(folder), flag_values, key=key,
+                           retries=retries)  # fmt: skip
+    futures[future] = scene
   rows = []
   progress = tqdm(total=len(futures), desc="scenes", unit="scene", disable=not show_progress,
                   file=sys.stderr)  # fmt: skip
