@@ -139,7 +139,7 @@ def test_predict_one_band_file_and_bad_outputs(trained_workdir, tmp_path):
     f"--input={one_band}",
     f"--output={tmp_path}/flood.tif",
   )
-  assert_clean_error(result, "one.tif", "expected 2 bands")
+  assert_clean_error(result, "one.tif", "one band and no partner")
   assert not list(tmp_path.glob("*flood*"))
   two_band = tmp_path / "two.tif"
   with rasterio.open(
