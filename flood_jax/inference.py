@@ -92,14 +92,16 @@ class TrainedModel:
       engine = FlipAveraged(engine)
     if flips is False and isinstance(engine, FlipAveraged):
       engine = engine.engine
-    return TrainedModel(
-      config, self.stats, engine, self.model, self.variables, self.source, self.card
-    )
+    return self._replace(config=config, engine=engine)
 
   def with_engine(self, engine: Callable) -> TrainedModel:
-    return TrainedModel(
-      self.config, self.stats, engine, self.model, self.variables, self.source, self.card
-    )
+    return self._replace(engine=engine)
+
+  def _replace(self, **changes) -> TrainedModel:
+    fields = {"config": self.config, "stats": self.stats, "engine": self.engine,
+              "model": self.model, "variables": self.variables, "source": self.source,
+              "card": self.card}  # fmt: skip
+    return TrainedModel(**{**fields, **changes})
 
   @classmethod
   def load(
@@ -109,15 +111,18 @@ class TrainedModel:
     precision: str = "auto",
     threads: int | None = None,
   ) -> TrainedModel:
-    """A training workdir's best checkpoint (XLA), or a model folder on the chosen engine."""
+    """A training workdir's best checkpoint (XLA), or a model folder on the chosen engine,
+    with the test-time flips its config asks for."""
     if model_folder.is_model_folder(source):
-      return cls.load_folder(source, engine, precision, threads)
-    if engine == "onnxruntime":
+      model = cls.load_folder(source, engine, precision, threads)
+    elif engine == "onnxruntime":
       raise UsageError(
         f"{source}: --engine=onnxruntime needs a model folder; write one with "
         "python -m flood_jax.export"
       )
-    return cls.load_workdir(source)
+    else:
+      model = cls.load_workdir(source)
+    return model.with_options(flips=bool(model.config.predict.get("test_time_flips", False)))
 
   @classmethod
   def load_workdir(cls, workdir: str | Path) -> TrainedModel:

@@ -143,9 +143,9 @@ def test_predict_one_band_file_and_bad_outputs(trained_workdir, tmp_path):
   assert not list(tmp_path.glob("*flood*"))
   two_band = tmp_path / "two.tif"
   with rasterio.open(
-    two_band, "w", driver="GTiff", height=8, width=8, count=2, dtype="float32"
-  ) as dataset:
-    dataset.write(np.full((2, 8, 8), -10, np.float32))
+    two_band, "w", driver="GTiff", height=16, width=16, count=2, dtype="float32"
+  ) as dataset:  # VV -10 dB, VH -17 dB: plainly Sentinel-1 in dB
+    dataset.write(np.stack([np.full((16, 16), -10.0), np.full((16, 16), -17.0)]).astype(np.float32))
   result = run(
     "flood_jax.predict",
     f"--workdir={trained_workdir}",

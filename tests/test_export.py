@@ -150,3 +150,16 @@ def test_flip_averaging_is_exact_for_equivariant_engines_and_symmetrises_others(
   np.testing.assert_allclose(equivariant(images), images[..., 0] ** 2, rtol=1e-6)
   ramp = FlipAveraged(Engine(lambda x: np.broadcast_to(np.arange(8.0), x.shape[:3])))
   np.testing.assert_allclose(ramp(images), np.full((2, 8, 8), 3.5))
+
+
+def test_a_model_config_asking_for_flips_loads_with_them(trained_workdir, tmp_path):
+  from flood_jax.engines import FlipAveraged
+
+  workdir = tmp_path / "workdir"
+  shutil.copytree(trained_workdir, workdir)
+  config = json.loads((workdir / "config.json").read_text())
+  config["predict"]["test_time_flips"] = True
+  (workdir / "config.json").write_text(json.dumps(config))
+  model = TrainedModel.load(workdir)
+  assert isinstance(model.engine, FlipAveraged) and "4 flips" in model.describe()
+  assert not isinstance(model.with_options(flips=False).engine, FlipAveraged)
