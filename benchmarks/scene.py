@@ -1,7 +1,7 @@
 """Whole-scene prediction: megapixels/s and peak resident memory against scene size.
 
     python -m benchmarks.scene [--model=MODEL_DIR | --workdir=W] [--engine=xla|onnxruntime]
-        [--precision=float32|int8] [--sizes=5000,10000,20000]
+        [--precision=float32|int8] [--sizes=5000,10000,20000] [--input_form=power_pair]
 
 Each size runs in its own process (so peak memory is that size's alone) on a synthetic
 two-band dB scene written strip by strip. The model is chosen as `flood_jax.predict` chooses it
@@ -24,7 +24,9 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def write_scene(path: Path, size: int, strip: int = 512) -> None:
+def write_scene(path: Path, size: int, strip: int = 512, form: str = "stacked_db") -> list[Path]:
+  """A synthetic scene: one stacked VV/VH dB file, or (`power_pair`) two single-band files of
+  linear power with 0 as no data, as ASF HyP3 writes them. Returns the files."""
   import numpy as np
   import rasterio
   from rasterio.transform import from_origin
@@ -33,40 +35,55 @@ def write_scene(path: Path, size: int, strip: int = 512) -> None:
   profile = dict(driver="GTiff", height=size, width=size, count=2, dtype="float32", crs="EPSG:32633",
                  transform=from_origin(300000, 5000000, 10, 10), nodata=float("nan"), tiled=True,
                  blockxsize=512, blockysize=512, compress="deflate", BIGTIFF="YES")  # fmt: skip
+  if form == "power_pair":
+    paths = [path.with_name(f"{path.stem}_VV.tif"), path.with_name(f"{path.stem}_VH.tif")]
+    profile.update(count=1, nodata=0.0)
+  else:
+    paths = [path]
+  datasets = [rasterio.open(target, "w", **profile) for target in paths]
   columns = np.arange(size)
-  with rasterio.open(path, "w", **profile) as dataset:
-    for top in range(0, size, strip):
-      rows = min(strip, size - top)
-      river = (
-        np.abs(np.sin((top + np.arange(rows))[:, None] / 300.0) * 2000 + 3000 - columns % 6000)
-        < 200
-      )
-      vv = np.where(river, -20.0, -9.0) + rng.normal(0, 2.5, (rows, size))
-      data = np.stack([vv, vv - 7.0]).astype(np.float32)
-      data[:, :, : size // 50] = np.nan  # a no-data edge
-      dataset.write(data, window=rasterio.windows.Window(0, top, size, rows))
+  for top in range(0, size, strip):
+    rows = min(strip, size - top)
+    river = (
+      np.abs(np.sin((top + np.arange(rows))[:, None] / 300.0) * 2000 + 3000 - columns % 6000) < 200
+    )
+    vv = np.where(river, -20.0, -9.0) + rng.normal(0, 2.5, (rows, size))
+    data = np.stack([vv, vv - 7.0]).astype(np.float32)
+    data[:, :, : size // 50] = np.nan  # a no-data edge
+    window = rasterio.windows.Window(0, top, size, rows)
+    if form == "power_pair":
+      power = np.where(np.isfinite(data), 10 ** (data / 10), 0.0).astype(np.float32)
+      for dataset, band in zip(datasets, power, strict=True):
+        dataset.write(band[None], window=window)
+    else:
+      datasets[0].write(data, window=window)
+  for dataset in datasets:
+    dataset.close()
+  return paths
 
 
 def child(size: int, options: argparse.Namespace, scratch: Path) -> dict:
+  from flood_jax.data.sources import resolve_input
   from flood_jax.inference import BUNDLED_MODEL, TrainedModel
-  from flood_jax.predict import predict_scene
+  from flood_jax.predict import MapOptions, Outputs, predict_scene
 
-  scene = scratch / f"scene_{size}.tif"
-  write_scene(scene, size)
+  files = write_scene(scratch / f"scene_{size}.tif", size, form=options.input_form)
+  if len(files) == 2:
+    scene = resolve_input(vv=str(files[0]), vh=str(files[1]))
+  else:
+    scene = resolve_input(str(files[0]))
   source = options.model or options.workdir or BUNDLED_MODEL
   model = TrainedModel.load(source, options.engine, options.precision)
   start = time.perf_counter()
-  summary = predict_scene(model, scene, scratch / f"flood_{size}.tif", show_progress=False)
+  summary = predict_scene(model, scene, Outputs(scratch / f"flood_{size}.tif"),
+                          MapOptions(show_progress=False))  # fmt: skip
   seconds = time.perf_counter() - start
   peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   return {
-    "size": size,
-    "seconds": round(seconds, 1),
-    "megapixels_per_s": round(size * size / seconds / 1e6, 3),
-    "peak_rss_mib": round(peak_mib, 1),
-    "windows": summary["windows"],
-    "model": model.describe(),
-  }
+    "size": size, "form": options.input_form, "scale": scene.scale,
+    "seconds": round(seconds, 1), "megapixels_per_s": round(size * size / seconds / 1e6, 3),
+    "peak_rss_mib": round(peak_mib, 1), "windows": summary["windows"], "model": model.describe(),
+  }  # fmt: skip
 
 
 def main() -> None:
@@ -77,6 +94,12 @@ def main() -> None:
   parser.add_argument("--model", default=None, help="Model folder (default: the bundled one).")
   parser.add_argument("--engine", default="auto", choices=["auto", "xla", "onnxruntime"])
   parser.add_argument("--precision", default="auto", choices=["auto", "float32", "int8"])
+  parser.add_argument(
+    "--input_form",
+    default="stacked_db",
+    choices=["stacked_db", "power_pair"],
+    help="One stacked dB file, or separate VV and VH power files (HyP3).",
+  )
   parser.add_argument("--sizes", default="5000,10000,20000")
   parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
   parser.add_argument("--scratch", default=None, help=argparse.SUPPRESS)
@@ -103,7 +126,11 @@ def main() -> None:
       for name in ("workdir", "model"):
         if getattr(args, name):
           command.append(f"--{name}={getattr(args, name)}")
-      command += [f"--engine={args.engine}", f"--precision={args.precision}"]
+      command += [
+        f"--engine={args.engine}",
+        f"--precision={args.precision}",
+        f"--input_form={args.input_form}",
+      ]
       output = subprocess.run(
         command, cwd=PROJECT, check=True, capture_output=True, text=True
       ).stdout
@@ -111,7 +138,7 @@ def main() -> None:
       results.append(result)
       print(f"{result['model']}: scene {size}x{size}: {result['megapixels_per_s']:.2f} Mpx/s, peak RSS {result['peak_rss_mib']:.0f} MiB, "
             f"{result['windows']} windows, {result['seconds']:.0f} s", flush=True)  # fmt: skip
-      for leftover in Path(scratch).glob("*.tif"):
+      for leftover in Path(scratch).glob("*"):
         leftover.unlink()
   if len(results) > 1:
     ratio = results[-1]["peak_rss_mib"] / results[0]["peak_rss_mib"]

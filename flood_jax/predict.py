@@ -369,6 +369,8 @@ def map_scene_list(model: TrainedModel) -> None:
 
 def main() -> None:
   cli.require("output")
+  if not (FLAGS.input or FLAGS.vv or FLAGS.vh):  # before minutes of loading a model
+    raise UsageError("--input (or --vv and --vh) is required")
   from flood_jax import batch
   from flood_jax.logs import quiet_library_logs
 
