@@ -67,7 +67,7 @@ def child(size: int, options: argparse.Namespace, scratch: Path) -> dict:
   from flood_jax.inference import BUNDLED_MODEL, TrainedModel
   from flood_jax.predict import MapOptions, Outputs, predict_scene
 
-  files = write_scene(scratch / f"scene_{size}.tif", size, form=options.input_form)
+  files = sorted(scratch.glob(f"scene_{size}*.tif"))  # written by the parent (see main)
   if len(files) == 2:
     scene = resolve_input(vv=str(files[0]), vh=str(files[1]))
   else:
@@ -116,6 +116,8 @@ def main() -> None:
   results = []
   with tempfile.TemporaryDirectory() as scratch:
     for size in (int(value) for value in args.sizes.split(",")):
+      # The scene is written in this process, so that the child's peak memory is prediction's.
+      write_scene(Path(scratch) / f"scene_{size}.tif", size, form=args.input_form)
       command = [
         sys.executable,
         "-m",

@@ -32,8 +32,18 @@ import rasterio
 from flood_jax.data import sources
 from flood_jax.errors import FloodJaxError, UsageError
 
-SUMMARY_FIELDS = ["scene", "status", "valid_pixels", "water_km2", "flood_km2",
-                  "permanent_water_km2", "seconds", "worker", "map", "error"]  # fmt: skip
+SUMMARY_FIELDS = [
+  "scene",
+  "status",
+  "valid_pixels",
+  "water_km2",
+  "flood_km2",
+  "permanent_water_km2",
+  "seconds",
+  "worker",
+  "map",
+  "error",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,8 +135,10 @@ def is_complete(outputs, scene, model) -> bool:
       tags = dataset.tags()
   except rasterio.errors.RasterioIOError:
     return False
-  return (tags.get("flood_jax_input_fingerprint") == input_fingerprint(scene)
-          and tags.get("flood_jax_model_fingerprint") == model.fingerprint())  # fmt: skip
+  return (
+    tags.get("flood_jax_input_fingerprint") == input_fingerprint(scene)
+    and tags.get("flood_jax_model_fingerprint") == model.fingerprint()
+  )
 
 
 def _worker_name() -> str:
@@ -149,23 +161,34 @@ def map_scene(scene_spec: SceneSpec, model_spec: ModelSpec, folder: str, flag_va
   start = time.perf_counter()
   row = {"scene": scene_spec.name, "worker": _worker_name()}
   suffix = flag_values.get("vectors_suffix")
-  outputs = Outputs.beside(Path(folder) / f"{scene_spec.name}_flood.tif",
-                           flag_values.get("probability", False), suffix)  # fmt: skip
+  outputs = Outputs.beside(
+    Path(folder) / f"{scene_spec.name}_flood.tif", flag_values.get("probability", False), suffix
+  )
   row["map"] = str(outputs.map)
   try:
     model = worker_model(model_spec)
-    scene = sources.resolve_input(scene_spec.input, scene_spec.vv, scene_spec.vh,
-                                  flag_values.get("scale", "auto"))  # fmt: skip
+    scene = sources.resolve_input(
+      scene_spec.input, scene_spec.vv, scene_spec.vh, flag_values.get("scale", "auto")
+    )
     if is_complete(outputs, scene, model):
       return {**row, "status": "skipped (complete)", "seconds": 0.0}
     options = MapOptions(**flag_values.get("options", {}), overwrite=True, show_progress=False)
     summary = predict_scene(model, scene, outputs, options)
   except FloodJaxError as error:
-    return {**row, "status": "failed", "error": str(error),
-            "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+    return {
+      **row,
+      "status": "failed",
+      "error": str(error),
+      "seconds": round(time.perf_counter() - start, 1),
+    }
   areas = {key: summary.get(key, "") for key in ("water_km2", "flood_km2", "permanent_water_km2")}
-  return {**row, "status": "done", "valid_pixels": summary["valid_pixels"], **areas,
-          "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+  return {
+    **row,
+    "status": "done",
+    "valid_pixels": summary["valid_pixels"],
+    **areas,
+    "seconds": round(time.perf_counter() - start, 1),
+  }
 
 
 def write_summary(rows: list[dict], folder: Path) -> Path:
@@ -187,7 +210,7 @@ def run_serial(scenes, model_spec, folder, flag_values, show_progress=True) -> l
     map_scene(scene, model_spec, str(folder), flag_values)
     for scene in tqdm(
       scenes, desc="scenes", unit="scene", disable=not show_progress, file=sys.stderr
-    )  # fmt: skip
+    )
   ]
 
 
@@ -205,12 +228,14 @@ def run_dask(
   futures = {}
   for scene in scenes:
     key = f"map-{scene.name}-{run}"
-    future = client.submit(map_scene, scene, model_spec, str(folder), flag_values, key=key,
-                           retries=retries)  # fmt: skip
+    future = client.submit(
+      map_scene, scene, model_spec, str(folder), flag_values, key=key, retries=retries
+    )
     futures[future] = scene
   rows = []
-  progress = tqdm(total=len(futures), desc="scenes", unit="scene", disable=not show_progress,
-                  file=sys.stderr)  # fmt: skip
+  progress = tqdm(
+    total=len(futures), desc="scenes", unit="scene", disable=not show_progress, file=sys.stderr
+  )
   for future in as_completed(futures):
     scene = futures[future]
     try:
@@ -237,8 +262,9 @@ def dask_client(workers: int | None, scheduler: str | None, retries: int):
   if scheduler:
     return Client(scheduler)
   dask.config.set({"distributed.scheduler.allowed-failures": retries})
-  cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                         dashboard_address=None)  # fmt: skip
+  cluster = LocalCluster(
+    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+  )
   return Client(cluster)
 
 
@@ -256,6 +282,15 @@ def report(rows: list[dict], folder: Path) -> bool:
   for row in failed:
     print(f"failed: {row['scene']}: {row.get('error', '')}", file=sys.stderr)
   done = sum(row["status"] == "done" for row in rows)
-  print(json.dumps({"scenes": len(rows), "done": done, "failed": len(failed),
-                    "skipped": len(rows) - done - len(failed), "summary": str(path)}))  # fmt: skip
+  print(
+    json.dumps(
+      {
+        "scenes": len(rows),
+        "done": done,
+        "failed": len(failed),
+        "skipped": len(rows) - done - len(failed),
+        "summary": str(path),
+      }
+    )
+  )
   return not failed

@@ -10,7 +10,6 @@ give the same map (tests/test_predict.py checks it against a whole-array referen
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -73,21 +72,6 @@ def _window_batch(
   return batch
 
 
-def _read_ahead(
-  read_rows: Callable[[int, int], np.ndarray], tops: list[int], rows: int
-) -> Iterator[tuple[int, np.ndarray]]:
-  """(top, strip) for each top, the next strip read in a thread while this one is predicted:
-  GDAL decompresses without the GIL, so reading overlaps with the model. Two strips at most
-  are in memory."""
-  with ThreadPoolExecutor(1) as reader:
-    pending = reader.submit(read_rows, tops[0], rows)
-    for index, top in enumerate(tops):
-      strip = pending.result()
-      if index + 1 < len(tops):
-        pending = reader.submit(read_rows, tops[index + 1], rows)
-      yield top, strip
-
-
 def blended_rows(
   probabilities: Callable[[np.ndarray], np.ndarray],
   normalised_input: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
@@ -108,10 +92,10 @@ def blended_rows(
   tile_size, overlap, batch_size = tiling
   blender = StripBlender(height, width, tile_size, overlap)
   col_starts = window_starts(width, tile_size, overlap)
-  for row, strip in _read_ahead(read_rows, window_starts(height, tile_size, overlap), tile_size):
+  for row in window_starts(height, tile_size, overlap):
     if (done := blender.finish(row)) is not None:
       yield done
-    strip = _padded_strip(strip, max(width, tile_size))
+    strip = _padded_strip(read_rows(row, tile_size), max(width, tile_size))
     for start in range(0, len(col_starts), batch_size):
       cols = col_starts[start : start + batch_size]
       # Normalise only this batch's columns: full-width copies would grow with the scene.

@@ -74,7 +74,7 @@ class TrainedModel:
 
   def classes(self, probability: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """uint8 [...]: 1 water where the probability is above the threshold, 0 dry, 255 no data."""
-    return np.where(valid, probability > self.threshold, 255).astype(np.uint8)
+    return np.where(valid, (probability > self.threshold).astype(np.uint8), np.uint8(255))
 
   def water(self, probability: np.ndarray, pixel_area_m2: float) -> np.ndarray:
     """bool [H, W] water map of a whole array: above the threshold, patches smaller than
@@ -98,9 +98,15 @@ class TrainedModel:
     return self._replace(engine=engine)
 
   def _replace(self, **changes) -> TrainedModel:
-    fields = {"config": self.config, "stats": self.stats, "engine": self.engine,
-              "model": self.model, "variables": self.variables, "source": self.source,
-              "card": self.card}  # fmt: skip
+    fields = {
+      "config": self.config,
+      "stats": self.stats,
+      "engine": self.engine,
+      "model": self.model,
+      "variables": self.variables,
+      "source": self.source,
+      "card": self.card,
+    }
     return TrainedModel(**{**fields, **changes})
 
   @classmethod
@@ -150,11 +156,7 @@ class TrainedModel:
 
   @classmethod
   def load_folder(
-    cls,
-    folder: str | Path,
-    engine: str = "auto",
-    precision: str = "auto",
-    threads: int | None = None,
+    cls, folder: str | Path, engine: str, precision: str, threads: int | None
   ) -> TrainedModel:
     """A model folder (flood_jax.export), its files checked against their checksums.
 

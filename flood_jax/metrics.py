@@ -44,10 +44,12 @@ def probability_histograms(logits, label, validity) -> jnp.ndarray:
   valid = validity.reshape(-1).astype(jnp.float32)
   water = (label.reshape(-1) > 0).astype(jnp.float32)
   index = jnp.clip((probability * THRESHOLD_BINS).astype(jnp.int32), 0, THRESHOLD_BINS - 1)
-  return jnp.stack([
-    jnp.zeros(THRESHOLD_BINS).at[index].add(valid * (1 - water)),
-    jnp.zeros(THRESHOLD_BINS).at[index].add(valid * water),
-  ])  # fmt: skip
+  return jnp.stack(
+    [
+      jnp.zeros(THRESHOLD_BINS).at[index].add(valid * (1 - water)),
+      jnp.zeros(THRESHOLD_BINS).at[index].add(valid * water),
+    ]
+  )
 
 
 def calibrate_threshold(histograms, low: float = 0.05, high: float = 0.95) -> tuple[float, float]:

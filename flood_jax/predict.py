@@ -104,12 +104,18 @@ class AreaTally:
     valid = int(self.pixels[[products.DRY, products.WATER, products.PERMANENT_WATER]].sum())
     share = lambda value: self.pixels[value] / valid if valid else float("nan")  # noqa: E731
     water = "flood" if with_permanent else "water"
-    summary = {"valid_pixels": valid, "water_fraction": share(products.WATER) + (
-      share(products.PERMANENT_WATER) if with_permanent else 0.0),
-      f"{water}_km2": self.km2[products.WATER], f"{water}_fraction": share(products.WATER)}  # fmt: skip
+    summary = {
+      "valid_pixels": valid,
+      "water_fraction": share(products.WATER)
+      + (share(products.PERMANENT_WATER) if with_permanent else 0.0),
+      f"{water}_km2": self.km2[products.WATER],
+      f"{water}_fraction": share(products.WATER),
+    }
     if with_permanent:
-      summary.update(permanent_water_km2=self.km2[products.PERMANENT_WATER],
-                     permanent_water_fraction=share(products.PERMANENT_WATER))  # fmt: skip
+      summary.update(
+        permanent_water_km2=self.km2[products.PERMANENT_WATER],
+        permanent_water_fraction=share(products.PERMANENT_WATER),
+      )
     return summary
 
 
@@ -117,8 +123,9 @@ def open_reader(scene: sources.SceneInput, model: TrainedModel, resample_m: floa
   """The scene's reader, on a grid of `resample_m` metres if asked; warns once where the
   input's pixels differ from those the model was trained at by more than 1.5x."""
   reader = SceneReader(scene)
-  trained = float(model.card.get("input", {}).get("pixel_size_m")
-                  or model.config.data.get("pixel_size_m", 10.0))  # fmt: skip
+  trained = float(
+    model.card.get("input", {}).get("pixel_size_m") or model.config.data.get("pixel_size_m", 10.0)
+  )
   if resample_m:
     if reader.grid.crs.is_geographic:
       reader.close()
@@ -128,8 +135,12 @@ def open_reader(scene: sources.SceneInput, model: TrainedModel, resample_m: floa
   if max(size / trained, trained / size) > PIXEL_SIZE_TOLERANCE:
     logging.warning(
       "%s: pixels of %.1f m, but the model was trained at %.1f m; pass --resample_m=%g to map "
-      "at that spacing", scene.name, size, trained, trained,
-    )  # fmt: skip
+      "at that spacing",
+      scene.name,
+      size,
+      trained,
+      trained,
+    )
   return reader
 
 
@@ -248,8 +259,13 @@ def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions
     window_starts(grid.width, tiling[0], tiling[1])
   )
   mapping = None
-  progress = tqdm(total=windows, desc=f"predict {scene.name}", unit="tile",
-                  disable=not options.show_progress, file=sys.stderr)  # fmt: skip
+  progress = tqdm(
+    total=windows,
+    desc=f"predict {scene.name}",
+    unit="tile",
+    disable=not options.show_progress,
+    file=sys.stderr,
+  )
   try:
     mapping = SceneMapping(model, scene, reader, outputs, options)
     for top, probability, valid in model.blended_rows(
@@ -267,10 +283,17 @@ def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions
     if mapping is not None:
       mapping.close()
   with_permanent = options.reference_water is not None
-  summary = {"scene": scene.name, "inputs": list(scene.files), "scale": scene.scale,
-             "scale_reason": scene.scale_reason, "model": model.describe(),
-             "pixel_size_m": round(grid.pixel_size(), 3), "windows": windows,
-             **mapping.tally.summary(with_permanent), "grid": grid}  # fmt: skip
+  summary = {
+    "scene": scene.name,
+    "inputs": list(scene.files),
+    "scale": scene.scale,
+    "scale_reason": scene.scale_reason,
+    "model": model.describe(),
+    "pixel_size_m": round(grid.pixel_size(), 3),
+    "windows": windows,
+    **mapping.tally.summary(with_permanent),
+    "grid": grid,
+  }
   if summary["valid_pixels"] == 0:
     logging.warning("%s: every pixel is no data; wrote an all-%d map", scene.name, products.NODATA)
   return summary
@@ -279,9 +302,11 @@ def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions
 def describe(outputs: Outputs, summary: dict) -> str:
   """The printed line: flood (and permanent) water in km² and % of valid pixels."""
   if "permanent_water_km2" in summary:
-    water = (f"flood water {summary['flood_km2']:.3f} km² ({summary['flood_fraction']:.2%}), "
-             f"permanent water {summary['permanent_water_km2']:.3f} km² "
-             f"({summary['permanent_water_fraction']:.2%})")  # fmt: skip
+    water = (
+      f"flood water {summary['flood_km2']:.3f} km² ({summary['flood_fraction']:.2%}), "
+      f"permanent water {summary['permanent_water_km2']:.3f} km² "
+      f"({summary['permanent_water_fraction']:.2%})"
+    )
   else:
     water = f"water {summary['water_km2']:.3f} km² ({summary['water_fraction']:.2%})"
   return f"{outputs.map}: {water} of {summary['valid_pixels']:,} valid pixels"
@@ -304,30 +329,57 @@ def define_flags() -> None:
   flags.DEFINE_string("output", None, "Output flood map (.tif), or a folder when --input is one.")
   flags.DEFINE_bool("overwrite", False, "Replace existing outputs (never inputs).")
   flags.DEFINE_bool("probability", False, "Also write <map>_probability.tif.")
-  flags.DEFINE_enum("probability_dtype", "uint8", ["uint8", "float32"],
-                    "uint8: percent 0-100, 255 no data; float32: 0-1, NaN no data.")  # fmt: skip
-  flags.DEFINE_string("reference_water", None, "Reference water occurrence raster (JRC GSW, "
-                      "0-100 %): water there becomes permanent water (2).")  # fmt: skip
-  flags.DEFINE_float("permanent_water_percent", 90.0, "Occurrence (%) from which water is "
-                     "permanent.")  # fmt: skip
-  flags.DEFINE_string("vectors", None, "Water polygons (.gpkg or .geojson); with a folder "
-                      "input, the suffix of one file per map.")  # fmt: skip
-  flags.DEFINE_float("resample_m", None, "Map on a grid of this pixel size (m) instead of the "
-                     "input's (power is averaged).")  # fmt: skip
+  flags.DEFINE_enum(
+    "probability_dtype",
+    "uint8",
+    ["uint8", "float32"],
+    "uint8: percent 0-100, 255 no data; float32: 0-1, NaN no data.",
+  )
+  flags.DEFINE_string(
+    "reference_water",
+    None,
+    "Reference water occurrence raster (JRC GSW, "
+    "0-100 %): water there becomes permanent water (2).",
+  )
+  flags.DEFINE_float(
+    "permanent_water_percent", 90.0, "Occurrence (%) from which water is permanent."
+  )
+  flags.DEFINE_string(
+    "vectors",
+    None,
+    "Water polygons (.gpkg or .geojson); with a folder input, the suffix of one file per map.",
+  )
+  flags.DEFINE_float(
+    "resample_m",
+    None,
+    "Map on a grid of this pixel size (m) instead of the input's (power is averaged).",
+  )
   flags.DEFINE_integer("tile_size", None, "Window size (default: the model's).")
   flags.DEFINE_integer("overlap", None, "Window overlap in pixels (default: the model's).")
   flags.DEFINE_integer("batch_size", None, "Windows per batch (default: the model's).")
-  flags.DEFINE_integer("workers", None, "Map a list of scenes on a local Dask cluster of this "
-                       "many worker processes (pip install -e '.[cluster]').")  # fmt: skip
-  flags.DEFINE_string("scheduler", None, "Map a list of scenes on an existing Dask cluster, "
-                      "e.g. tcp://HOST:8786.")  # fmt: skip
+  flags.DEFINE_integer(
+    "workers",
+    None,
+    "Map a list of scenes on a local Dask cluster of this "
+    "many worker processes (pip install -e '.[cluster]').",
+  )
+  flags.DEFINE_string(
+    "scheduler", None, "Map a list of scenes on an existing Dask cluster, e.g. tcp://HOST:8786."
+  )
   flags.DEFINE_integer("retries", 2, "Times a scene is retried when its Dask worker dies.")
 
 
 def map_options() -> MapOptions:
-  return MapOptions(FLAGS.tile_size, FLAGS.overlap, FLAGS.batch_size, FLAGS.probability_dtype,
-                    FLAGS.reference_water, FLAGS.permanent_water_percent, FLAGS.resample_m,
-                    FLAGS.overwrite)  # fmt: skip
+  return MapOptions(
+    FLAGS.tile_size,
+    FLAGS.overlap,
+    FLAGS.batch_size,
+    FLAGS.probability_dtype,
+    FLAGS.reference_water,
+    FLAGS.permanent_water_percent,
+    FLAGS.resample_m,
+    FLAGS.overwrite,
+  )
 
 
 def map_one_scene(model: TrainedModel) -> None:
@@ -346,18 +398,26 @@ def map_scene_list(model: TrainedModel) -> None:
   folder = Path(FLAGS.output)
   if folder.suffix.lower() in (".tif", ".tiff"):
     raise UsageError(f"{folder}: --input names several scenes, so --output must be a folder")
-  scenes = (batch.list_scenes(FLAGS.input) if batch.is_scene_list(FLAGS.input) else
-            [batch.SceneSpec(Path(FLAGS.input or FLAGS.vv).stem, FLAGS.input, FLAGS.vv, FLAGS.vh)])  # fmt: skip
+  scenes = (
+    batch.list_scenes(FLAGS.input)
+    if batch.is_scene_list(FLAGS.input)
+    else [batch.SceneSpec(Path(FLAGS.input or FLAGS.vv).stem, FLAGS.input, FLAGS.vv, FLAGS.vh)]
+  )
   folder.mkdir(parents=True, exist_ok=True)
   distributed = bool(FLAGS.workers or FLAGS.scheduler)
   threads = FLAGS.threads or (batch.threads_per_worker(FLAGS.workers) if distributed else None)
-  model_spec = batch.ModelSpec(model.source, FLAGS.engine, FLAGS.precision, threads,
-                               FLAGS.flips, FLAGS.min_area_m2)  # fmt: skip
+  model_spec = batch.ModelSpec(
+    model.source, FLAGS.engine, FLAGS.precision, threads, FLAGS.flips, FLAGS.min_area_m2
+  )
   options = dataclasses.asdict(map_options())
   for key in ("overwrite", "show_progress"):
     options.pop(key)
-  flag_values = {"scale": FLAGS.scale, "probability": FLAGS.probability, "options": options,
-                 "vectors_suffix": Path(FLAGS.vectors).suffix if FLAGS.vectors else None}  # fmt: skip
+  flag_values = {
+    "scale": FLAGS.scale,
+    "probability": FLAGS.probability,
+    "options": options,
+    "vectors_suffix": Path(FLAGS.vectors).suffix if FLAGS.vectors else None,
+  }
   if distributed:
     with batch.dask_client(FLAGS.workers, FLAGS.scheduler, FLAGS.retries) as client:
       rows = batch.run_dask(scenes, model_spec, folder, flag_values, client, FLAGS.retries)

@@ -30,8 +30,12 @@ from flood_jax.errors import DataError, UsageError
 DRY, WATER, PERMANENT_WATER, NODATA = 0, 1, 2, 255
 CLASS_NAMES = {DRY: "dry", WATER: "water", PERMANENT_WATER: "permanent water", NODATA: "no data"}
 FLOOD_CLASS_NAMES = {**CLASS_NAMES, WATER: "flood water"}
-COLOURS = {DRY: (235, 230, 215, 255), WATER: (30, 90, 220, 255),
-           PERMANENT_WATER: (10, 30, 110, 255), NODATA: (0, 0, 0, 0)}  # fmt: skip
+COLOURS = {
+  DRY: (235, 230, 215, 255),
+  WATER: (30, 90, 220, 255),
+  PERMANENT_WATER: (10, 30, 110, 255),
+  NODATA: (0, 0, 0, 0),
+}
 KINDS = {  # dtype, nodata, overview resampling
   "classes": ("uint8", NODATA, "NEAREST"),
   "probability": ("uint8", NODATA, "AVERAGE"),
@@ -52,10 +56,22 @@ class MapWriter:
     self.partial, self.cog = partial_paths(self.path)
     dtype, nodata, self.overviews = KINDS[kind]
     self._dataset = rasterio.open(
-      self.partial, "w", driver="GTiff", height=grid.height, width=grid.width, count=1,
-      dtype=dtype, crs=grid.crs, transform=grid.transform, nodata=nodata, tiled=True,
-      blockxsize=512, blockysize=512, compress="deflate", BIGTIFF="IF_SAFER",
-    )  # fmt: skip
+      self.partial,
+      "w",
+      driver="GTiff",
+      height=grid.height,
+      width=grid.width,
+      count=1,
+      dtype=dtype,
+      crs=grid.crs,
+      transform=grid.transform,
+      nodata=nodata,
+      tiled=True,
+      blockxsize=512,
+      blockysize=512,
+      compress="deflate",
+      BIGTIFF="IF_SAFER",
+    )
     if kind == "classes":
       self._dataset.write_colormap(1, COLOURS)
     self._dataset.update_tags(**(tags or {}))
@@ -67,9 +83,15 @@ class MapWriter:
     self._dataset.close()
     predictor = 3 if self.kind == "probability_float32" else 2
     rasterio.shutil.copy(
-      self.partial, self.cog, driver="COG", COMPRESS="DEFLATE", PREDICTOR=predictor,
-      BLOCKSIZE=512, OVERVIEW_RESAMPLING=self.overviews, BIGTIFF="IF_SAFER",
-    )  # fmt: skip
+      self.partial,
+      self.cog,
+      driver="COG",
+      COMPRESS="DEFLATE",
+      PREDICTOR=predictor,
+      BLOCKSIZE=512,
+      OVERVIEW_RESAMPLING=self.overviews,
+      BIGTIFF="IF_SAFER",
+    )
     self.cog.replace(self.path)
     self.partial.unlink()
 
@@ -95,9 +117,15 @@ class ReferenceWater:
       self._source = rasterio.open(path)
       if self._source.crs is None:
         raise DataError(f"{path}: reference water raster has no CRS")
-      self._vrt = WarpedVRT(self._source, crs=grid.crs, transform=grid.transform,
-                            width=grid.width, height=grid.height, resampling=Resampling.nearest,
-                            nodata=NODATA)  # fmt: skip
+      self._vrt = WarpedVRT(
+        self._source,
+        crs=grid.crs,
+        transform=grid.transform,
+        width=grid.width,
+        height=grid.height,
+        resampling=Resampling.nearest,
+        nodata=NODATA,
+      )
     except rasterio.errors.RasterioIOError as error:
       raise DataError(f"{path}: reference water raster not readable ({error})") from None
 

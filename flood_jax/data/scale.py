@@ -49,12 +49,15 @@ def _sample(dataset, band: int) -> np.ndarray:
 
 
 def to_db(values: np.ndarray, scale: str) -> np.ndarray:
-  """dB from values in `scale`; power and amplitude <= 0 are no data (NaN)."""
+  """dB from values in `scale` (a new array of the same float dtype; dB values are returned as
+  they are); power and amplitude <= 0 are no data (NaN). One copy, for scene-wide strips."""
   if scale == "db":
     return values
-  factor = 10.0 if scale == "power" else 20.0
-  positive = values > 0
-  return np.where(positive, factor * np.log10(np.where(positive, values, 1.0)), np.nan)
+  result = np.array(values, dtype=np.result_type(values.dtype, np.float32))
+  result[~(result > 0)] = np.nan
+  np.log10(result, out=result)
+  result *= 10.0 if scale == "power" else 20.0
+  return result
 
 
 def plausible_readings(vv: np.ndarray, vh: np.ndarray) -> dict[str, tuple[float, float]]:

@@ -96,8 +96,10 @@ class SceneReader:
     for name, other in (("VH", vh), ("layover/shadow map", self._mask_dataset())):
       mismatch = other is not None and georeference_mismatch(vv, other)
       if mismatch:
-        raise DataError(f"{other.name}: {name} is not on VV's grid ({mismatch}); no resampling "
-                        f"is done silently: warp it onto {vv.name} first")  # fmt: skip
+        raise DataError(
+          f"{other.name}: {name} is not on VV's grid ({mismatch}); no resampling "
+          f"is done silently: warp it onto {vv.name} first"
+        )
     self.grid = Grid(vv.crs, vv.transform, vv.height, vv.width)
 
   def _mask_dataset(self):
@@ -105,28 +107,35 @@ class SceneReader:
     return self._datasets[ref.path] if ref is not None else None
 
   def _read(self, ref, window: Window) -> np.ndarray:
+    """float32 [rows, W] of one band, its no-data values set to NaN in place."""
     dataset = self._datasets[ref.path]
-    values = dataset.read(ref.band, window=window, boundless=True, fill_value=np.nan,
-                          out_dtype=np.float32)  # fmt: skip
+    values = dataset.read(
+      ref.band, window=window, boundless=True, fill_value=np.nan, out_dtype=np.float32
+    )
     nodata = dataset.nodatavals[ref.band - 1]
-    invalid = ~np.isfinite(values) | (values == FILL_VALUE)
+    invalid = values == FILL_VALUE
     if nodata is not None and np.isfinite(nodata):
       invalid |= values == nodata
-    return np.where(invalid, np.nan, values)
+    values[invalid] = np.nan
+    return values
 
   def read_rows(self, top: int, rows: int) -> np.ndarray:
-    """float32 [rows, W, 2]: VV and VH in dB; rows beyond the scene are NaN."""
+    """float32 [rows, W, 2]: VV and VH in dB; rows beyond the scene are NaN.
+
+    Strips span the scene's width, so this keeps to one copy of each band and the result
+    (memory must stay flat as scenes grow).
+    """
     window = Window(0, top, self.grid.width, rows)
-    vv = to_db(self._read(self.scene.vv, window), self.scene.scale)
-    vh = to_db(self._read(self.scene.vh, window), self.scene.scale)
-    missing = ~np.isfinite(vv) | ~np.isfinite(vh)
+    strip = np.empty((rows, self.grid.width, 2), np.float32)
+    strip[..., 0] = to_db(self._read(self.scene.vv, window), self.scene.scale)
+    strip[..., 1] = to_db(self._read(self.scene.vh, window), self.scene.scale)
+    missing = np.isnan(strip).any(axis=-1)
     if self.scene.scale == "db":
-      missing |= (vv == 0) & (vh == 0)  # zero-filled borders
+      missing |= (strip == 0).all(axis=-1)  # zero-filled borders
     mask = self._mask_dataset()
     if mask is not None:
       flags = mask.read(self.scene.layover_shadow.band, window=window, boundless=True, fill_value=0)
-      missing |= (flags.astype(np.int64) & (LAYOVER | SHADOW)) != 0
-    strip = np.stack([vv, vh], axis=-1).astype(np.float32)
+      missing |= (flags.astype(np.int32) & (LAYOVER | SHADOW)) != 0
     strip[missing] = np.nan
     return strip
 
@@ -161,11 +170,16 @@ class ResampledReader:
     power = 10.0 ** (self.reader.read_rows(first, max(last - first, 1)) / 10.0)
     output = np.full((2, rows, target.width), np.nan, np.float32)
     reproject(
-      np.moveaxis(power, -1, 0).astype(np.float32), output,
-      src_transform=source.transform * Affine.translation(0, first), src_crs=source.crs,
-      dst_transform=target.transform * Affine.translation(0, top), dst_crs=target.crs,
-      src_nodata=np.nan, dst_nodata=np.nan, resampling=Resampling.average,
-    )  # fmt: skip
+      np.moveaxis(power, -1, 0).astype(np.float32),
+      output,
+      src_transform=source.transform * Affine.translation(0, first),
+      src_crs=source.crs,
+      dst_transform=target.transform * Affine.translation(0, top),
+      dst_crs=target.crs,
+      src_nodata=np.nan,
+      dst_nodata=np.nan,
+      resampling=Resampling.average,
+    )
     return np.moveaxis(to_db(output, "power"), 0, -1).astype(np.float32)
 
   def close(self) -> None:

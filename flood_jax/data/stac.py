@@ -42,7 +42,7 @@ def _classes(with_permanent: bool) -> list:
       name=name.replace(" ", "_"),
       color_hint="{:02X}{:02X}{:02X}".format(*COLOURS[value][:3]),
       nodata=value == NODATA,
-    )  # fmt: skip
+    )
     for value, name in names.items()
   ]
 
@@ -52,8 +52,12 @@ def _add_map_asset(item, map_path: Path, grid: Grid, with_permanent: bool) -> No
   from pystac.extensions.classification import ClassificationExtension
   from pystac.extensions.raster import RasterBand, RasterExtension
 
-  asset = pystac.Asset(href=map_path.name, media_type=COG, roles=["data"],
-                       title="flood map: 0 dry, 1 (flood) water, 2 permanent water, 255 no data")  # fmt: skip
+  asset = pystac.Asset(
+    href=map_path.name,
+    media_type=COG,
+    roles=["data"],
+    title="flood map: 0 dry, 1 (flood) water, 2 permanent water, 255 no data",
+  )
   item.add_asset("flood_map", asset)
   RasterExtension.ext(asset, add_if_missing=True).bands = [
     RasterBand.create(nodata=NODATA, data_type="uint8", spatial_resolution=grid.pixel_size())
@@ -67,16 +71,23 @@ def stac_item(map_path: Path, grid: Grid, summary: dict, extra_assets: dict[str,
   from pystac.extensions.projection import ProjectionExtension
 
   west, south, east, north = transform_bounds(grid.crs, "EPSG:4326", *_bounds(grid), densify_pts=21)
-  geometry = {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
-                                                   [west, north], [west, south]]]}  # fmt: skip
+  geometry = {
+    "type": "Polygon",
+    "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]],
+  }
   acquired = _acquired(summary["scene"])
   properties = {
     "created": dt.datetime.now(dt.UTC).isoformat(),
     "flood_jax:version": version("flood_jax"),
     **{f"flood_jax:{key}": value for key, value in summary.items()},
   }
-  item = pystac.Item(id=map_path.stem, geometry=geometry, bbox=[west, south, east, north],
-                     datetime=acquired or dt.datetime.now(dt.UTC), properties=properties)  # fmt: skip
+  item = pystac.Item(
+    id=map_path.stem,
+    geometry=geometry,
+    bbox=[west, south, east, north],
+    datetime=acquired or dt.datetime.now(dt.UTC),
+    properties=properties,
+  )
   projection = ProjectionExtension.ext(item, add_if_missing=True)
   projection.epsg = grid.crs.to_epsg()
   if projection.epsg is None:

@@ -75,8 +75,15 @@ def _write(path: Path, layer: str, crs, geometries, classes, areas, names) -> No
   from pyogrio.raw import write
 
   write(
-    path, layer=layer, geometry=shapely.to_wkb(np.asarray(geometries, object)), geometry_type="Polygon",
-    field_data=[np.asarray(classes, np.int32), np.asarray([names[c] for c in classes], object),
-                np.asarray(areas, np.float64)],
-    fields=["class", "class_name", "area_m2"], crs=crs.to_wkt(),
-  )  # fmt: skip
+    path,
+    layer=layer,
+    geometry=shapely.to_wkb(np.asarray(geometries, object)),
+    geometry_type="Polygon",
+    field_data=[
+      np.asarray(classes, np.int32),
+      np.asarray([names[c] for c in classes], object),
+      np.asarray(areas, np.float64),
+    ],
+    fields=["class", "class_name", "area_m2"],
+    crs=crs.to_wkt(),
+  )
