@@ -4,9 +4,10 @@
         [--reference_water=JRC_OCCURRENCE.tif] [--vectors=FLOOD.gpkg] [--model=MODEL_DIR]
 
 SCENE is a stacked VV/VH GeoTIFF (Sen1Floods11 chips, Earth Engine exports with VV, VH, angle),
-an ASF HyP3 RTC product (its folder or zip), any path GDAL opens, or a folder of these (then
---output is a folder); `--vv=PATH --vh=PATH` gives two single-band rasters (Planetary
-Computer). `--scale=auto` decides dB, power or amplitude (see `flood_jax.data.scale`). With no
+an ASF HyP3 RTC product (its folder or zip), or any path GDAL opens; `--vv=PATH --vh=PATH`
+gives two single-band rasters (Planetary Computer). A folder, a .txt list or a STAC
+ItemCollection maps many scenes into the --output folder (`flood_jax.batch`), serially or on
+Dask with --workers or --scheduler. `--scale=auto` decides dB, power or amplitude (see `flood_jax.data.scale`). With no
 --model or --workdir the model shipped with the package maps the scene.
 
 Writes, with the input's CRS and transform (or a `--resample_m` grid): the flood map COG (uint8:
@@ -161,7 +162,7 @@ def input_fingerprint(scene: sources.SceneInput) -> str:
   """Names, sizes and modification times of the scene's files (changes when they change)."""
   parts = []
   for path in scene.files:
-    local = Path(products._resolved(path))
+    local = products.local_path(path)
     stat = local.stat() if local.exists() else None
     parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}" if stat else path)
   return "|".join(parts)

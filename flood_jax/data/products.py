@@ -141,7 +141,8 @@ class ReferenceWater:
     self._source.close()
 
 
-def _resolved(path: str | Path) -> Path:
+def local_path(path: str | Path) -> Path:
+  """The local file behind a GDAL path (a /vsizip/ member: its zip), resolved."""
   text = str(path)
   if text.startswith("/vsizip/"):  # the zip itself is the input file
     text = text[len("/vsizip/") :].split(".zip", 1)[0] + ".zip"
@@ -151,7 +152,7 @@ def _resolved(path: str | Path) -> Path:
 def check_outputs(outputs: list[Path], inputs: tuple[str, ...], overwrite: bool) -> None:
   """Refuses outputs that would replace an input (or be one), overwrite a file without
   --overwrite, or land in a folder that does not exist or cannot be written."""
-  protected = {_resolved(path) for path in inputs}
+  protected = {local_path(path) for path in inputs}
   for output in outputs:
     output = Path(output)
     target = output.resolve()
