@@ -227,3 +227,28 @@ def test_bad_inputs_on_the_command_line(original, model_folder, tmp_path):
     assert_clean_error(result, fragment)
     assert result.returncode == 2
     assert not list(out.parent.iterdir()) and not (tmp_path / "nowhere").exists(), arguments
+
+
+def test_resampling_averages_power_window_by_window(tmp_path, caplog):
+  """--resample_m: a 10 m scene on a 20 m grid is the 2x2 mean of power (not of dB), strip by
+  strip; a scene whose pixels differ from the model's by more than 1.5x is warned about."""
+  from flood_jax.data.scene import ResampledReader, SceneReader
+
+  rng = np.random.default_rng(3)
+  vv = rng.normal(-12, 4, (64, 48)).astype(np.float32)
+  path = write(tmp_path / "s.tif", [vv, vv - 7], "EPSG:32633", from_origin(0, 640, 10, 10))
+  reader = ResampledReader(SceneReader(resolve_input(str(path))), 20.0)
+  assert (reader.grid.height, reader.grid.width) == (32, 24) and reader.grid.pixel_size() == 20.0
+  strips = np.concatenate([reader.read_rows(top, 8) for top in range(0, 32, 8)])
+  power = (10 ** (vv / 10)).reshape(32, 2, 24, 2).mean(axis=(1, 3))
+  np.testing.assert_allclose(strips[..., 0], 10 * np.log10(power), atol=1e-4)
+  import logging
+
+  from flood_jax.predict import open_reader
+
+  model = TrainedModel(None, None, None, card={"input": {"pixel_size_m": 10.0}})
+  coarse = write(tmp_path / "c.tif", [vv, vv - 7], "EPSG:32633", from_origin(0, 1920, 30, 30))
+  with caplog.at_level(logging.WARNING):
+    open_reader(resolve_input(str(coarse)), model, None).close()
+  assert any("30.0 m" in record.getMessage() and "--resample_m" in record.getMessage()
+             for record in caplog.records)  # fmt: skip
