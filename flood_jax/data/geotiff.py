@@ -72,6 +72,14 @@ def open_header(path: str | Path) -> RasterHeader:
     raise DataError(f"{path}: not a readable GeoTIFF ({error})") from None
 
 
+def open_raster(path: str):
+  """A raster GDAL can open (any GDAL path: /vsizip/, /vsicurl/); DataError naming it if not."""
+  try:
+    return rasterio.open(path)
+  except RasterioIOError as error:
+    raise DataError(f"{path}: not a raster GDAL can read ({error})") from None
+
+
 def check_s1_header(header: RasterHeader) -> None:
   """Sentinel-1 images must have 2 float bands: VV then VH in dB."""
   if header.count != 2:

@@ -18,6 +18,7 @@ SCALES = ("db", "power", "amplitude")
 PLAUSIBLE_VV_MEDIAN_DB = (-22.0, -3.0)
 PLAUSIBLE_GAP_DB = (4.5, 11.5)
 SAMPLE_SIDE = 512
+FILL_VALUE = -32768  # Planetary Computer's no data
 _WORDS = {
   "db": r"\b(db|decibels?)\b",
   "amplitude": r"\bamplitude\b",
@@ -41,11 +42,18 @@ def _sample(dataset, band: int) -> np.ndarray:
   """A decimated read of the band (GDAL uses overviews where there are some), no data as NaN."""
   shape = (min(dataset.height, SAMPLE_SIDE), min(dataset.width, SAMPLE_SIDE))
   values = dataset.read(band, out_shape=shape).astype(np.float64)
-  nodata = dataset.nodatavals[band - 1]
-  invalid = ~np.isfinite(values) | (values == -32768)
+  values[~np.isfinite(values)] = np.nan
+  return mark_nodata(values, dataset.nodatavals[band - 1])
+
+
+def mark_nodata(values: np.ndarray, nodata: float | None) -> np.ndarray:
+  """Float `values` with the file's nodata tag and the -32768 fill (Planetary Computer) set to
+  NaN, in place; returns them."""
+  invalid = values == FILL_VALUE
   if nodata is not None and np.isfinite(nodata):
     invalid |= values == nodata
-  return np.where(invalid, np.nan, values)
+  values[invalid] = np.nan
+  return values
 
 
 def to_db(values: np.ndarray, scale: str) -> np.ndarray:

@@ -21,8 +21,8 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 from rasterio.windows import Window
 
-from flood_jax.data.geotiff import georeference_mismatch
-from flood_jax.data.scale import to_db
+from flood_jax.data.geotiff import georeference_mismatch, open_raster
+from flood_jax.data.scale import mark_nodata, to_db
 from flood_jax.data.sources import SceneInput
 from flood_jax.errors import DataError
 
@@ -31,7 +31,6 @@ from flood_jax.errors import DataError
 GDAL_CACHE_MB = 128
 # HyP3 layover/shadow map: values add up flags; these two mean no usable backscatter.
 LAYOVER, SHADOW = 4, 16
-FILL_VALUE = -32768  # Planetary Computer's no data
 
 
 def bounded_gdal_cache() -> rasterio.Env:
@@ -77,19 +76,12 @@ class Grid(NamedTuple):
     return np.asarray(areas)
 
 
-def _open(path: str):
-  try:
-    return rasterio.open(path)
-  except rasterio.errors.RasterioIOError as error:
-    raise DataError(f"{path}: not a raster GDAL can read ({error})") from None
-
-
 class SceneReader:
   """Reads [rows, W, 2] strips of VV and VH in dB of a `SceneInput`, NaN where no data."""
 
   def __init__(self, scene: SceneInput):
     self.scene = scene
-    self._datasets = {path: _open(path) for path in scene.files}
+    self._datasets = {path: open_raster(path) for path in scene.files}
     vv, vh = self._datasets[scene.vv.path], self._datasets[scene.vh.path]
     if vv.crs is None:
       raise DataError(f"{scene.vv.path}: has no CRS; a flood map must be georeferenced")
@@ -112,12 +104,7 @@ class SceneReader:
     values = dataset.read(
       ref.band, window=window, boundless=True, fill_value=np.nan, out_dtype=np.float32
     )
-    nodata = dataset.nodatavals[ref.band - 1]
-    invalid = values == FILL_VALUE
-    if nodata is not None and np.isfinite(nodata):
-      invalid |= values == nodata
-    values[invalid] = np.nan
-    return values
+    return mark_nodata(values, dataset.nodatavals[ref.band - 1])
 
   def read_rows(self, top: int, rows: int) -> np.ndarray:
     """float32 [rows, W, 2]: VV and VH in dB; rows beyond the scene are NaN.

@@ -24,9 +24,7 @@ import re
 import zipfile
 from pathlib import Path
 
-import rasterio
-from rasterio.errors import RasterioIOError
-
+from flood_jax.data.geotiff import open_raster
 from flood_jax.data.scale import SCALES, decide_from_text, decide_from_values
 from flood_jax.errors import DataError, UsageError
 
@@ -64,20 +62,13 @@ class SceneInput:
     return tuple(dict.fromkeys(ref.path for ref in refs if ref is not None))
 
 
-def _open(path: str):
-  try:
-    return rasterio.open(path)
-  except RasterioIOError as error:
-    raise DataError(f"{path}: not a raster GDAL can read ({error})") from None
-
-
 def _band_names(dataset) -> list[str]:
   return [(description or "").strip().upper() for description in dataset.descriptions]
 
 
 def _stacked_bands(path: str) -> tuple[BandRef, BandRef]:
   """VV and VH of one file: bands named VV and VH, else bands 1 and 2 of a 2-band file."""
-  with _open(path) as dataset:
+  with open_raster(path) as dataset:
     names, count = _band_names(dataset), dataset.count
   if "VV" in names and "VH" in names:
     return BandRef(path, names.index("VV") + 1), BandRef(path, names.index("VH") + 1)
@@ -102,7 +93,7 @@ def _decide_scale(scale: str, vv: BandRef, vh: BandRef, name: str, hyp3: str | N
     return scale, f"--scale={scale}"
   if hyp3:
     return HYP3_SCALES[hyp3], f"HyP3 product name, scale letter '{hyp3}'"
-  with _open(vv.path) as vv_dataset, _open(vh.path) as vh_dataset:
+  with open_raster(vv.path) as vv_dataset, open_raster(vh.path) as vh_dataset:
     decided = decide_from_text(vv_dataset, vv.band) or decide_from_text(vh_dataset, vh.band)
     if decided:
       return decided
