@@ -404,7 +404,6 @@ def map_scene_list(model: TrainedModel) -> None:
     if batch.is_scene_list(FLAGS.input)
     else [batch.SceneSpec(Path(FLAGS.input or FLAGS.vv).stem, FLAGS.input, FLAGS.vv, FLAGS.vh)]
   )
-  folder.mkdir(parents=True, exist_ok=True)
   distributed = bool(FLAGS.workers or FLAGS.scheduler)
   threads = FLAGS.threads or (batch.threads_per_worker(FLAGS.workers) if distributed else None)
   model_spec = batch.ModelSpec(

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from rasterio.features import sieve
 
-WATER, NODATA = 1, 255
+from flood_jax.data.products import WATER
 
 
 def sieve_water(classes: np.ndarray, min_pixels: int) -> np.ndarray:
