@@ -67,11 +67,12 @@ def child(size: int, options: argparse.Namespace, scratch: Path) -> dict:
   from flood_jax.inference import BUNDLED_MODEL, TrainedModel
   from flood_jax.predict import MapOptions, Outputs, predict_scene
 
-  files = sorted(scratch.glob(f"scene_{size}*.tif"))  # written by the parent (see main)
-  if len(files) == 2:
-    scene = resolve_input(vv=str(files[0]), vh=str(files[1]))
+  stacked = scratch / f"scene_{size}.tif"  # written by the parent (see main)
+  if stacked.exists():
+    scene = resolve_input(str(stacked))
   else:
-    scene = resolve_input(str(files[0]))
+    pair = [scratch / f"scene_{size}_{band}.tif" for band in ("VV", "VH")]
+    scene = resolve_input(vv=str(pair[0]), vh=str(pair[1]))
   source = options.model or options.workdir or BUNDLED_MODEL
   model = TrainedModel.load(source, options.engine, options.precision)
   start = time.perf_counter()

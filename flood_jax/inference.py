@@ -74,7 +74,9 @@ class TrainedModel:
 
   def classes(self, probability: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """uint8 [...]: 1 water where the probability is above the threshold, 0 dry, 255 no data."""
-    return np.where(valid, (probability > self.threshold).astype(np.uint8), np.uint8(255))
+    classes = (probability > self.threshold).view(np.uint8)
+    classes[~valid] = 255
+    return classes
 
   def water(self, probability: np.ndarray, pixel_area_m2: float) -> np.ndarray:
     """bool [H, W] water map of a whole array: above the threshold, patches smaller than
@@ -303,20 +305,20 @@ class TrainedModel:
     height, width = vv_vh_db.shape[:2]
     probability = np.full((height, width), np.nan, np.float32)
 
-    def read_rows(top: int, rows: int) -> np.ndarray:
-      strip = np.full((rows, width, 2), np.nan, np.float32)
-      available = vv_vh_db[top : top + rows]
-      strip[: len(available)] = available
-      return strip
+    def read_window(top: int, rows: int, left: int, cols: int) -> np.ndarray:
+      pixels = np.full((rows, cols, 2), np.nan, np.float32)
+      available = vv_vh_db[top : top + rows, left : left + cols]
+      pixels[: available.shape[0], : available.shape[1]] = available
+      return pixels
 
     tiling = self.tiling(tile_size, overlap, batch_size)
-    for top, rows, valid in self.blended_rows(read_rows, height, width, tiling):
+    for top, rows, valid in self.blended_rows(read_window, height, width, tiling):
       probability[top : top + len(rows)] = np.where(valid, rows, np.nan)
     return probability
 
   def blended_rows(
     self,
-    read_rows: Callable[[int, int], np.ndarray],
+    read_window: Callable[[int, int, int, int], np.ndarray],
     height: int,
     width: int,
     tiling: tuple[int, int, int],
@@ -324,7 +326,7 @@ class TrainedModel:
   ) -> Iterator[blending.Rows]:
     """`blending.blended_rows` with this model: bands of finished rows of a streamed scene."""
     return blending.blended_rows(
-      self.probabilities, self.normalised_input, read_rows, height, width, tiling, on_batch
+      self.probabilities, self.normalised_input, read_window, height, width, tiling, on_batch
     )
 
 

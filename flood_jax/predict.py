@@ -205,7 +205,7 @@ class SceneMapping:
     if self.reference is not None:
       permanent = self.reference.permanent(top, len(classes), classes.shape[1])
       classes = np.where((classes == products.WATER) & permanent, products.PERMANENT_WATER, classes)
-    self.writers[0].write_rows(top, classes.astype(np.uint8))
+    self.writers[0].write_rows(top, np.asarray(classes, np.uint8))
     self.tally.add(top, classes)
 
   def finish(self) -> None:
@@ -270,7 +270,7 @@ def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions
   try:
     mapping = SceneMapping(model, scene, reader, outputs, options)
     for top, probability, valid in model.blended_rows(
-      reader.read_rows, grid.height, grid.width, tiling, progress.update
+      reader.read_window, grid.height, grid.width, tiling, progress.update
     ):
       mapping.add(top, probability, valid)
     mapping.finish()

@@ -5,7 +5,7 @@ arrive as bands of rows, so `StreamingSieve` sieves them as they come and gives 
 sieving the whole scene at once: a patch of fewer than P pixels spans fewer than P rows, so a
 row is final once P rows below it have arrived, and sieving it inside a window with P rows of
 context on each side sees every small patch whole, while any larger patch reaches at least P
-pixels inside the window.
+pixels inside the window. Columns are sieved in blocks with the same context, for the same reason.
 """
 
 from __future__ import annotations
@@ -15,20 +15,31 @@ import math
 import numpy as np
 from rasterio.features import sieve
 
-from flood_jax.data.products import WATER
+from flood_jax.data.products import DRY, WATER
+
+COLUMN_BLOCK = 2048  # columns sieved at once (plus the context on each side)
 
 
 def sieve_water(classes: np.ndarray, min_pixels: int) -> np.ndarray:
   """uint8 classes with the water (1) patches of fewer than `min_pixels` pixels set to dry (0).
 
   Only water is removed: the small dry holes that GDAL's sieve would also fill are kept, and
-  no-data (255) and other classes stay as they are.
+  no-data (255) and other classes stay as they are. Columns are sieved in blocks with
+  `min_pixels` columns of context on each side (exact, as rows are in `StreamingSieve`), so
+  the temporaries do not grow with the scene's width.
   """
-  water = classes == WATER
-  if min_pixels <= 1 or not water.any():
+  if min_pixels <= 1 or not (classes == WATER).any():
     return classes
-  kept = sieve(water.astype(np.uint8), size=min_pixels, connectivity=8).astype(bool) & water
-  return np.where(water & ~kept, 0, classes).astype(classes.dtype)
+  sieved = classes.copy()
+  width = classes.shape[1]
+  for left in range(0, width, COLUMN_BLOCK):
+    lo, hi = max(left - min_pixels, 0), min(left + COLUMN_BLOCK + min_pixels, width)
+    water = classes[:, lo:hi] == WATER
+    kept = sieve(water.view(np.uint8), size=min_pixels, connectivity=8)
+    removed = water & (kept == 0)
+    right = min(left + COLUMN_BLOCK, width)
+    sieved[:, left:right][removed[:, left - lo : right - lo]] = DRY
+  return sieved
 
 
 def min_pixels(min_area_m2: float, pixel_area_m2: float) -> int:

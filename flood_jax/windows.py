@@ -21,12 +21,8 @@ def window_starts(length: int, size: int, overlap: int) -> list[int]:
   return starts
 
 
-def blend_weights(tile_size: int, overlap: int) -> np.ndarray:
-  """float32 [T, T]: 1 in the centre, a raised-cosine ramp over `overlap` pixels to each edge.
-
-  Overlapping windows are averaged with these weights, so each window's border (where a
-  convolutional network sees padding instead of context) counts little and no seam appears.
-  """
+def blend_profile(tile_size: int, overlap: int) -> np.ndarray:
+  """float32 [T]: 1 in the centre, a raised-cosine ramp over `overlap` pixels to each edge."""
   position = np.arange(tile_size, dtype=np.float64) + 0.5
   distance = np.minimum(position, tile_size - position)
   if overlap > 0:
@@ -34,5 +30,27 @@ def blend_weights(tile_size: int, overlap: int) -> np.ndarray:
     profile = np.sin(ramp * np.pi / 2) ** 2
   else:
     profile = np.ones(tile_size)
-  profile = np.maximum(profile, 1e-3)  # scene borders are covered by one window only
-  return np.outer(profile, profile).astype(np.float32)
+  return np.maximum(profile, 1e-3).astype(np.float32)  # scene borders are covered by one window
+
+
+def blend_weights(tile_size: int, overlap: int) -> np.ndarray:
+  """float32 [T, T]: the outer product of `blend_profile` with itself.
+
+  Overlapping windows are averaged with these weights, so each window's border (where a
+  convolutional network sees padding instead of context) counts little and no seam appears.
+  """
+  profile = blend_profile(tile_size, overlap)
+  return np.outer(profile, profile)
+
+
+def coverage(length: int, tile_size: int, overlap: int) -> np.ndarray:
+  """float32 [max(length, T)]: the sum of the profiles of the windows over each position.
+
+  Windows form a grid, so the weights summed at pixel (r, c) are coverage(H)[r] *
+  coverage(W)[c]: blending needs no [H, W] array of weight sums.
+  """
+  profile = blend_profile(tile_size, overlap)
+  total = np.zeros(max(length, tile_size), np.float32)
+  for start in window_starts(length, tile_size, overlap):
+    total[start : start + tile_size] += profile
+  return total

@@ -1,4 +1,5 @@
-"""read_chip on real and synthetic files, and every malformed input it must refuse."""
+"""read_chip on real and synthetic files, every malformed input it must refuse, and windows
+that pass a raster's edges."""
 
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from flood_jax.data.geotiff import read_chip
+from flood_jax.data.geotiff import read_chip, read_window
 from flood_jax.errors import DataError
 
 
@@ -155,3 +156,21 @@ def test_not_a_tiff_and_truncated(pair, tmp_path):
   truncated.write_bytes(Path(s1_path).read_bytes()[:600])
   with pytest.raises(DataError, match="truncated.tif"):
     read_chip(truncated, label_path)
+
+
+@pytest.mark.parametrize(
+  "window", [(-5, -3, 12, 9), (10, 12, 9, 9), (-4, 2, 30, 6), (3, 4, 5, 6), (20, 20, 4, 4)]
+)
+def test_windows_past_the_edges_are_rasterios_boundless_reads(pair, window):
+  """One read of the part inside, the fill value beyond: what rasterio's (slower) boundless
+  read gives, for both bands at once."""
+  from rasterio.windows import Window
+
+  s1_path = pair[0]
+  left, top, cols, rows = window
+  with rasterio.open(s1_path) as dataset:
+    expected = dataset.read([1, 2], window=Window(left, top, cols, rows), boundless=True,
+                            fill_value=-99.0, out_dtype=np.float32)  # fmt: skip
+    values = read_window(dataset, [1, 2], Window(left, top, cols, rows), -99.0)
+  assert values.shape == (2, rows, cols) and values.dtype == np.float32
+  np.testing.assert_array_equal(values, expected)

@@ -186,6 +186,28 @@ def test_scale_decisions_and_their_reasons(original, tmp_path):
     resolve_input(str(flat))
 
 
+def test_large_rasters_are_sampled_without_reading_them_whole(tmp_path):
+  """Scale from values of a raster larger than the sample: a grid of windows where there are no
+  overviews (a decimated read would pass every block through GDAL's cache, so memory would
+  grow with the scene), the overviews where there are; both decide power."""
+  from flood_jax.data import scale
+
+  rng = np.random.default_rng(5)
+  vv = rng.normal(-10, 3, (1300, 1100)).astype(np.float32)
+  transform = from_origin(0, 13000, 10, 10)
+  for name, overviews in (("plain", False), ("overviews", True)):
+    pair = [write(tmp_path / f"{name}_{band}.tif", 10 ** (db / 10), "EPSG:32633", transform)
+            for band, db in (("VV", vv), ("VH", vv - 7))]  # fmt: skip
+    if overviews:
+      for path in pair:
+        with rasterio.open(path, "r+") as dataset:
+          dataset.build_overviews([4], rasterio.enums.Resampling.average)
+    with rasterio.open(pair[0]) as dataset:
+      assert scale._sample(dataset, 1).size <= scale.SAMPLE_SIDE**2
+    scene = resolve_input(vv=str(pair[0]), vh=str(pair[1]))
+    assert scene.scale == "power", (name, scene.scale_reason)
+
+
 def test_bad_product_layouts_are_refused_by_name(original, tmp_path):
   folder, vv, vh, crs, transform = original
   with zipfile.ZipFile(tmp_path / "empty_product.zip", "w") as archive:
@@ -239,7 +261,9 @@ def test_resampling_averages_power_window_by_window(tmp_path, caplog):
   path = write(tmp_path / "s.tif", [vv, vv - 7], "EPSG:32633", from_origin(0, 640, 10, 10))
   reader = ResampledReader(SceneReader(resolve_input(str(path))), 20.0)
   assert (reader.grid.height, reader.grid.width) == (32, 24) and reader.grid.pixel_size() == 20.0
-  strips = np.concatenate([reader.read_rows(top, 8) for top in range(0, 32, 8)])
+  strips = np.concatenate([reader.read_window(top, 8) for top in range(0, 32, 8)])
+  # Column windows of a resampled grid are the same pixels as full rows.
+  np.testing.assert_array_equal(reader.read_window(8, 8, 5, 11), strips[8:16, 5:16])
   power = (10 ** (vv / 10)).reshape(32, 2, 24, 2).mean(axis=(1, 3))
   np.testing.assert_allclose(strips[..., 0], 10 * np.log10(power), atol=1e-4)
   import logging

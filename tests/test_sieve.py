@@ -47,3 +47,17 @@ def test_streamed_sieve_equals_the_whole_map(limit):
   streamed = np.concatenate([rows for _, rows in pieces])
   assert [start for start, _ in pieces] == list(np.cumsum([0] + [len(r) for _, r in pieces[:-1]]))
   np.testing.assert_array_equal(streamed, whole)
+
+
+@pytest.mark.parametrize("block", [16, 37])
+def test_column_blocks_sieve_as_the_whole_width(monkeypatch, block):
+  """Blocks of columns narrower than the patches, with min_pixels columns of context, give
+  GDAL's sieve of the whole map (the river and lake cross every block boundary)."""
+  import flood_jax.sieve
+
+  classes = _map(np.random.default_rng(block))
+  for limit in (7, 25, 120):
+    whole = sieve_water(classes, limit)  # one block: the map is narrower than COLUMN_BLOCK
+    monkeypatch.setattr(flood_jax.sieve, "COLUMN_BLOCK", block)
+    np.testing.assert_array_equal(sieve_water(classes, limit), whole)
+    monkeypatch.undo()

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
+from rasterio.windows import Window
 
 from flood_jax.data.bands import engineered_bands, input_validity
 from flood_jax.errors import DataError
@@ -78,6 +79,24 @@ def open_raster(path: str):
     return rasterio.open(path)
   except RasterioIOError as error:
     raise DataError(f"{path}: not a raster GDAL can read ({error})") from None
+
+
+def read_window(dataset, bands: list[int], window, fill_value, dtype=np.float32) -> np.ndarray:
+  """[len(bands), rows, cols] of `dataset` in `window` (a rasterio Window that may pass the
+  raster's edges), `fill_value` beyond them. One read of the part inside: rasterio's boundless
+  reads go through a warped VRT, about 3x slower, and a read per band decodes the blocks of a
+  pixel-interleaved file twice."""
+  top, left = int(window.row_off), int(window.col_off)
+  rows, cols = int(window.height), int(window.width)
+  values = np.full((len(bands), rows, cols), fill_value, dtype)
+  first_row, last_row = max(top, 0), min(top + rows, dataset.height)
+  first_col, last_col = max(left, 0), min(left + cols, dataset.width)
+  if last_row > first_row and last_col > first_col:
+    inside = Window(first_col, first_row, last_col - first_col, last_row - first_row)
+    values[:, first_row - top : last_row - top, first_col - left : last_col - left] = dataset.read(
+      bands, window=inside, out_dtype=dtype
+    )
+  return values
 
 
 def check_s1_header(header: RasterHeader) -> None:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from rasterio.windows import Window
 
 SCALES = ("db", "power", "amplitude")
 PLAUSIBLE_VV_MEDIAN_DB = (-22.0, -3.0)
 PLAUSIBLE_GAP_DB = (4.5, 11.5)
 SAMPLE_SIDE = 512
+SAMPLE_WINDOWS = 8  # windows per side when a large band without overviews is sampled
 FILL_VALUE = -32768  # Planetary Computer's no data
 _WORDS = {
   "db": r"\b(db|decibels?)\b",
@@ -39,9 +41,24 @@ def decide_from_text(dataset, band: int) -> tuple[str, str] | None:
 
 
 def _sample(dataset, band: int) -> np.ndarray:
-  """A decimated read of the band (GDAL uses overviews where there are some), no data as NaN."""
-  shape = (min(dataset.height, SAMPLE_SIDE), min(dataset.width, SAMPLE_SIDE))
-  values = dataset.read(band, out_shape=shape).astype(np.float64)
+  """About SAMPLE_SIDE² values of the band, no data as NaN: the whole band when it is that
+  small, a decimated read where GDAL has overviews, else a grid of SAMPLE_WINDOWS² small
+  windows. A decimated read without overviews would pass every block of the scene through
+  GDAL's block cache (5% of RAM by default), so memory would grow with the scene."""
+  side = SAMPLE_SIDE // SAMPLE_WINDOWS
+  if dataset.height * dataset.width <= SAMPLE_SIDE**2:
+    values = dataset.read(band)
+  elif dataset.overviews(band):
+    shape = (min(dataset.height, SAMPLE_SIDE), min(dataset.width, SAMPLE_SIDE))
+    values = dataset.read(band, out_shape=shape)
+  else:
+    tops = np.linspace(0, max(dataset.height - side, 0), SAMPLE_WINDOWS).astype(int)
+    lefts = np.linspace(0, max(dataset.width - side, 0), SAMPLE_WINDOWS).astype(int)
+    values = np.concatenate([
+      dataset.read(band, window=Window(left, top, side, side)).ravel()
+      for top in tops for left in lefts
+    ])  # fmt: skip
+  values = values.astype(np.float64)
   values[~np.isfinite(values)] = np.nan
   return mark_nodata(values, dataset.nodatavals[band - 1])
 

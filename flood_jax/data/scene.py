@@ -1,12 +1,12 @@
 """Windowed reading of whole Sentinel-1 scenes as VV and VH in dB, whatever the product.
 
-`SceneReader` reads a `sources.SceneInput` strip by strip: VV and VH from one file or two (on
+`SceneReader` reads a `sources.SceneInput` window by window: VV and VH from one file or two (on
 the same grid, compared with a tolerance of a small fraction of a pixel), converted from power or
 amplitude to dB, with every kind of no data as NaN: NaN, the file's nodata tag, -32768, power or
 amplitude <= 0, zero-filled borders (VV and VH both exactly 0 in dB), and the layover and shadow
 pixels of a HyP3 layover/shadow map. `ResampledReader` maps the same scene onto a grid of
 another pixel size, warping power (not dB) with GDAL window by window. Memory stays bounded by
-one strip whatever the scene size.
+one batch of windows whatever the scene size.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 from rasterio.windows import Window
 
-from flood_jax.data.geotiff import georeference_mismatch, open_raster
+from flood_jax.data.geotiff import georeference_mismatch, open_raster, read_window
 from flood_jax.data.scale import mark_nodata, to_db
 from flood_jax.data.sources import SceneInput
 from flood_jax.errors import DataError
@@ -35,7 +35,7 @@ LAYOVER, SHADOW = 4, 16
 
 def bounded_gdal_cache() -> rasterio.Env:
   """Context for scene I/O with GDAL's block cache capped at GDAL_CACHE_MB."""
-  return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
+  return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20)  # bytes in rasterio 1.4
 
 
 class Grid(NamedTuple):
@@ -77,7 +77,7 @@ class Grid(NamedTuple):
 
 
 class SceneReader:
-  """Reads [rows, W, 2] strips of VV and VH in dB of a `SceneInput`, NaN where no data."""
+  """Reads [rows, cols, 2] windows of VV and VH in dB of a `SceneInput`, NaN where no data."""
 
   def __init__(self, scene: SceneInput):
     self.scene = scene
@@ -98,33 +98,42 @@ class SceneReader:
     ref = self.scene.layover_shadow
     return self._datasets[ref.path] if ref is not None else None
 
-  def _read(self, ref, window: Window) -> np.ndarray:
-    """float32 [rows, W] of one band, its no-data values set to NaN in place."""
-    dataset = self._datasets[ref.path]
-    values = dataset.read(
-      ref.band, window=window, boundless=True, fill_value=np.nan, out_dtype=np.float32
-    )
-    return mark_nodata(values, dataset.nodatavals[ref.band - 1])
+  def _read_vv_vh(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+    """float32 [rows, cols] VV and VH as stored, no data as NaN; one read where they share a
+    file (stacked, Earth Engine), NaN beyond the scene."""
+    vv, vh = self.scene.vv, self.scene.vh
+    if vv.path == vh.path:
+      values = read_window(self._datasets[vv.path], [vv.band, vh.band], window, np.nan)
+    else:
+      values = [read_window(self._datasets[ref.path], [ref.band], window, np.nan)[0]
+                for ref in (vv, vh)]  # fmt: skip
+    for ref, band in zip((vv, vh), values, strict=True):
+      mark_nodata(band, self._datasets[ref.path].nodatavals[ref.band - 1])
+    return values[0], values[1]
 
-  def read_rows(self, top: int, rows: int) -> np.ndarray:
-    """float32 [rows, W, 2]: VV and VH in dB; rows beyond the scene are NaN.
+  def read_window(self, top: int, rows: int, left: int = 0, cols: int | None = None) -> np.ndarray:
+    """float32 [rows, cols, 2]: VV and VH in dB of rows [top, top + rows) and columns
+    [left, left + cols) (default: to the right edge); pixels beyond the scene are NaN.
 
-    Strips span the scene's width, so this keeps to one copy of each band and the result
-    (memory must stay flat as scenes grow).
+    Prediction reads one batch of windows at a time, so no array spans the scene's width
+    (memory must stay flat as scenes grow); GDAL's block cache serves overlapping reads.
     """
-    window = Window(0, top, self.grid.width, rows)
-    strip = np.empty((rows, self.grid.width, 2), np.float32)
-    strip[..., 0] = to_db(self._read(self.scene.vv, window), self.scene.scale)
-    strip[..., 1] = to_db(self._read(self.scene.vh, window), self.scene.scale)
-    missing = np.isnan(strip).any(axis=-1)
+    cols = self.grid.width - left if cols is None else cols
+    window = Window(left, top, cols, rows)
+    vv, vh = self._read_vv_vh(window)
+    pixels = np.empty((rows, cols, 2), np.float32)
+    pixels[..., 0] = to_db(vv, self.scene.scale)
+    pixels[..., 1] = to_db(vh, self.scene.scale)
+    del vv, vh
+    missing = np.isnan(pixels).any(axis=-1)
     if self.scene.scale == "db":
-      missing |= (strip == 0).all(axis=-1)  # zero-filled borders
+      missing |= (pixels == 0).all(axis=-1)  # zero-filled borders
     mask = self._mask_dataset()
     if mask is not None:
-      flags = mask.read(self.scene.layover_shadow.band, window=window, boundless=True, fill_value=0)
-      missing |= (flags.astype(np.int32) & (LAYOVER | SHADOW)) != 0
-    strip[missing] = np.nan
-    return strip
+      flags = read_window(mask, [self.scene.layover_shadow.band], window, 0, np.int32)[0]
+      missing |= (flags & (LAYOVER | SHADOW)) != 0
+    pixels[missing] = np.nan
+    return pixels
 
   def close(self) -> None:
     for dataset in self._datasets.values():
@@ -134,8 +143,8 @@ class SceneReader:
 class ResampledReader:
   """A `SceneReader`'s scene on a grid of `pixel_size` (CRS units) with the same origin.
 
-  Each strip reads the source rows it covers, converts dB to power, lets GDAL's warper average
-  them onto the target strip, and converts back to dB, so memory stays one strip.
+  Each window reads the source pixels it covers, converts dB to power, lets GDAL's warper average
+  them onto the target window, and converts back to dB, so memory stays one window.
   """
 
   def __init__(self, reader: SceneReader, pixel_size: float):
@@ -149,19 +158,30 @@ class ResampledReader:
     self.grid = Grid(source.crs, transform, height, width)
     self.scene = reader.scene
 
-  def read_rows(self, top: int, rows: int) -> np.ndarray:
+  def read_window(self, top: int, rows: int, left: int = 0, cols: int | None = None) -> np.ndarray:
+    """As `SceneReader.read_window`, on this grid: the source pixels the window covers (and
+    two more on each side), averaged as power by GDAL's warper."""
     source, target = self.reader.grid, self.grid
-    ratio = abs(target.transform.e / source.transform.e)
-    first = max(int(math.floor(top * ratio)) - 2, 0)
-    last = min(int(math.ceil((top + rows) * ratio)) + 2, source.height)
-    power = 10.0 ** (self.reader.read_rows(first, max(last - first, 1)) / 10.0)
-    output = np.full((2, rows, target.width), np.nan, np.float32)
+    cols = target.width - left if cols is None else cols
+    ratio_y = abs(target.transform.e / source.transform.e)
+    ratio_x = abs(target.transform.a / source.transform.a)
+    first_row = max(int(math.floor(top * ratio_y)) - 2, 0)
+    last_row = min(int(math.ceil((top + rows) * ratio_y)) + 2, source.height)
+    first_col = max(int(math.floor(left * ratio_x)) - 2, 0)
+    last_col = min(int(math.ceil((left + cols) * ratio_x)) + 2, source.width)
+    power = 10.0 ** (
+      self.reader.read_window(
+        first_row, max(last_row - first_row, 1), first_col, max(last_col - first_col, 1)
+      )
+      / 10.0
+    )
+    output = np.full((2, rows, cols), np.nan, np.float32)
     reproject(
       np.moveaxis(power, -1, 0).astype(np.float32),
       output,
-      src_transform=source.transform * Affine.translation(0, first),
+      src_transform=source.transform * Affine.translation(first_col, first_row),
       src_crs=source.crs,
-      dst_transform=target.transform * Affine.translation(0, top),
+      dst_transform=target.transform * Affine.translation(left, top),
       dst_crs=target.crs,
       src_nodata=np.nan,
       dst_nodata=np.nan,
