@@ -1,6 +1,7 @@
 """Evaluation reports of a trained model on whole chips, beside classical baselines.
 
     python -m flood_jax.evaluate --workdir=W --split=test [--data_root=ROOT]
+    python -m flood_jax.evaluate --model=MODEL_DIR --data_root=ROOT --engines=xla,onnxruntime:int8
 
 Writes W/eval/<split>/ (or --output):
   per_image.csv   one row per chip: id, source, valid pixels, TP/FP/FN/TN and scores
@@ -43,7 +44,7 @@ from flood_jax.evaluators import (
   chip_result,
 )
 from flood_jax.gradcam import layer_names
-from flood_jax.inference import TrainedModel, training_data_root
+from flood_jax.inference import ENGINES, PRECISIONS, TrainedModel, training_data_root
 from flood_jax.logs import write_json
 
 
@@ -156,6 +157,35 @@ def format_table(summary: dict) -> str:
   return "\n".join(lines)
 
 
+def engine_comparison(summaries: dict[str, dict]) -> str:
+  """A Markdown table of the model's figures per engine, with the IoU difference from the
+  first engine (the reference, e.g. XLA float32)."""
+  lines = ["| engine | IoU | IoU - first | omission | commission |", "|---|---|---|---|---|"]
+  first = None
+  for engine, summary in summaries.items():
+    overall = summary["model"]["overall"]
+    first = overall["iou"] if first is None else first
+    lines.append(
+      f"| {engine} | {overall['iou']:.4f} | {overall['iou'] - first:+.4f} | "
+      f"{overall['omission']:.3f} | {overall['commission']:.3f} |"
+    )
+  return "\n".join(lines)
+
+
+def engine_specs(values: list[str]) -> list[tuple[str, str]]:
+  """(engine, precision) of each --engines item: xla, onnxruntime, onnxruntime:int8, ..."""
+  specs = []
+  for value in values:
+    engine, _, precision = value.partition(":")
+    if engine not in ENGINES or (precision or "auto") not in PRECISIONS:
+      raise UsageError(
+        f"--engines={value}: expected ENGINE[:PRECISION] with ENGINE in {ENGINES[1:]} and "
+        f"PRECISION in {PRECISIONS[1:]}"
+      )
+    specs.append((engine, precision or "auto"))
+  return specs
+
+
 FLAGS = flags.FLAGS
 
 
@@ -170,6 +200,12 @@ def define_flags() -> None:
     "num_panels", None, "Sample panels per source (default: config.evaluate.num_panels)."
   )
   flags.DEFINE_integer("seed", 0, "Seed of the choice of sample chips.")
+  flags.DEFINE_list(
+    "engines",
+    None,
+    "Evaluate the model on each of these, e.g. xla,onnxruntime:int8: a report per engine "
+    "in <output>/<engine>_<precision>, and their figures side by side.",
+  )
   flags.DEFINE_string(
     "gradcam_layer",
     None,
@@ -177,15 +213,33 @@ def define_flags() -> None:
   )
 
 
+def compare_engines(source: str, data_root: str | Path, output: Path) -> None:
+  """--engines: the model evaluated on each engine, a report each, the figures side by side."""
+  summaries = {}
+  for engine, precision in engine_specs(FLAGS.engines):
+    model = TrainedModel.load(source, engine, precision, FLAGS.threads)
+    model = model.with_options(FLAGS.flips, FLAGS.min_area_m2)
+    name = f"{model.engine.name} {model.engine.precision}"
+    print(f"model: {model.describe()}")
+    summaries[name] = evaluate(model, FLAGS.split, data_root, output / name.replace(" ", "_"),
+                               FLAGS.num_panels, FLAGS.seed, gradcam_layer=FLAGS.gradcam_layer)  # fmt: skip
+  write_json(output / "engines.json", summaries)
+  print(engine_comparison(summaries))
+
+
 def main() -> None:
   from flood_jax.logs import quiet_library_logs
 
   quiet_library_logs()
+  engine_specs(FLAGS.engines or [])  # a typo stops here, before a model is loaded
   model = TrainedModel.from_flags()
   if not FLAGS.data_root and not FLAGS.workdir:
     raise UsageError("--data_root is required with a model folder (a workdir knows its data)")
   data_root = FLAGS.data_root or training_data_root(Path(FLAGS.workdir), model.config)
   output = FLAGS.output or (Path(FLAGS.workdir or ".") / "eval" / FLAGS.split)
+  if FLAGS.engines:
+    compare_engines(model.source, data_root, Path(output))
+    return
   print(f"model: {model.describe()}")
   summary = evaluate(
     model,

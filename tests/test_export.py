@@ -163,3 +163,26 @@ def test_a_model_config_asking_for_flips_loads_with_them(trained_workdir, tmp_pa
   model = TrainedModel.load(workdir)
   assert isinstance(model.engine, FlipAveraged) and "4 flips" in model.describe()
   assert not isinstance(model.with_options(flips=False).engine, FlipAveraged)
+
+
+def test_evaluate_reports_each_engine_side_by_side(model_folder, synthetic_root, tmp_path):
+  """`evaluate --engines`: one report per engine and a table of their IoUs, the first engine
+  the reference; the figures are those of evaluating each engine on its own."""
+  from tests.test_cli_errors import assert_clean_error, run
+
+  common = [f"--model={model_folder}", f"--data_root={synthetic_root}", "--num_panels=0"]
+  result = run("flood_jax.evaluate", *common, f"--output={tmp_path}",
+               "--engines=xla,onnxruntime:float32,onnxruntime:int8")  # fmt: skip
+  assert result.returncode == 0, result.stderr[-2000:]
+  summaries = json.loads((tmp_path / "engines.json").read_text())
+  assert list(summaries) == ["xla float32", "onnxruntime float32", "onnxruntime int8"]
+  for name, summary in summaries.items():
+    saved = json.loads((tmp_path / name.replace(" ", "_") / "summary.json").read_text())
+    assert saved["model"]["overall"]["iou"] == summary["model"]["overall"]["iou"]
+    assert f"| {name} | {summary['model']['overall']['iou']:.4f} |" in result.stdout
+  # XLA and ONNX float32 are the same function (within 1e-5), so their maps agree.
+  ious = [summary["model"]["overall"]["iou"] for summary in summaries.values()]
+  assert abs(ious[1] - ious[0]) < 1e-3
+  assert_clean_error(
+    run("flood_jax.evaluate", *common, "--engines=xla,tensorrt"), "--engines=tensorrt"
+  )
