@@ -69,7 +69,7 @@ def onnx_float32(model: TrainedModel, tile_size: int) -> bytes:
     input_names=["image"],
     output_names=["probability"],
   )
-  return fold_batch_norm(proto.SerializeToString())
+  return upsampling_as_matmul(fold_batch_norm(proto.SerializeToString()))
 
 
 def fold_batch_norm(onnx_model: bytes) -> bytes:
@@ -84,6 +84,45 @@ def fold_batch_norm(onnx_model: bytes) -> bytes:
     options.log_severity_level = 3
     onnxruntime.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
     return (Path(scratch) / "folded.onnx").read_bytes()
+
+
+def upsampling_as_matmul(onnx_model: bytes) -> bytes:
+  """The decoder's upsampling (`Upsample2x`, exported as Einsum `bhwc,ijcd->bhiwjd`) as
+  MatMul, Reshape and Transpose: the same function, which ONNX Runtime quantises (it leaves
+  Einsum in float32). Measured on the demo model, batch 2 of 512 px: int8 8.0-8.1 -> 9.3-9.7
+  images/s (Einsum was 13% of int8's time)."""
+  import onnx
+  from onnx import helper, numpy_helper
+
+  model = onnx.load_from_string(onnx_model)
+  graph = model.graph
+  weights = {initializer.name: initializer for initializer in graph.initializer}
+  nodes, replaced = [], set()
+  for node in graph.node:
+    equation = next((a.s for a in node.attribute if a.name == "equation"), b"")
+    if node.op_type != "Einsum" or equation != b"bhwc,ijcd->bhiwjd" or node.input[1] not in weights:
+      nodes.append(node)
+      continue
+    kernel = numpy_helper.to_array(weights[node.input[1]])  # [i, j, c, d]
+    rows, cols, channels, features = kernel.shape
+    matrix = kernel.transpose(2, 0, 1, 3).reshape(channels, rows * cols * features)
+    name = node.output[0]
+    graph.initializer.extend([
+      numpy_helper.from_array(np.ascontiguousarray(matrix), f"{name}_matrix"),
+      numpy_helper.from_array(np.array([0, 0, 0, rows, cols, features], np.int64), f"{name}_shape"),
+    ])  # fmt: skip
+    nodes += [
+      helper.make_node("MatMul", [node.input[0], f"{name}_matrix"], [f"{name}_products"]),
+      helper.make_node("Reshape", [f"{name}_products", f"{name}_shape"], [f"{name}_blocks"]),
+      helper.make_node("Transpose", [f"{name}_blocks"], [name], perm=[0, 1, 3, 2, 4, 5]),
+    ]
+    replaced.add(node.input[1])
+  still_used = {name for node in nodes for name in node.input}
+  kept = [i for i in graph.initializer if i.name not in replaced or i.name in still_used]
+  del graph.node[:], graph.initializer[:]
+  graph.node.extend(nodes)
+  graph.initializer.extend(kept)
+  return model.SerializeToString()
 
 
 def calibration_windows(
