@@ -62,13 +62,14 @@ def onnx_float32(model: TrainedModel, tile_size: int) -> bytes:
     logits = model.model.apply(model.variables, images, train=False)
     return jax.nn.sigmoid(logits[..., 0])
 
-  proto = to_onnx(
-    probability,
-    [("B", tile_size, tile_size, 3)],
-    model_name="flood_jax",
-    input_names=["image"],
-    output_names=["probability"],
-  )
+  with contextlib.redirect_stdout(io.StringIO()):  # jax2onnx 0.13.0 prints debug lines per conv
+    proto = to_onnx(
+      probability,
+      [("B", tile_size, tile_size, 3)],
+      model_name="flood_jax",
+      input_names=["image"],
+      output_names=["probability"],
+    )
   return upsampling_as_matmul(fold_batch_norm(proto.SerializeToString()))
 
 
