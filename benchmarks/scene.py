@@ -24,6 +24,13 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 
 
+def scene_files(path: Path, form: str) -> list[Path]:
+  """The files of the scene `path` names: itself, or (`power_pair`) its _VV and _VH files."""
+  if form == "power_pair":
+    return [path.with_name(f"{path.stem}_{band}.tif") for band in ("VV", "VH")]
+  return [path]
+
+
 def write_scene(path: Path, size: int, strip: int = 512, form: str = "stacked_db") -> list[Path]:
   """A synthetic scene: one stacked VV/VH dB file, or (`power_pair`) two single-band files of
   linear power with 0 as no data, as ASF HyP3 writes them. Returns the files."""
@@ -35,11 +42,9 @@ def write_scene(path: Path, size: int, strip: int = 512, form: str = "stacked_db
   profile = dict(driver="GTiff", height=size, width=size, count=2, dtype="float32", crs="EPSG:32633",
                  transform=from_origin(300000, 5000000, 10, 10), nodata=float("nan"), tiled=True,
                  blockxsize=512, blockysize=512, compress="deflate", BIGTIFF="YES")  # fmt: skip
+  paths = scene_files(path, form)
   if form == "power_pair":
-    paths = [path.with_name(f"{path.stem}_VV.tif"), path.with_name(f"{path.stem}_VH.tif")]
     profile.update(count=1, nodata=0.0)
-  else:
-    paths = [path]
   datasets = [rasterio.open(target, "w", **profile) for target in paths]
   columns = np.arange(size)
   for top in range(0, size, strip):
@@ -67,12 +72,11 @@ def child(size: int, options: argparse.Namespace, scratch: Path) -> dict:
   from flood_jax.inference import BUNDLED_MODEL, TrainedModel
   from flood_jax.predict import MapOptions, Outputs, predict_scene
 
-  stacked = scratch / f"scene_{size}.tif"  # written by the parent (see main)
-  if stacked.exists():
-    scene = resolve_input(str(stacked))
+  files = scene_files(scratch / f"scene_{size}.tif", options.input_form)  # the parent wrote them
+  if len(files) == 2:
+    scene = resolve_input(vv=str(files[0]), vh=str(files[1]))
   else:
-    pair = [scratch / f"scene_{size}_{band}.tif" for band in ("VV", "VH")]
-    scene = resolve_input(vv=str(pair[0]), vh=str(pair[1]))
+    scene = resolve_input(str(files[0]))
   source = options.model or options.workdir or BUNDLED_MODEL
   model = TrainedModel.load(source, options.engine, options.precision)
   start = time.perf_counter()

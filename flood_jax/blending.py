@@ -4,8 +4,9 @@
 are predicted in batches and averaged with `windows.blend_weights`, and bands of finished rows
 are yielded as soon as no later window touches them. Memory is one strip of `tile_size` rows of
 the scene's width (5 bytes a pixel: the weighted sum and the validity; the weights are a
-product of row and column sums) and one batch of windows, whatever the scene's height. Chip evaluation and scene prediction share it, so both
-give the same map (tests/test_predict.py checks it against a whole-array reference).
+product of row and column sums) and one batch of windows, whatever the scene's height. Chip
+evaluation and scene prediction share it, so both give the same map (tests/test_predict.py
+checks it against a whole-array reference).
 """
 
 from __future__ import annotations

@@ -213,16 +213,23 @@ def define_flags() -> None:
   )
 
 
-def compare_engines(source: str, data_root: str | Path, output: Path) -> None:
+def compare_engines(data_root: str | Path, output: Path) -> None:
   """--engines: the model evaluated on each engine, a report each, the figures side by side."""
   summaries = {}
   for engine, precision in engine_specs(FLAGS.engines):
-    model = TrainedModel.load(source, engine, precision, FLAGS.threads)
-    model = model.with_options(FLAGS.flips, FLAGS.min_area_m2)
+    model = TrainedModel.from_flags(engine=engine, precision=precision)
     name = f"{model.engine.name} {model.engine.precision}"
     print(f"model: {model.describe()}")
-    summaries[name] = evaluate(model, FLAGS.split, data_root, output / name.replace(" ", "_"),
-                               FLAGS.num_panels, FLAGS.seed, gradcam_layer=FLAGS.gradcam_layer)  # fmt: skip
+    folder = output / name.replace(" ", "_")
+    summaries[name] = evaluate(
+      model,
+      FLAGS.split,
+      data_root,
+      folder,
+      FLAGS.num_panels,
+      FLAGS.seed,
+      gradcam_layer=FLAGS.gradcam_layer,
+    )
   write_json(output / "engines.json", summaries)
   print(engine_comparison(summaries))
 
@@ -238,7 +245,7 @@ def main() -> None:
   data_root = FLAGS.data_root or training_data_root(Path(FLAGS.workdir), model.config)
   output = FLAGS.output or (Path(FLAGS.workdir or ".") / "eval" / FLAGS.split)
   if FLAGS.engines:
-    compare_engines(model.source, data_root, Path(output))
+    compare_engines(data_root, Path(output))
     return
   print(f"model: {model.describe()}")
   summary = evaluate(

@@ -6,7 +6,8 @@ Writes `model.onnx` (float32, batch norm folded into the convolutions, dynamic b
 size is fixed at `config.predict.tile_size`, because jax2onnx 0.13 cannot express that the
 network needs sizes divisible by 2^levels), `model.int8.onnx` (static int8 quantisation with
 ONNX Runtime: QDQ, per-channel weights, unsigned activations, ranges from percentiles over
-windows of the workdir's training chips), `variables.msgpack` and `model.json` (`flood_jax.model_folder`).
+windows of the workdir's training chips), `variables.msgpack` and `model.json`
+(`flood_jax.model_folder`).
 
 Export checks itself before it writes anything: the float32 ONNX probabilities must equal the
 Flax model's within `FLOAT32_TOLERANCE` on random windows of two batch sizes, else it stops with

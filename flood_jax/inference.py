@@ -232,10 +232,17 @@ class TrainedModel:
     return source
 
   @classmethod
-  def from_flags(cls, threads: int | None = None) -> TrainedModel:
+  def from_flags(
+    cls, threads: int | None = None, engine: str | None = None, precision: str | None = None
+  ) -> TrainedModel:
+    """The model the flags name, with their options; `engine` and `precision` replace the
+    flags' (evaluate --engines)."""
     options = flags.FLAGS
     model = cls.load(
-      cls.source_from_flags(), options.engine, options.precision, options.threads or threads
+      cls.source_from_flags(),
+      engine or options.engine,
+      precision or options.precision,
+      options.threads or threads,
     )
     return model.with_options(options.flips, options.min_area_m2)
 

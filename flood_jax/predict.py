@@ -7,8 +7,9 @@ SCENE is a stacked VV/VH GeoTIFF (Sen1Floods11 chips, Earth Engine exports with 
 an ASF HyP3 RTC product (its folder or zip), or any path GDAL opens; `--vv=PATH --vh=PATH`
 gives two single-band rasters (Planetary Computer). A folder, a .txt list or a STAC
 ItemCollection maps many scenes into the --output folder (`flood_jax.batch`), serially or on
-Dask with --workers or --scheduler. `--scale=auto` decides dB, power or amplitude (see `flood_jax.data.scale`). With no
---model or --workdir the model shipped with the package maps the scene.
+Dask with --workers or --scheduler. `--scale=auto` decides dB, power or amplitude (see
+`flood_jax.data.scale`). With no --model or --workdir the model shipped with the package maps
+the scene.
 
 Writes, with the input's CRS and transform (or a `--resample_m` grid): the flood map COG (uint8:
 0 dry, 1 water, or flood water when a reference water layer separates permanent water as 2, 255

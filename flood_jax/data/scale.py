@@ -75,7 +75,7 @@ def mark_nodata(values: np.ndarray, nodata: float | None) -> np.ndarray:
 
 def to_db(values: np.ndarray, scale: str) -> np.ndarray:
   """dB from values in `scale` (a new array of the same float dtype; dB values are returned as
-  they are); power and amplitude <= 0 are no data (NaN). One copy, for scene-wide strips."""
+  they are); power and amplitude <= 0 are no data (NaN). One copy, computed in place."""
   if scale == "db":
     return values
   result = np.array(values, dtype=np.result_type(values.dtype, np.float32))
