@@ -21,6 +21,7 @@ from absl import flags, logging
 from flood_jax import blending, model_folder
 from flood_jax import checkpoints as checkpoints_lib
 from flood_jax.config_checks import check_tiling
+from flood_jax.data.bands import input_validity
 from flood_jax.data.pipeline import prepare
 from flood_jax.data.stats import load_stats
 from flood_jax.engines import FlipAveraged, OnnxRuntimeEngine, XlaEngine
@@ -266,9 +267,9 @@ class TrainedModel:
 
   def normalised_input(self, vv_vh_db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """([..., 3] model input, bool validity) from VV and VH in dB (NaN where missing)."""
-    validity = np.isfinite(vv_vh_db).all(-1)
+    validity = input_validity(vv_vh_db[..., 0], vv_vh_db[..., 1])
     element = {
-      "vv_vh_db": np.where(validity[..., None], vv_vh_db, 0.0),
+      "vv_vh_db": vv_vh_db,  # NaN where invalid: the bands are 0 there
       "label": np.zeros(validity.shape, np.uint8),
       "validity": validity,
     }

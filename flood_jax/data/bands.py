@@ -38,21 +38,25 @@ def engineered_bands(vv_db: np.ndarray, vh_db: np.ndarray, band_domain: str = "d
   """
   if band_domain not in BAND_DOMAINS:
     raise ValueError(f"band_domain must be one of {BAND_DOMAINS}, got {band_domain!r}")
-  vv = np.asarray(vv_db, np.float64)
-  vh = np.asarray(vh_db, np.float64)
-  finite = np.isfinite(vv) & np.isfinite(vh)
-  vv = np.where(finite, vv, 0.0)
-  vh = np.where(finite, vh, 0.0)
+  # float32 throughout, a pass per step (within a few units in the last place of float64's
+  # results): prediction computes this for every window of a scene.
+  finite = input_validity(vv_db, vh_db)
+  vv = np.where(finite, np.asarray(vv_db, np.float32), np.float32(0.0))
+  vh = np.where(finite, np.asarray(vh_db, np.float32), np.float32(0.0))
   if band_domain == "linear":
-    vv = np.power(10.0, vv / 10.0)
-    vh = np.power(10.0, vh / 10.0)
+    vv = np.power(np.float32(10.0), vv / np.float32(10.0))
+    vh = np.power(np.float32(10.0), vh / np.float32(10.0))
+  bands = np.empty((*vv.shape, NUM_BANDS), np.float32)
+  bands[..., 0] = vv
   denominator = vh + vv
   safe = np.abs(denominator) >= RATIO_EPSILON[band_domain]
-  ratio = np.where(safe, (vh - vv) / np.where(safe, denominator, 1.0), 0.0)
-  magnitude = np.sqrt((vh * vh + vv * vv) / 2.0)
-  bands = np.stack([vv, ratio, magnitude], axis=-1)
-  bands = np.where(finite[..., None], bands, 0.0)
-  return bands.astype(np.float32)
+  bands[..., 1] = np.divide(vh - vv, denominator, out=np.zeros_like(vv), where=safe)
+  np.multiply(vv, vv, out=vv)
+  np.multiply(vh, vh, out=vh)
+  bands[..., 2] = np.sqrt((vv + vh) / np.float32(2.0))
+  if not finite.all():
+    bands[~finite] = 0.0
+  return bands
 
 
 def input_validity(vv_db: np.ndarray, vh_db: np.ndarray) -> np.ndarray:

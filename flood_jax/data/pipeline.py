@@ -37,8 +37,9 @@ def prepare(element: dict, stats: dict, band_domain: str) -> dict:
   """
   vv_vh_db, validity = element["vv_vh_db"], element["validity"]
   image = engineered_bands(vv_vh_db[..., 0], vv_vh_db[..., 1], band_domain)
-  image = (image - np.asarray(stats["mean"], np.float32)) / np.asarray(stats["std"], np.float32)
-  image = np.where(validity[..., None], image, 0.0).astype(np.float32)
+  image -= np.asarray(stats["mean"], np.float32)
+  image /= np.asarray(stats["std"], np.float32)
+  image[~validity] = 0.0
   return {
     "image": image,
     "label": element["label"][..., None].astype(np.float32),
