@@ -68,13 +68,16 @@ def onnx_float32(model: TrainedModel, tile_size: int) -> bytes:
 
 def traced_onnx(model: TrainedModel, tile_size: int) -> bytes:
   """The Flax model's probability as jax2onnx writes it, op for op."""
-  from jax2onnx import to_onnx
 
   def probability(images):
     logits = model.model.apply(model.variables, images, train=False)
     return jax.nn.sigmoid(logits[..., 0])
 
-  with contextlib.redirect_stdout(io.StringIO()):  # jax2onnx 0.13.0 prints debug lines per conv
+  # jax2onnx 0.13.0 prints debug lines per convolution on stdout, logs a traceback for each of
+  # its plugins that cannot import under jax 0.10, and onnx_ir a warning per shape constant.
+  with contextlib.redirect_stdout(io.StringIO()), _only_errors("jax2onnx", "onnx_ir"):
+    from jax2onnx import to_onnx
+
     proto = to_onnx(
       probability,
       [("B", tile_size, tile_size, 3)],
@@ -83,6 +86,22 @@ def traced_onnx(model: TrainedModel, tile_size: int) -> bytes:
       output_names=["probability"],
     )
   return proto.SerializeToString()
+
+
+@contextlib.contextmanager
+def _only_errors(*names: str | None):
+  """Python loggers `names` (None: the root logger) pass only errors within the context."""
+  import logging as python_logging
+
+  loggers = [python_logging.getLogger(name) for name in names]
+  levels = [logger.level for logger in loggers]
+  for logger in loggers:
+    logger.setLevel(python_logging.ERROR)
+  try:
+    yield
+  finally:
+    for logger, level in zip(loggers, levels, strict=True):
+      logger.setLevel(level)
 
 
 def fold_batch_norm(onnx_model: bytes) -> bytes:
@@ -147,7 +166,8 @@ def quantize_int8(float32: bytes, windows: list[np.ndarray]) -> bytes:
   with tempfile.TemporaryDirectory() as scratch:
     source, target = Path(scratch) / "float32.onnx", Path(scratch) / "int8.onnx"
     source.write_bytes(float32)
-    with contextlib.redirect_stdout(io.StringIO()):  # ORT prints a line per calibration window
+    # ORT prints a line per calibration window, and advice on the root logger.
+    with contextlib.redirect_stdout(io.StringIO()), _only_errors(None):
       quantize_static(
         source,
         target,
