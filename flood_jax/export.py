@@ -255,10 +255,20 @@ def model_card(model: TrainedModel, workdir: Path, root: Path, checks: dict) -> 
       "band_formulas": ["VV", "(VH - VV) / (VH + VV)", "sqrt((VH^2 + VV^2) / 2)"],
     },
     "window": {"tile_size": model.tiling()[0], "dynamic": ["batch"]},
-    "training_data": {"root": str(root), "workdir": str(workdir.absolute())},
+    "training_data": {"root": _as_given(root), "workdir": _as_given(workdir)},
     "metrics": json.loads(results.read_text()) if results.exists() else {},
     "checks": checks,
   }
+
+
+def _as_given(path: Path) -> str:
+  """`path` relative to the working directory where it lies below it (a folder that ships, like
+  the bundled model, should not carry the build machine's absolute paths), else absolute."""
+  path = Path(path).absolute()
+  try:
+    return str(path.relative_to(Path.cwd()))
+  except ValueError:
+    return str(path)
 
 
 def export(

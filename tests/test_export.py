@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,6 +127,7 @@ def test_bundled_model_maps_a_chip_without_a_workdir(tmp_path):
   """The model shipped in the package: its card, and a chip mapped with no workdir."""
   card = json.loads((BUNDLED_MODEL / "model.json").read_text())
   assert card["training_data"] and (BUNDLED_MODEL / "MODEL_CARD.md").exists()
+  assert not any(Path(path).is_absolute() for path in card["training_data"].values())
   size = sum(path.stat().st_size for path in BUNDLED_MODEL.iterdir())
   assert size <= 10 * 2**20
   model = TrainedModel.load(BUNDLED_MODEL)
