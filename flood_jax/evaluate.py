@@ -19,9 +19,10 @@ tables and figures are the evaluators of `flood_jax.evaluators`.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -213,11 +214,10 @@ def define_flags() -> None:
   )
 
 
-def compare_engines(data_root: str | Path, output: Path) -> None:
+def compare_engines(models: Iterable[TrainedModel], data_root: str | Path, output: Path) -> None:
   """--engines: the model evaluated on each engine, a report each, the figures side by side."""
   summaries = {}
-  for engine, precision in engine_specs(FLAGS.engines):
-    model = TrainedModel.from_flags(engine=engine, precision=precision)
+  for model in models:
     name = f"{model.engine.name} {model.engine.precision}"
     print(f"model: {model.describe()}")
     folder = output / name.replace(" ", "_")
@@ -238,14 +238,18 @@ def main() -> None:
   from flood_jax.logs import quiet_library_logs
 
   quiet_library_logs()
-  engine_specs(FLAGS.engines or [])  # a typo stops here, before a model is loaded
-  model = TrainedModel.from_flags()
+  specs = engine_specs(FLAGS.engines or []) or [(None, None)]  # a typo stops before any load
+  # One engine's model at a time; the first also gives the config (a workdir's data root).
+  models = (
+    TrainedModel.from_flags(engine=engine, precision=precision) for engine, precision in specs
+  )
+  model = next(models)
   if not FLAGS.data_root and not FLAGS.workdir:
     raise UsageError("--data_root is required with a model folder (a workdir knows its data)")
   data_root = FLAGS.data_root or training_data_root(Path(FLAGS.workdir), model.config)
   output = FLAGS.output or (Path(FLAGS.workdir or ".") / "eval" / FLAGS.split)
   if FLAGS.engines:
-    compare_engines(data_root, Path(output))
+    compare_engines(itertools.chain([model], models), data_root, Path(output))
     return
   print(f"model: {model.describe()}")
   summary = evaluate(
