@@ -51,18 +51,15 @@ def upsampling_as_convolution(model: onnx.ModelProto) -> None:
   consumers, constants = _consumers(graph), _constants(graph)
   replaced, dropped = {}, set()
   for index, node in enumerate(graph.node):
-    equation = next((a.s for a in node.attribute if a.name == "equation"), b"")
-    if (
-      node.op_type != "Einsum" or equation != b"bhwc,ijcd->bhiwjd" or node.input[1] not in constants
-    ):
+    if node.op_type != "Einsum" or node.input[1] not in constants:
+      continue
+    if _attribute(node, "equation", b"") != b"bhwc,ijcd->bhiwjd":
       continue
     kernel = constants[node.input[1]]  # [i, j, c, d]
     rows, cols, channels, features = kernel.shape
     weight = kernel.transpose(0, 1, 3, 2).reshape(rows * cols * features, channels, 1, 1)
-    bias, add = (
-      np.zeros(features, np.float32),
-      _bias_add_after_reshape(graph, index, consumers, constants),
-    )
+    bias = np.zeros(features, np.float32)
+    add = _bias_add_after_reshape(graph, index, consumers, constants)
     if add is not None:
       bias = constants[graph.node[add].input[1]].reshape(features)
       _rewire(graph, graph.node[add].output[0], graph.node[add].input[0])
@@ -80,7 +77,7 @@ def upsampling_as_convolution(model: onnx.ModelProto) -> None:
         [f"{name}_nchw", f"{name}_weight", f"{name}_bias"],
         [f"{name}_conv"],
         kernel_shape=[1, 1],
-      ),  # fmt: skip
+      ),
       helper.make_node("Transpose", [f"{name}_conv"], [f"{name}_products"], perm=NHWC),
       helper.make_node("Reshape", [f"{name}_products", f"{name}_shape"], [f"{name}_blocks"]),
       helper.make_node("Transpose", [f"{name}_blocks"], [name], perm=[0, 1, 3, 2, 4, 5]),
@@ -117,7 +114,7 @@ def pooling_as_max_pool(model: onnx.ModelProto) -> None:
     if reshape is None or reshape.op_type != "Reshape" or reshape.input[1] not in constants:
       continue
     shape, axes = constants[reshape.input[1]], constants[node.input[1]]
-    keepdims = next((a.i for a in node.attribute if a.name == "keepdims"), 1)
+    keepdims = _attribute(node, "keepdims", 1)
     if len(shape) != 6 or list(shape[[2, 4]]) != [2, 2] or list(axes) != [2, 4] or keepdims:
       continue
     name = node.output[0]
@@ -139,14 +136,14 @@ def mean_as_global_pool(model: onnx.ModelProto) -> None:
   NCHW) and Flatten, which ONNX Runtime runs in int8 (it dequantises the whole activation for
   ReduceMean)."""
   graph = model.graph
-  constants, ranks = _constants(graph), _ranks(model)
+  constants, shapes = _constants(graph), _static_shapes(model)
   replaced = {}
   for index, node in enumerate(graph.node):
     if node.op_type != "ReduceMean" or len(node.input) < 2 or node.input[1] not in constants:
       continue
     axes = list(constants[node.input[1]])
-    keepdims = next((a.i for a in node.attribute if a.name == "keepdims"), 1)
-    if axes not in ([2, 3], [1, 2]) or keepdims or ranks.get(node.input[0]) != 4:
+    keepdims = _attribute(node, "keepdims", 1)
+    if axes not in ([2, 3], [1, 2]) or keepdims or len(shapes.get(node.input[0], [])) != 4:
       continue
     name, source = node.output[0], node.input[0]
     nodes = []
@@ -199,6 +196,12 @@ def _row_expansion(tensor: list | None, gate: list | None) -> list[int] | None:
   return None
 
 
+def _attribute(node, name: str, default):
+  """The value of `node`'s attribute `name`, or `default` where it has none."""
+  found = [attribute for attribute in node.attribute if attribute.name == name]
+  return helper.get_attribute_value(found[0]) if found else default
+
+
 def _consumers(graph) -> dict[str, list[int]]:
   """The indices of the nodes reading each tensor. (Indices, not the nodes: protobuf makes a
   new Python object for a node each time it is read, so nodes cannot be told apart by id.)"""
@@ -227,10 +230,6 @@ def _static_shapes(model: onnx.ModelProto) -> dict[str, list]:
   return shapes
 
 
-def _ranks(model: onnx.ModelProto) -> dict[str, int]:
-  return {name: len(shape) for name, shape in _static_shapes(model).items()}
-
-
 def _rewire(graph, old: str, new: str) -> None:
   """Every input named `old` now reads `new` (the op producing `old` is going away)."""
   if any(output.name == old for output in graph.output):
@@ -248,6 +247,7 @@ def _replace(graph, replaced: dict[int, list], dropped: set[int]) -> None:
   for index, node in enumerate(graph.node):
     if index not in dropped:
       nodes += replaced.get(index, [node])
+  # Copies, because the graph's own nodes are deleted before the list is put back.
   nodes = [onnx.NodeProto.FromString(node.SerializeToString()) for node in nodes]
   del graph.node[:]
   graph.node.extend(nodes)
