@@ -24,6 +24,7 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
+from flood_jax.data.geotiff import read_window
 from flood_jax.data.scene import Grid
 from flood_jax.errors import DataError, UsageError
 
@@ -131,9 +132,8 @@ class ReferenceWater:
 
   def permanent(self, top: int, rows: int, width: int) -> np.ndarray:
     """bool [rows, width]: occurrence >= permanent_percent (no data: not permanent)."""
-    inside = min(rows, self._vrt.height - top)  # the VRT is on the scene's own grid
-    occurrence = np.full((rows, width), NODATA, np.uint8)
-    occurrence[:inside] = self._vrt.read(1, window=Window(0, top, width, inside))
+    window = Window(0, top, width, rows)  # the VRT is on the scene's own grid
+    occurrence = read_window(self._vrt, [1], window, NODATA, np.uint8)[0]
     return (occurrence >= self.permanent_percent) & (occurrence <= 100)
 
   def close(self) -> None:
