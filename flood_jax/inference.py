@@ -22,7 +22,7 @@ from flood_jax import blending, model_folder
 from flood_jax import checkpoints as checkpoints_lib
 from flood_jax.config_checks import check_tiling
 from flood_jax.data.bands import input_validity
-from flood_jax.data.pipeline import prepare
+from flood_jax.data.pipeline import normalised_bands
 from flood_jax.data.stats import load_stats
 from flood_jax.engines import FlipAveraged, OnnxRuntimeEngine, XlaEngine
 from flood_jax.errors import UsageError
@@ -268,12 +268,8 @@ class TrainedModel:
   def normalised_input(self, vv_vh_db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """([..., 3] model input, bool validity) from VV and VH in dB (NaN where missing)."""
     validity = input_validity(vv_vh_db[..., 0], vv_vh_db[..., 1])
-    element = {
-      "vv_vh_db": vv_vh_db,  # NaN where invalid: the bands are 0 there
-      "label": np.zeros(validity.shape, np.uint8),
-      "validity": validity,
-    }
-    return prepare(element, self.stats, self.config.data.band_domain)["image"], validity
+    image = normalised_bands(vv_vh_db, validity, self.stats, self.config.data.band_domain)
+    return image, validity
 
   def probabilities(self, images: np.ndarray) -> np.ndarray:
     """float32 [B, T, T] water probability of normalised images [B, T, T, 3]."""

@@ -31,20 +31,27 @@ from flood_jax.errors import DataError
 
 
 def prepare(element: dict, stats: dict, band_domain: str) -> dict:
-  """Engineered, normalised bands with invalid pixels set to 0 (the training mean).
+  """Engineered, normalised bands with invalid pixels set to 0 (the training mean), the label
+  and validity with a channel axis."""
+  validity = element["validity"]
+  return {
+    "image": normalised_bands(element["vv_vh_db"], validity, stats, band_domain),
+    "label": element["label"][..., None].astype(np.float32),
+    "validity": validity[..., None].astype(bool),
+  }
 
-  Zeroing makes the model input independent of whatever the raw data holds at invalid pixels.
-  """
-  vv_vh_db, validity = element["vv_vh_db"], element["validity"]
+
+def normalised_bands(
+  vv_vh_db: np.ndarray, validity: np.ndarray, stats: dict, band_domain: str
+) -> np.ndarray:
+  """float32 [..., 3]: the engineered bands of VV, VH in dB, normalised by `stats`, 0 where
+  `validity` is False. Zeroing makes the model input independent of whatever the raw data
+  holds at invalid pixels. Training (`prepare`) and prediction share it."""
   image = engineered_bands(vv_vh_db[..., 0], vv_vh_db[..., 1], band_domain)
   image -= np.asarray(stats["mean"], np.float32)
   image /= np.asarray(stats["std"], np.float32)
   image[~validity] = 0.0
-  return {
-    "image": image,
-    "label": element["label"][..., None].astype(np.float32),
-    "validity": validity[..., None].astype(bool),
-  }
+  return image
 
 
 def augment_geometry(
