@@ -40,7 +40,8 @@ from flood_jax.data.stac import stac_item
 from flood_jax.errors import UsageError
 from flood_jax.inference import TrainedModel
 from flood_jax.logs import write_json
-from flood_jax.sieve import StreamingSieve, min_pixels
+from flood_jax.map_rules import map_rules
+from flood_jax.sieve import min_pixels
 from flood_jax.windows import window_starts
 
 PIXEL_SIZE_TOLERANCE = 1.5  # warn where the input's pixels differ from the model's by more
@@ -192,25 +193,23 @@ class SceneMapping:
         products.MapWriter(outputs.probability, self.grid, self.probability_kind, tags)
       )
     pixel_area = float(np.median(self.grid.row_areas_m2(self.grid.height // 2, 1)))
-    self.sieve = StreamingSieve(min_pixels(model.min_area_m2, pixel_area))
+    permanent = self.reference.permanent if self.reference is not None else None
+    self.rules = map_rules(min_pixels(model.min_area_m2, pixel_area), permanent)
     self.tally = AreaTally(self.grid)
 
   def add(self, top: int, probability: np.ndarray, valid: np.ndarray) -> None:
     if len(self.writers) > 1:
       values = products.probability_values(probability, valid, self.probability_kind)
       self.writers[1].write_rows(top, values)
-    for row, classes in self.sieve.push(top, self.model.classes(probability, valid)):
+    for row, classes in self.rules.push(top, self.model.classes(probability, valid)):
       self._finish_rows(row, classes)
 
   def _finish_rows(self, top: int, classes: np.ndarray) -> None:
-    if self.reference is not None:
-      permanent = self.reference.permanent(top, len(classes), classes.shape[1])
-      classes = np.where((classes == products.WATER) & permanent, products.PERMANENT_WATER, classes)
     self.writers[0].write_rows(top, np.asarray(classes, np.uint8))
     self.tally.add(top, classes)
 
   def finish(self) -> None:
-    for row, classes in self.sieve.finish():
+    for row, classes in self.rules.finish():
       self._finish_rows(row, classes)
     for writer in self.writers:
       writer.finish()
@@ -239,7 +238,7 @@ def predict_scene(
   with bounded_gdal_cache():
     summary = _map_scene(model, scene, outputs, options)
   if outputs.vectors:
-    summary["polygons"] = _write_vectors(model, outputs)
+    summary["polygons"] = _write_vectors(outputs)
   summary["seconds"] = round(time.perf_counter() - start, 1)
   extra = {"probability": outputs.probability, "vectors": outputs.vectors}
   item = stac_item(outputs.map, summary.pop("grid"), summary, {k: v for k, v in extra.items() if v})
@@ -247,10 +246,10 @@ def predict_scene(
   return summary
 
 
-def _write_vectors(model: TrainedModel, outputs: Outputs) -> int:
+def _write_vectors(outputs: Outputs) -> int:
   from flood_jax.data.vectors import write_vectors
 
-  return write_vectors(outputs.map, outputs.vectors, model.min_area_m2, flood_classes=True)
+  return write_vectors(outputs.map, outputs.vectors, flood_classes=True)
 
 
 def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions) -> dict:

@@ -1,5 +1,13 @@
 """Minimum mapping unit: water patches smaller than an area become dry.
 
+What the unit means where flood water touches permanent water (`flood_jax.map_rules`): it applies
+first to water bodies (flood and permanent water together), so a body under the unit is dry; then
+to each class inside a kept body, so a fragment of permanent water under the unit is flood water
+(a reference pixel inside a flood) and then a fragment of flood water under the unit is permanent
+water (the rim of a lake drawn at the reference layer's coarser pixels). Every patch of every
+water class in a finished map therefore has at least the unit's pixels, and the polygons are
+exactly the map's patches.
+
 GDAL's sieve filter (through `rasterio.features.sieve`, 8-connected) finds the patches. Scenes
 arrive as bands of rows, so `StreamingSieve` sieves them as they come and gives the same map as
 sieving the whole scene at once: a patch of fewer than P pixels spans fewer than P rows, so a
@@ -15,31 +23,43 @@ import math
 import numpy as np
 from rasterio.features import sieve
 
-from flood_jax.data.products import DRY, WATER
+from flood_jax.data.products import DRY, PERMANENT_WATER, WATER
 
 COLUMN_BLOCK = 2048  # columns sieved at once (plus the context on each side)
 
 
-def sieve_water(classes: np.ndarray, min_pixels: int) -> np.ndarray:
-  """uint8 classes with the water (1) patches of fewer than `min_pixels` pixels set to dry (0).
+def sieve_water(
+  classes: np.ndarray, min_pixels: int, value: int = WATER, replacement: int = DRY
+) -> np.ndarray:
+  """uint8 classes with the patches of `value` (water) of fewer than `min_pixels` pixels set to
+  `replacement` (dry).
 
-  Only water is removed: the small dry holes that GDAL's sieve would also fill are kept, and
+  Only that class is removed: the small dry holes that GDAL's sieve would also fill are kept, and
   no-data (255) and other classes stay as they are. Columns are sieved in blocks with
   `min_pixels` columns of context on each side (exact, as rows are in `StreamingSieve`), so
   the temporaries do not grow with the scene's width.
   """
-  if min_pixels <= 1 or not (classes == WATER).any():
+  if min_pixels <= 1 or not (classes == value).any():
     return classes
   sieved = classes.copy()
   width = classes.shape[1]
   for left in range(0, width, COLUMN_BLOCK):
     lo, hi = max(left - min_pixels, 0), min(left + COLUMN_BLOCK + min_pixels, width)
-    water = classes[:, lo:hi] == WATER
+    water = classes[:, lo:hi] == value
     kept = sieve(water.view(np.uint8), size=min_pixels, connectivity=8)
     removed = water & (kept == 0)
     right = min(left + COLUMN_BLOCK, width)
-    sieved[:, left:right][removed[:, left - lo : right - lo]] = DRY
+    sieved[:, left:right][removed[:, left - lo : right - lo]] = replacement
   return sieved
+
+
+def split_water_bodies(classes: np.ndarray, min_pixels: int) -> np.ndarray:
+  """The unit inside water bodies already sieved as a whole (see the module doc): fragments of
+  permanent water under `min_pixels` become flood water, then fragments of flood water under it
+  become permanent water. Each fragment touches the other class (its body is larger), so no
+  fragment under the unit is left, and no water pixel becomes dry."""
+  classes = sieve_water(classes, min_pixels, PERMANENT_WATER, WATER)
+  return sieve_water(classes, min_pixels, WATER, PERMANENT_WATER)
 
 
 def min_pixels(min_area_m2: float, pixel_area_m2: float) -> int:
@@ -53,12 +73,14 @@ class StreamingSieve:
   """Sieves a map band by band, exactly as `sieve_water` on the whole map (see module doc).
 
   push(top, rows) takes consecutive bands of uint8 classes; it and finish() return the bands
-  (top, rows) that are final. Memory is the band plus 2 P rows of the scene's width.
+  (top, rows) that are final. Memory is the band plus 2 P rows of the scene's width. `sieve`
+  is `sieve_water` by default, or any function of (classes, min_pixels) whose change to a pixel
+  depends only on patches of fewer than P pixels around it (`split_water_bodies`).
   """
 
-  def __init__(self, min_pixels: int):
+  def __init__(self, min_pixels: int, sieve=sieve_water):
     self.margin = max(int(min_pixels), 0)
-    self.min_pixels = min_pixels
+    self.min_pixels, self.sieve = min_pixels, sieve
     self.buffer = None  # rows [self.top, self.top + len(buffer)), context included
     self.top = 0
     self.final = 0  # first row not yet returned
@@ -82,7 +104,7 @@ class StreamingSieve:
     trimmed to `margin` rows above the next row to release."""
     if until <= self.final:
       return []
-    sieved = sieve_water(self.buffer, self.min_pixels)
+    sieved = self.sieve(self.buffer, self.min_pixels)
     released = (self.final, sieved[self.final - self.top : until - self.top])
     self.final = until
     keep_from = max(until - self.margin, self.top)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from flood_jax.sieve import StreamingSieve, min_pixels, sieve_water
+from flood_jax.sieve import StreamingSieve, min_pixels, sieve_water, split_water_bodies
 
 
 def _map(rng, shape=(300, 200)):
@@ -61,3 +61,63 @@ def test_column_blocks_sieve_as_the_whole_width(monkeypatch, block):
     monkeypatch.setattr(flood_jax.sieve, "COLUMN_BLOCK", block)
     np.testing.assert_array_equal(sieve_water(classes, limit), whole)
     monkeypatch.undo()
+
+
+def _bodies() -> tuple[np.ndarray, np.ndarray]:
+  """Water (1) and a reference's permanent mask where flood water touches permanent water."""
+  water = np.zeros((60, 80), np.uint8)
+  permanent = np.zeros((60, 80), bool)
+  water[5:25, 5:25] = 1  # a lake of 400 px, permanent but for a 3 x 4 rim on its right
+  water[10:13, 25:29] = 1
+  permanent[5:25, 5:25] = True
+  water[30:50, 40:60] = 1  # a flood of 400 px around a 3 x 3 reference pixel
+  permanent[38:41, 45:48] = True
+  water[52:57, 5:10] = 1  # a body of 25 px, 12 flood and 13 permanent: neither alone is a unit
+  permanent[52:57, 5:7] = True
+  permanent[52:55, 7] = True
+  water[2:4, 70:72] = 1  # a speck of 4 px: dry
+  return water, permanent
+
+
+def _finished(water: np.ndarray, permanent: np.ndarray, limit: int) -> np.ndarray:
+  sieved = sieve_water(water, limit)
+  return split_water_bodies(np.where((sieved == 1) & permanent, 2, sieved).astype(np.uint8), limit)
+
+
+def test_the_unit_holds_for_each_class_where_flood_touches_permanent_water():
+  from scipy import ndimage
+
+  water, permanent = _bodies()
+  classes = _finished(water, permanent, 20)
+  assert (classes[10:13, 25:29] == 2).all(), "a rim of flood under the unit joins the lake"
+  assert (classes[38:41, 45:48] == 1).all(), "a reference pixel inside a flood is flood"
+  assert (classes[52:57, 5:10] == 1).all(), "the 13 px of permanent water went first"
+  assert (classes[2:4, 70:72] == 0).all()
+  assert ((classes > 0) == (sieve_water(water, 20) == 1)).all(), "no water became dry"
+  for value in (1, 2):
+    labels, count = ndimage.label(classes == value, structure=np.ones((3, 3)))
+    assert (ndimage.sum(classes == value, labels, range(1, count + 1)) >= 20).all()
+
+
+@pytest.mark.parametrize("limit", [7, 25])
+def test_streamed_rules_equal_the_whole_map(limit):
+  from flood_jax.map_rules import map_rules
+
+  rng = np.random.default_rng(limit)
+  water = _map(rng)
+  permanent = np.zeros(water.shape, bool)
+  for _ in range(40):  # reference blocks of 3 x 3 px over lakes, specks and the river
+    row, col = rng.integers(0, water.shape[0] - 3), rng.integers(0, water.shape[1] - 3)
+    permanent[row : row + 3, col : col + 3] = True
+  permanent[40:80, 30:60] = True
+  whole = _finished(water, permanent, limit)
+  assert (whole == 2).any() and (whole == 1).any()
+  rules = map_rules(limit, lambda top, rows, width: permanent[top : top + rows, :width])
+  pieces, top = [], 0
+  while top < len(water):
+    rows = int(rng.integers(1, 40))
+    pieces += rules.push(top, water[top : top + rows])
+    top += rows
+  pieces += rules.finish()
+  assert [start for start, _ in pieces] == list(np.cumsum([0] + [len(r) for _, r in pieces[:-1]]))
+  np.testing.assert_array_equal(np.concatenate([rows for _, rows in pieces]), whole)

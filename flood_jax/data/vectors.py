@@ -29,8 +29,8 @@ def _areas_m2(geometries: list, crs) -> np.ndarray:
   return np.asarray([abs(geod.geometry_area_perimeter(geometry)[0]) for geometry in geometries])
 
 
-def _polygons(map_path: Path, min_area_m2: float):
-  """(geometries, classes, areas) of the water polygons of at least `min_area_m2`."""
+def _polygons(map_path: Path):
+  """(geometries, classes, areas) of every water polygon of the map."""
   geometries, classes, areas = [], [], []
   with rasterio.open(map_path) as dataset:
     crs, batch = dataset.crs, []
@@ -39,10 +39,9 @@ def _polygons(map_path: Path, min_area_m2: float):
       shaped = [shapely.geometry.shape(geometry) for geometry, _ in batch]
       batch_areas = _areas_m2(shaped, crs)
       for geometry, (_, value), area in zip(shaped, batch, batch_areas, strict=True):
-        if area >= min_area_m2:
-          geometries.append(geometry)
-          classes.append(int(value))
-          areas.append(float(area))
+        geometries.append(geometry)
+        classes.append(int(value))
+        areas.append(float(area))
 
     for geometry, value in shapes(rasterio.band(dataset, 1), connectivity=8):
       if value not in (NODATA, DRY):
@@ -54,10 +53,11 @@ def _polygons(map_path: Path, min_area_m2: float):
   return crs, geometries, classes, areas
 
 
-def write_vectors(map_path: Path, output: Path, min_area_m2: float, flood_classes: bool) -> int:
-  """Writes the water polygons (classes 1 and 2) of `map_path` to `output` (.gpkg or .geojson);
-  polygons under `min_area_m2` are dropped. Returns how many were written."""
-  crs, geometries, classes, areas = _polygons(map_path, min_area_m2)
+def write_vectors(map_path: Path, output: Path, flood_classes: bool) -> int:
+  """Writes the water polygons (classes 1 and 2) of `map_path` to `output` (.gpkg or .geojson),
+  one per patch of the map: the map's minimum mapping unit has already removed the small ones
+  (`flood_jax.sieve`), so the polygons' areas add up to the map's. Returns how many."""
+  crs, geometries, classes, areas = _polygons(map_path)
   names = FLOOD_CLASS_NAMES if flood_classes else {WATER: "water"}
   partial = output.with_name(f".{output.name}.partial{output.suffix}")
   partial.unlink(missing_ok=True)

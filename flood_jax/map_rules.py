@@ -1,0 +1,76 @@
+"""The rules that turn a streamed water map into a finished class map, band by band.
+
+Bands of rows arrive from the blended model (`flood_jax.blending`) in order; each rule is a
+stage with `push(top, rows)` and `finish()` returning the bands it has finished, and `Rules`
+chains them, so memory is a few bands whatever the scene's height. The order, and why:
+1. the minimum mapping unit on water bodies (`sieve.StreamingSieve`);
+2. permanent water where the reference layer says so (`PixelRule`);
+3. the unit inside water bodies, fragment by fragment (`sieve.split_water_bodies`, streamed as
+   two sieves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+
+from flood_jax.data.products import PERMANENT_WATER, WATER
+from flood_jax.sieve import StreamingSieve, sieve_water
+
+Band = tuple[int, np.ndarray]  # (top row, uint8 classes [rows, width])
+
+
+class PixelRule:
+  """A stage that changes each band as it comes: `rule(top, classes) -> classes`."""
+
+  def __init__(self, rule: Callable[[int, np.ndarray], np.ndarray]):
+    self.rule = rule
+
+  def push(self, top: int, rows: np.ndarray) -> list[Band]:
+    return [(top, self.rule(top, rows))]
+
+  def finish(self) -> list[Band]:
+    return []
+
+
+class Rules:
+  """Stages applied in order to consecutive bands; returns the bands the last one finished."""
+
+  def __init__(self, stages: list):
+    self.stages = stages
+
+  def push(self, top: int, rows: np.ndarray) -> list[Band]:
+    bands = [(top, rows)]
+    for stage in self.stages:
+      bands = [out for band in bands for out in stage.push(*band)]
+    return bands
+
+  def finish(self) -> list[Band]:
+    bands: list[Band] = []
+    for stage in self.stages:
+      bands = [out for band in bands for out in stage.push(*band)] + stage.finish()
+    return bands
+
+
+def permanent_water_rule(permanent: Callable[[int, int, int], np.ndarray]) -> PixelRule:
+  """Water becomes permanent water where `permanent(top, rows, width)` (bool) is true."""
+
+  def rule(top: int, classes: np.ndarray) -> np.ndarray:
+    mask = permanent(top, len(classes), classes.shape[1])
+    return np.where((classes == WATER) & mask, np.uint8(PERMANENT_WATER), classes)
+
+  return PixelRule(rule)
+
+
+def map_rules(min_pixels: int, permanent: Callable | None = None) -> Rules:
+  """The stages of a map (module doc) for a unit of `min_pixels` and an optional reference."""
+  stages: list = [StreamingSieve(min_pixels)]
+  if permanent is not None:
+    stages += [
+      permanent_water_rule(permanent),
+      StreamingSieve(min_pixels, partial(sieve_water, value=PERMANENT_WATER, replacement=WATER)),
+      StreamingSieve(min_pixels, partial(sieve_water, value=WATER, replacement=PERMANENT_WATER)),
+    ]
+  return Rules(stages)
