@@ -227,6 +227,7 @@ def test_bad_inputs_on_the_command_line(original, model_folder, tmp_path):
   shifted = rasterio.Affine(transform.a, 0, transform.c + 3 * transform.a, 0, transform.e,
                             transform.f)  # fmt: skip
   write(tmp_path / "vh_shifted.tif", vh, crs, shifted)
+  write(tmp_path / "vh_small.tif", vh[:100, :90], crs, transform)
   (tmp_path / "broken_water.tif").write_bytes(b"not a raster")
   with zipfile.ZipFile(tmp_path / "empty_product.zip", "w") as archive:
     archive.writestr("readme.txt", "no rasters")
@@ -236,6 +237,7 @@ def test_bad_inputs_on_the_command_line(original, model_folder, tmp_path):
   out.parent.mkdir()
   cases = [
     ([f"--vv={folder / 'vv_db.tif'}", f"--vh={tmp_path / 'vh_shifted.tif'}"], "not on VV's grid"),
+    ([f"--vv={folder / 'vv_db.tif'}", f"--vh={tmp_path / 'vh_small.tif'}"], "vh_small.tif: VH is not on VV's grid (size"),
     ([f"--input={folder / 'vv_db.tif'}"], "one band and no partner"),
     ([f"--input={tmp_path / 'empty_product.zip'}"], "no *_VV.tif inside"),
     ([f"--input={tmp_path / 'flat.tif'}"], "--scale"),
@@ -276,3 +278,63 @@ def test_resampling_averages_power_window_by_window(tmp_path, caplog):
     open_reader(resolve_input(str(coarse)), model, None).close()
   assert any("30.0 m" in record.getMessage() and "--resample_m" in record.getMessage()
              for record in caplog.records)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def flooded_chip(tmp_path_factory):
+  """A real chip pushed to nearly all water: its labelled water kept, every other pixel given
+  the VV and VH of one of the darkest tenth of its labelled water pixels, drawn at random, so
+  that the VV median is below -22 dB, as on the 98%-water chip that auto once refused."""
+  root = Path(__file__).resolve().parents[2] / "shared/data/sen1floods11/v1.1/data/flood_events"
+  chip = root / "HandLabeled/S1Hand/India_900498_S1Hand.tif"
+  if not chip.exists():
+    pytest.skip("../shared/data/sen1floods11 is not beside the project")
+  with (
+    rasterio.open(chip) as dataset,
+    rasterio.open(root / "HandLabeled/LabelHand/India_900498_LabelHand.tif") as labels,
+  ):
+    vv, vh = dataset.read()
+    water = labels.read(1) == 1
+    crs, transform = dataset.crs, dataset.transform
+  rng = np.random.default_rng(3)
+  usable = water & np.isfinite(vv) & np.isfinite(vh)
+  darkest = usable & (vv <= np.percentile(vv[usable], 10))
+  drawn = rng.choice(np.flatnonzero(darkest), (~water).sum())
+  vv[~water], vh[~water] = vv.ravel()[drawn], vh.ravel()[drawn]
+  assert np.nanmedian(vv) < -22.0
+  folder = tmp_path_factory.mktemp("flooded")
+  write(folder / "stacked_db.tif", [vv, vh], crs, transform, nodata=float("nan"))
+  return folder, vv, vh, crs, transform
+
+
+def test_a_scene_of_mostly_water_maps_in_every_form_with_every_default(flooded_chip, onnx_model,
+                                                                       tmp_path):  # fmt: skip
+  """No real scene is refused for its scale: dB values that are mostly negative are dB whatever
+  their median, and power or amplitude of mostly water is told apart by the VV - VH gap."""
+  folder, vv, vh, crs, transform = flooded_chip
+  expected = {"power": "power", "amplitude": "amplitude", "hyp3 zip": "power",
+              "hyp3 folder": "power", "planetary computer pair": "power"}  # fmt: skip
+  forms = {"stacked dB": ({"input": str(folder / "stacked_db.tif")}, None)}
+  forms.update(_forms(folder, vv, vh, crs, transform))
+  for form, (arguments, _) in forms.items():
+    scene = resolve_input(**arguments)
+    assert scene.scale == expected.get(form, "db"), (form, scene.scale_reason)
+    classes, _ = _map(onnx_model, scene, tmp_path / f"{form.replace(' ', '_')}.tif")
+    assert (classes == 1).mean() > 0.5, form
+  dark = write(tmp_path / "dark.tif", [np.full(vv.shape, -25.0), np.full(vv.shape, -33.0)], crs,
+               transform)  # fmt: skip
+  assert "negative" in resolve_input(str(dark)).scale_reason
+  # Squared amplitudes halve the gap and double it: a flat gap of 3 dB fits no reading.
+  ambiguous = write(tmp_path / "ambiguous.tif", [np.full(vv.shape, 0.004), np.full(vv.shape, 0.002)],
+                    crs, transform)  # fmt: skip
+  with pytest.raises(DataError, match="cannot tell"):
+    resolve_input(str(ambiguous))
+
+
+def test_bands_of_different_sizes_are_refused_before_their_values_are_read(original, tmp_path):
+  folder, vv, vh, crs, transform = original
+  _forms(folder, vv, vh, crs, transform)
+  small = write(tmp_path / "vh_small.tif", vh[:100, :90], crs, transform)
+  for scale in ("auto", "db"):
+    with pytest.raises(DataError, match="vh_small.tif: VH is not on VV's grid.*size"):
+      resolve_input(vv=str(folder / "vv_db.tif"), vh=str(small), scale=scale)

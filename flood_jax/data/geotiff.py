@@ -133,6 +133,18 @@ def georeference_mismatch(first: RasterHeader, second: RasterHeader) -> str | No
   return None
 
 
+def check_same_grid(vv, others: dict[str, object]) -> None:
+  """DataError naming the file when any of `others` ({what it is: open dataset or None}) is not
+  on the grid of the open VV dataset `vv`: nothing is resampled silently."""
+  for name, other in others.items():
+    mismatch = other is not None and georeference_mismatch(vv, other)
+    if mismatch:
+      raise DataError(
+        f"{other.name}: {name} is not on VV's grid ({mismatch}); no resampling "
+        f"is done silently: warp it onto {vv.name} first"
+      )
+
+
 def check_pair(s1: RasterHeader, label: RasterHeader) -> None:
   check_s1_header(s1)
   check_label_header(label)

@@ -5,7 +5,12 @@ no error, so when neither the product name nor the metadata says, the values dec
 when one reading of them is plausible: calibrated Sentinel-1 backscatter over a scene has a VV
 median between -22 and -3 dB, and VV 4.5-11.5 dB above VH (the real Sen1Floods11 chips: dry land
 -9.1 dB with a 7.0 dB gap, water -13.3 dB with 8.4; squaring amplitudes doubles the gap, taking
-square roots halves it). Where none or several readings fit, the user is asked for --scale.
+square roots halves it). Values that are mostly negative cannot be power or amplitude, so they
+are dB whatever their median: a scene that is nearly all water has a VV median below -22 dB, and
+it is the scene a responder most needs mapped. For the same reason, where no reading fits a
+positive scene (power or amplitude of mostly water), the median's range is widened to that of
+open water (down to -32 dB) and the VV - VH gap decides. Where none or several readings fit,
+the user is asked for --scale.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from rasterio.windows import Window
 
 SCALES = ("db", "power", "amplitude")
 PLAUSIBLE_VV_MEDIAN_DB = (-22.0, -3.0)
+WATER_VV_MEDIAN_DB = (-32.0, -3.0)  # tried when no reading fits: scenes of mostly open water
 PLAUSIBLE_GAP_DB = (4.5, 11.5)
+NEGATIVE_SHARE = 0.5  # above this share of negative valid values in both bands: dB
 SAMPLE_SIDE = 512
 SAMPLE_WINDOWS = 8  # windows per side when a large band without overviews is sampled
 FILL_VALUE = -32768  # Planetary Computer's no data
@@ -85,8 +92,11 @@ def to_db(values: np.ndarray, scale: str) -> np.ndarray:
   return result
 
 
-def plausible_readings(vv: np.ndarray, vh: np.ndarray) -> dict[str, tuple[float, float]]:
-  """{scale: (VV median dB, VV - VH median dB)} of the readings that look like Sentinel-1."""
+def plausible_readings(
+  vv: np.ndarray, vh: np.ndarray, median_range: tuple[float, float] = PLAUSIBLE_VV_MEDIAN_DB
+) -> dict[str, tuple[float, float]]:
+  """{scale: (VV median dB, VV - VH median dB)} of the readings that look like Sentinel-1: VV
+  median within `median_range` and the gap within PLAUSIBLE_GAP_DB."""
   readings = {}
   for scale in SCALES:
     vv_db, vh_db = to_db(vv, scale), to_db(vh, scale)
@@ -96,7 +106,7 @@ def plausible_readings(vv: np.ndarray, vh: np.ndarray) -> dict[str, tuple[float,
     if both.sum() < 100:
       continue
     median, gap = float(np.median(vv_db[both])), float(np.median(vv_db[both] - vh_db[both]))
-    low, high = PLAUSIBLE_VV_MEDIAN_DB
+    low, high = median_range
     if low <= median <= high and PLAUSIBLE_GAP_DB[0] <= gap <= PLAUSIBLE_GAP_DB[1]:
       readings[scale] = (median, gap)
   return readings
@@ -107,12 +117,24 @@ def decide_from_values(vv_dataset, vv_band: int, vh_dataset, vh_band: int, name:
   from flood_jax.errors import DataError
 
   vv, vh = _sample(vv_dataset, vv_band), _sample(vh_dataset, vh_band)
-  if not (np.isfinite(vv) & np.isfinite(vh)).any():  # every value no data: the map will be too
+  both = np.isfinite(vv) & np.isfinite(vh)
+  if not both.any():  # every value no data: the map will be too
     return "db", "no valid value in the sampled pixels (no data everywhere)"
-  readings = plausible_readings(vv, vh)
+  negative = min(float(np.mean(vv[both] < 0)), float(np.mean(vh[both] < 0)))
+  if negative > NEGATIVE_SHARE:
+    median = float(np.median(vv[both]))
+    return "db", (
+      f"values: {negative:.0%} of valid values negative (power and amplitude cannot be), read "
+      f"as db, VV median {median:.1f} dB"
+    )
+  readings, note = plausible_readings(vv, vh), ""
+  if not readings:
+    readings, note = plausible_readings(vv, vh, WATER_VV_MEDIAN_DB), " (a scene of mostly water)"
   if len(readings) == 1:
     ((scale, (median, gap)),) = readings.items()
-    return scale, f"values: read as {scale}, VV median {median:.1f} dB, {gap:.1f} dB above VH"
+    return scale, (
+      f"values: read as {scale}, VV median {median:.1f} dB{note}, {gap:.1f} dB above VH"
+    )
   why = "several readings fit: " + ", ".join(readings) if readings else "no reading fits"
   raise DataError(
     f"{name}: cannot tell whether the values are dB, power or amplitude ({why}); "

@@ -21,7 +21,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 from rasterio.windows import Window
 
-from flood_jax.data.geotiff import georeference_mismatch, open_raster, read_window
+from flood_jax.data.geotiff import check_same_grid, open_raster, read_window
 from flood_jax.data.scale import mark_nodata, to_db
 from flood_jax.data.sources import SceneInput
 from flood_jax.errors import DataError
@@ -85,13 +85,7 @@ class SceneReader:
     vv, vh = self._datasets[scene.vv.path], self._datasets[scene.vh.path]
     if vv.crs is None:
       raise DataError(f"{scene.vv.path}: has no CRS; a flood map must be georeferenced")
-    for name, other in (("VH", vh), ("layover/shadow map", self._mask_dataset())):
-      mismatch = other is not None and georeference_mismatch(vv, other)
-      if mismatch:
-        raise DataError(
-          f"{other.name}: {name} is not on VV's grid ({mismatch}); no resampling "
-          f"is done silently: warp it onto {vv.name} first"
-        )
+    check_same_grid(vv, {"VH": vh, "layover/shadow map": self._mask_dataset()})
     self.grid = Grid(vv.crs, vv.transform, vv.height, vv.width)
 
   def _mask_dataset(self):

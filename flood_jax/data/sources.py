@@ -22,9 +22,10 @@ from __future__ import annotations
 import dataclasses
 import re
 import zipfile
+from contextlib import nullcontext
 from pathlib import Path
 
-from flood_jax.data.geotiff import open_raster
+from flood_jax.data.geotiff import check_same_grid, open_raster
 from flood_jax.data.scale import SCALES, decide_from_text, decide_from_values
 from flood_jax.errors import DataError, UsageError
 
@@ -85,19 +86,36 @@ def _stacked_bands(path: str) -> tuple[BandRef, BandRef]:
   )
 
 
-def _decide_scale(scale: str, vv: BandRef, vh: BandRef, name: str, hyp3: str | None):
+def _scene(
+  name: str,
+  vv: BandRef,
+  vh: BandRef,
+  scale: str,
+  hyp3: str | None = None,
+  layover_shadow: BandRef | None = None,
+) -> SceneInput:
+  """The scene, once its bands are known to share a grid (checked before any value is read,
+  so bands of different sizes are refused by name), with its scale decided."""
+  if scale != "auto" and scale not in SCALES:
+    raise UsageError(f"--scale={scale}: choose auto, {', '.join(SCALES)}")
+  with (
+    open_raster(vv.path) as vv_dataset,
+    open_raster(vh.path) as vh_dataset,
+    open_raster(layover_shadow.path) if layover_shadow else nullcontext() as mask_dataset,
+  ):
+    check_same_grid(vv_dataset, {"VH": vh_dataset, "layover/shadow map": mask_dataset})
+    decided, reason = _decide_scale(scale, vv_dataset, vv.band, vh_dataset, vh.band, name, hyp3)
+  return SceneInput(name, vv, vh, decided, reason, layover_shadow)
+
+
+def _decide_scale(scale: str, vv_dataset, vv_band, vh_dataset, vh_band, name, hyp3):
   """(scale, reason) from --scale, then the HyP3 letter, then metadata, then values."""
   if scale != "auto":
-    if scale not in SCALES:
-      raise UsageError(f"--scale={scale}: choose auto, {', '.join(SCALES)}")
     return scale, f"--scale={scale}"
   if hyp3:
     return HYP3_SCALES[hyp3], f"HyP3 product name, scale letter '{hyp3}'"
-  with open_raster(vv.path) as vv_dataset, open_raster(vh.path) as vh_dataset:
-    decided = decide_from_text(vv_dataset, vv.band) or decide_from_text(vh_dataset, vh.band)
-    if decided:
-      return decided
-    return decide_from_values(vv_dataset, vv.band, vh_dataset, vh.band, name)
+  decided = decide_from_text(vv_dataset, vv_band) or decide_from_text(vh_dataset, vh_band)
+  return decided or decide_from_values(vv_dataset, vv_band, vh_dataset, vh_band, name)
 
 
 def _hyp3_letter(name: str) -> str | None:
@@ -134,9 +152,8 @@ def _hyp3_product(path: Path, scale: str) -> SceneInput:
     }
   name = Path(members["vv"]).name[: -len("_VV.tif")]
   vv, vh = BandRef(members["vv"]), BandRef(members["vh"])
-  decided, reason = _decide_scale(scale, vv, vh, name, _hyp3_letter(name))
   layover_shadow = BandRef(members["ls"]) if "ls" in members else None
-  return SceneInput(name, vv, vh, decided, reason, layover_shadow)
+  return _scene(name, vv, vh, scale, _hyp3_letter(name), layover_shadow)
 
 
 def _is_hyp3(path: Path) -> bool:
@@ -152,10 +169,7 @@ def resolve_input(
   if vv or vh:
     if not (vv and vh) or input:
       raise UsageError("give --vv and --vh together, and no --input with them")
-    vv_ref, vh_ref = BandRef(vv), BandRef(vh)
-    name = Path(vv).stem
-    decided, reason = _decide_scale(scale, vv_ref, vh_ref, name, None)
-    return SceneInput(name, vv_ref, vh_ref, decided, reason)
+    return _scene(Path(vv).stem, BandRef(vv), BandRef(vh), scale)
   if input is None:
     raise UsageError("--input (or --vv and --vh) is required")
   path = Path(input)
@@ -163,9 +177,7 @@ def resolve_input(
     raise UsageError(f"{input}: input not found")
   if _is_hyp3(path):
     return _hyp3_product(path, scale)
-  vv_ref, vh_ref = _stacked_bands(input)
-  decided, reason = _decide_scale(scale, vv_ref, vh_ref, path.stem, None)
-  return SceneInput(path.stem, vv_ref, vh_ref, decided, reason)
+  return _scene(path.stem, *_stacked_bands(input), scale)
 
 
 def folder_entries(folder: Path) -> list[str]:
