@@ -139,6 +139,7 @@ def format_table(summary: dict) -> str:
     "mean chip IoU",
     "omission",
     "commission",
+    "5%-scene IoU",
     "precision",
     "recall",
   ]
@@ -151,6 +152,7 @@ def format_table(summary: dict) -> str:
       summary[method]["mean_chip_iou"],
       overall["omission"],
       overall["commission"],
+      overall["scene_iou_5pct"],
       overall["precision"],
       overall["recall"],
     ]
@@ -161,14 +163,18 @@ def format_table(summary: dict) -> str:
 def engine_comparison(summaries: dict[str, dict]) -> str:
   """A Markdown table of the model's figures per engine, with the IoU difference from the
   first engine (the reference, e.g. XLA float32)."""
-  lines = ["| engine | IoU | IoU - first | omission | commission |", "|---|---|---|---|---|"]
+  lines = [
+    "| engine | IoU | IoU - first | omission | commission | 5%-scene IoU |",
+    "|---|---|---|---|---|---|",
+  ]
   first = None
   for engine, summary in summaries.items():
     overall = summary["model"]["overall"]
     first = overall["iou"] if first is None else first
     lines.append(
       f"| {engine} | {overall['iou']:.4f} | {overall['iou'] - first:+.4f} | "
-      f"{overall['omission']:.3f} | {overall['commission']:.3f} |"
+      f"{overall['omission']:.3f} | {overall['commission']:.3f} | "
+      f"{overall['scene_iou_5pct']:.3f} |"
     )
   return "\n".join(lines)
 

@@ -100,16 +100,31 @@ def scores(counts) -> dict[str, float]:
   }
 
 
+SCENE_WATER_SHARE = 0.05  # the flood water share of the whole scene `scene_iou` imagines
+
+
+def scene_iou(omission: float, commission: float, water_share: float = SCENE_WATER_SHARE) -> float:
+  """The water IoU that these error rates give on a whole scene that is `water_share` water:
+  TP = (1 - omission) w, FN = omission w, FP = commission (1 - w). Chips are often half water;
+  a scene is mostly dry land, where commission decides whether the map can be used."""
+  true_positive = (1.0 - omission) * water_share
+  return true_positive / (water_share + commission * (1.0 - water_share))
+
+
 def error_rates(counts) -> dict[str, float]:
   """The official Sen1Floods11 error rates of a [2, 2] matrix (rows truth, columns prediction):
   omission = FN / (FN + TP), the share of water missed; commission = FP / (FP + TN), the share of
-  dry land called water. NaN where the class is absent from the truth."""
+  dry land called water. NaN where the class is absent from the truth. With both, `scene_iou`:
+  the IoU they give on a scene that is 5% flood water."""
   counts = np.asarray(counts, np.float64)
   (true_negative, false_positive), (false_negative, true_positive) = counts
   water, dry = false_negative + true_positive, false_positive + true_negative
+  omission = float(false_negative / water) if water > 0 else float("nan")
+  commission = float(false_positive / dry) if dry > 0 else float("nan")
   return {
-    "omission": float(false_negative / water) if water > 0 else float("nan"),
-    "commission": float(false_positive / dry) if dry > 0 else float("nan"),
+    "omission": omission,
+    "commission": commission,
+    "scene_iou_5pct": scene_iou(omission, commission),
   }
 
 
