@@ -3,9 +3,11 @@
 Bands of rows arrive from the blended model (`flood_jax.blending`) in order; each rule is a
 stage with `push(top, rows)` and `finish()` returning the bands it has finished, and `Rules`
 chains them, so memory is a few bands whatever the scene's height. The order, and why:
-1. the minimum mapping unit on water bodies (`sieve.StreamingSieve`);
-2. permanent water where the reference layer says so (`PixelRule`);
-3. the unit inside water bodies, fragment by fragment (`sieve.split_water_bodies`, streamed as
+1. excluded pixels (exclusion layers: `data.layers.Exclusion`) become EXCLUDED, first, so that
+   no excluded pixel is ever water and a body cut by an exclusion is judged on what remains;
+2. the minimum mapping unit on water bodies (`sieve.StreamingSieve`);
+3. permanent water where the reference layer says so (`PixelRule`);
+4. the unit inside water bodies, fragment by fragment (`sieve.split_water_bodies`, streamed as
    two sieves).
 """
 
@@ -16,7 +18,7 @@ from functools import partial
 
 import numpy as np
 
-from flood_jax.data.products import PERMANENT_WATER, WATER
+from flood_jax.data.products import EXCLUDED, NODATA, PERMANENT_WATER, WATER
 from flood_jax.sieve import StreamingSieve, sieve_water
 
 Band = tuple[int, np.ndarray]  # (top row, uint8 classes [rows, width])
@@ -64,9 +66,23 @@ def permanent_water_rule(permanent: Callable[[int, int, int], np.ndarray]) -> Pi
   return PixelRule(rule)
 
 
-def map_rules(min_pixels: int, permanent: Callable | None = None) -> Rules:
-  """The stages of a map (module doc) for a unit of `min_pixels` and an optional reference."""
-  stages: list = [StreamingSieve(min_pixels)]
+def exclusion_rule(excluded: Callable[[int, int, int], np.ndarray]) -> PixelRule:
+  """Valid pixels become EXCLUDED where `excluded(top, rows, width)` (bool) is true."""
+
+  def rule(top: int, classes: np.ndarray) -> np.ndarray:
+    mask = excluded(top, len(classes), classes.shape[1]) & (classes != NODATA)
+    return np.where(mask, np.uint8(EXCLUDED), classes)
+
+  return PixelRule(rule)
+
+
+def map_rules(
+  min_pixels: int, permanent: Callable | None = None, excluded: Callable | None = None
+) -> Rules:
+  """The stages of a map (module doc) for a unit of `min_pixels`, an optional reference
+  (`permanent(top, rows, width)`) and optional exclusions (`excluded(top, rows, width)`)."""
+  stages: list = [] if excluded is None else [exclusion_rule(excluded)]
+  stages.append(StreamingSieve(min_pixels))
   if permanent is not None:
     stages += [
       permanent_water_rule(permanent),

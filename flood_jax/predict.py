@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from flood_jax import cli
 from flood_jax.data import products, sources
+from flood_jax.data.layers import Exclusion, ReferenceWater
 from flood_jax.data.scene import Grid, ResampledReader, SceneReader, bounded_gdal_cache
 from flood_jax.data.stac import stac_item
 from flood_jax.errors import UsageError
@@ -83,41 +84,59 @@ class MapOptions:
   probability_dtype: str = "uint8"
   reference_water: str | None = None
   permanent_water_percent: float = 90.0
+  exclusion: str | None = None
+  hand: str | None = None
+  hand_max_m: float = 15.0
   resample_m: float | None = None
   overwrite: bool = False
   show_progress: bool = True
 
+  @property
+  def scheme(self) -> products.ClassScheme:
+    """The map's classes: permanent water with a reference layer, excluded with exclusions."""
+    return products.ClassScheme(
+      permanent_water=self.reference_water is not None,
+      excluded=bool(self.exclusion or self.hand),
+    )
+
 
 class AreaTally:
-  """Pixels and ground area (km²) of each class, summed band by band."""
+  """Pixels and ground area (km²) of each class of `scheme`, summed band by band."""
 
-  def __init__(self, grid: Grid):
-    self.grid = grid
+  def __init__(self, grid: Grid, scheme: products.ClassScheme):
+    self.grid, self.scheme = grid, scheme
     self.pixels = np.zeros(256, np.int64)
     self.km2 = np.zeros(256, np.float64)
 
   def add(self, top: int, classes: np.ndarray) -> None:
     areas = self.grid.row_areas_m2(top, len(classes)) / 1e6
-    for value in (products.DRY, products.WATER, products.PERMANENT_WATER):
+    for value in self.scheme.names:
       per_row = (classes == value).sum(axis=1)
       self.pixels[value] += int(per_row.sum())
       self.km2[value] += float(per_row @ areas)
 
-  def summary(self, with_permanent: bool) -> dict:
-    valid = int(self.pixels[[products.DRY, products.WATER, products.PERMANENT_WATER]].sum())
+  def summary(self) -> dict:
+    """Valid pixels (dry or water), and km² and share of valid pixels of each water class
+    (and of excluded pixels, as a share of the valid and excluded ones)."""
+    valid = int(self.pixels[list(self.scheme.valid_classes)].sum())
     share = lambda value: self.pixels[value] / valid if valid else float("nan")  # noqa: E731
-    water = "flood" if with_permanent else "water"
+    water = "flood" if self.scheme.permanent_water else "water"
     summary = {
       "valid_pixels": valid,
-      "water_fraction": share(products.WATER)
-      + (share(products.PERMANENT_WATER) if with_permanent else 0.0),
+      "water_fraction": sum(share(value) for value in self.scheme.water_classes),
       f"{water}_km2": self.km2[products.WATER],
       f"{water}_fraction": share(products.WATER),
     }
-    if with_permanent:
+    if self.scheme.permanent_water:
       summary.update(
         permanent_water_km2=self.km2[products.PERMANENT_WATER],
         permanent_water_fraction=share(products.PERMANENT_WATER),
+      )
+    if self.scheme.excluded:
+      excluded = int(self.pixels[products.EXCLUDED])
+      summary.update(
+        excluded_km2=self.km2[products.EXCLUDED],
+        excluded_fraction=excluded / (valid + excluded) if valid + excluded else float("nan"),
       )
     return summary
 
@@ -174,16 +193,24 @@ class SceneMapping:
   """The writers, sieve and tally of one scene, fed band by band by `predict_scene`."""
 
   def __init__(self, model, scene, reader, outputs: Outputs, options: MapOptions):
-    self.model, self.grid = model, reader.grid
-    self.reference = None  # opened first: an unreadable one leaves no partial map behind
-    if options.reference_water:
-      self.reference = products.ReferenceWater(
-        options.reference_water, self.grid, options.permanent_water_percent
-      )
-    names = products.FLOOD_CLASS_NAMES if options.reference_water else products.CLASS_NAMES
-    if not options.reference_water:
-      names = {key: name for key, name in names.items() if key != products.PERMANENT_WATER}
-    tags = {**_tags(scene, model), "flood_jax_classes": json.dumps(names)}
+    self.model, self.grid, self.scheme = model, reader.grid, options.scheme
+    self.layers = []  # opened first: an unreadable one leaves no partial map behind
+    permanent = excluded = None
+    try:
+      if options.reference_water:
+        reference = ReferenceWater(
+          options.reference_water, self.grid, options.permanent_water_percent
+        )
+        self.layers.append(reference)
+        permanent = reference.permanent
+      if self.scheme.excluded:
+        exclusion = Exclusion(self.grid, options.exclusion, options.hand, options.hand_max_m)
+        self.layers.append(exclusion)
+        excluded = exclusion.excluded
+    except BaseException:
+      self.close()
+      raise
+    tags = {**_tags(scene, model), "flood_jax_classes": json.dumps(self.scheme.names)}
     self.writers = [products.MapWriter(outputs.map, self.grid, "classes", tags)]
     self.probability_kind = (
       "probability_float32" if options.probability_dtype == "float32" else "probability"
@@ -193,9 +220,8 @@ class SceneMapping:
         products.MapWriter(outputs.probability, self.grid, self.probability_kind, tags)
       )
     pixel_area = float(np.median(self.grid.row_areas_m2(self.grid.height // 2, 1)))
-    permanent = self.reference.permanent if self.reference is not None else None
-    self.rules = map_rules(min_pixels(model.min_area_m2, pixel_area), permanent)
-    self.tally = AreaTally(self.grid)
+    self.rules = map_rules(min_pixels(model.min_area_m2, pixel_area), permanent, excluded)
+    self.tally = AreaTally(self.grid, self.scheme)
 
   def add(self, top: int, probability: np.ndarray, valid: np.ndarray) -> None:
     if len(self.writers) > 1:
@@ -219,8 +245,8 @@ class SceneMapping:
       writer.abort()
 
   def close(self) -> None:
-    if self.reference is not None:
-      self.reference.close()
+    for layer in self.layers:
+      layer.close()
 
 
 def predict_scene(
@@ -238,18 +264,19 @@ def predict_scene(
   with bounded_gdal_cache():
     summary = _map_scene(model, scene, outputs, options)
   if outputs.vectors:
-    summary["polygons"] = _write_vectors(outputs)
+    summary["polygons"] = _write_vectors(outputs, options.scheme)
   summary["seconds"] = round(time.perf_counter() - start, 1)
   extra = {"probability": outputs.probability, "vectors": outputs.vectors}
-  item = stac_item(outputs.map, summary.pop("grid"), summary, {k: v for k, v in extra.items() if v})
+  extra = {key: path for key, path in extra.items() if path}
+  item = stac_item(outputs.map, summary.pop("grid"), summary, extra, options.scheme)
   write_json(outputs.stac, item)
   return summary
 
 
-def _write_vectors(outputs: Outputs) -> int:
+def _write_vectors(outputs: Outputs, scheme: products.ClassScheme) -> int:
   from flood_jax.data.vectors import write_vectors
 
-  return write_vectors(outputs.map, outputs.vectors, flood_classes=True)
+  return write_vectors(outputs.map, outputs.vectors, scheme)
 
 
 def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions) -> dict:
@@ -283,7 +310,6 @@ def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions
     reader.close()
     if mapping is not None:
       mapping.close()
-  with_permanent = options.reference_water is not None
   summary = {
     "scene": scene.name,
     "inputs": list(scene.files),
@@ -292,7 +318,7 @@ def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions
     "model": model.describe(),
     "pixel_size_m": round(grid.pixel_size(), 3),
     "windows": windows,
-    **mapping.tally.summary(with_permanent),
+    **mapping.tally.summary(),
     "grid": grid,
   }
   if summary["valid_pixels"] == 0:
@@ -310,7 +336,10 @@ def describe(outputs: Outputs, summary: dict) -> str:
     )
   else:
     water = f"water {summary['water_km2']:.3f} km² ({summary['water_fraction']:.2%})"
-  return f"{outputs.map}: {water} of {summary['valid_pixels']:,} valid pixels"
+  excluded = ""
+  if "excluded_km2" in summary:
+    excluded = f"; excluded {summary['excluded_km2']:.3f} km² ({summary['excluded_fraction']:.2%})"
+  return f"{outputs.map}: {water} of {summary['valid_pixels']:,} valid pixels{excluded}"
 
 
 FLAGS = flags.FLAGS
@@ -346,6 +375,16 @@ def define_flags() -> None:
     "permanent_water_percent", 90.0, "Occurrence (%) from which water is permanent."
   )
   flags.DEFINE_string(
+    "exclusion",
+    None,
+    "Exclusion raster (any CRS and resolution): its nonzero pixels are excluded (3), where "
+    "the map abstains (shadow, urban, sand, ...).",
+  )
+  flags.DEFINE_string(
+    "hand", None, "HAND raster (height above nearest drainage, m): above --hand_max_m excluded."
+  )
+  flags.DEFINE_float("hand_max_m", 15.0, "HAND (m) above which pixels are excluded.")
+  flags.DEFINE_string(
     "vectors",
     None,
     "Water polygons (.gpkg or .geojson); with a folder input, the suffix of one file per map.",
@@ -378,6 +417,9 @@ def map_options() -> MapOptions:
     FLAGS.probability_dtype,
     FLAGS.reference_water,
     FLAGS.permanent_water_percent,
+    FLAGS.exclusion,
+    FLAGS.hand,
+    FLAGS.hand_max_m,
     FLAGS.resample_m,
     FLAGS.overwrite,
   )

@@ -242,6 +242,8 @@ def test_bad_inputs_on_the_command_line(original, model_folder, tmp_path):
     ([f"--input={tmp_path / 'empty_product.zip'}"], "no *_VV.tif inside"),
     ([f"--input={tmp_path / 'flat.tif'}"], "--scale"),
     ([f"--input={stacked}", f"--reference_water={tmp_path / 'broken_water.tif'}"], "broken_water.tif"),
+    ([f"--input={stacked}", f"--exclusion={tmp_path / 'broken_water.tif'}"], "broken_water.tif: exclusion raster not readable"),
+    ([f"--input={stacked}", f"--hand={tmp_path / 'missing_hand.tif'}"], "missing_hand.tif: HAND raster not readable"),
     ([f"--input={stacked}", f"--output={tmp_path / 'nowhere' / 'flood.tif'}"], "does not exist"),
   ]  # fmt: skip
   for arguments, fragment in cases:

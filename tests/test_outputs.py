@@ -202,3 +202,63 @@ def test_the_unit_holds_per_class_where_flood_meets_permanent_water(model_folder
   assert summary["polygons"] == len(areas) == 3 and (areas >= 2000).all()
   for value, key in ((1, "flood_km2"), (2, "permanent_water_km2")):
     assert areas[classes_of_polygons == value].sum() / 1e6 == pytest.approx(summary[key])
+
+
+def _layer(path, values, crs, transform, nodata=None):
+  with rasterio.open(path, "w", driver="GTiff", height=values.shape[0], width=values.shape[1],
+                     count=1, dtype=values.dtype, crs=crs, transform=transform,
+                     nodata=nodata) as dataset:  # fmt: skip
+    dataset.write(values[None])
+  return path
+
+
+def test_excluded_pixels_are_never_water_whatever_the_layers_crs(scene, model_folder, tmp_path):
+  """An exclusion raster in EPSG:4326 at about 30 m and HAND in Web Mercator at 20 m, warped
+  onto the UTM scene: where either says so the map abstains (3), named in tags and STAC."""
+  from rasterio.warp import Resampling, reproject, transform_bounds
+
+  path, _ = scene
+  west, south, east, north = transform_bounds("EPSG:32633", "EPSG:4326", 500000, 3993000,
+                                              506000, 4000000)  # fmt: skip
+  step = 30 / 111_000
+  width, height = int((east - west) / step) + 4, int((north - south) / step) + 4
+  exclusion = np.zeros((height, width), np.uint8)
+  exclusion[:, : width // 3] = 7  # any nonzero value excludes
+  exclusion_crs_transform = (
+    "EPSG:4326",
+    from_origin(west - 2 * step, north + 2 * step, step, step),
+  )
+  _layer(tmp_path / "exclusion.tif", exclusion, *exclusion_crs_transform, nodata=255)
+  mx, my = rasterio.warp.transform("EPSG:32633", "EPSG:3857", [499000, 507000], [3992000, 4001000])
+  hand_transform = from_origin(mx[0], my[1], 20, 20)
+  hand_shape = (int((my[1] - my[0]) / 20), int((mx[1] - mx[0]) / 20))
+  hand = np.zeros(hand_shape, np.float32)
+  hand[hand_shape[0] // 2 :] = 40.0  # the southern half is far above any drainage
+  _layer(tmp_path / "hand.tif", hand, "EPSG:3857", hand_transform, nodata=-9999)
+  model = TrainedModel.load(model_folder).with_options(min_area_m2=2000)
+  outputs = Outputs.beside(tmp_path / "flood.tif", probability=False, vectors_suffix=".gpkg")
+  options = MapOptions(exclusion=str(tmp_path / "exclusion.tif"), hand=str(tmp_path / "hand.tif"),
+                       show_progress=False)  # fmt: skip
+  summary = predict_scene(model, str(path), outputs, options)
+  with rasterio.open(outputs.map) as dataset:
+    classes, grid = dataset.read(1), (dataset.crs, dataset.transform)
+    names = json.loads(dataset.tags()["flood_jax_classes"])
+  expected_exclusion, expected_hand = np.zeros((2, 700, 600), np.float32)
+  reproject(exclusion.astype(np.float32), expected_exclusion, src_crs="EPSG:4326",
+            src_transform=exclusion_crs_transform[1], dst_crs=grid[0], dst_transform=grid[1],
+            resampling=Resampling.nearest)  # fmt: skip
+  reproject(hand, expected_hand, src_crs="EPSG:3857", src_transform=hand_transform,
+            dst_crs=grid[0], dst_transform=grid[1], resampling=Resampling.bilinear)  # fmt: skip
+  excluded = (expected_exclusion != 0) | (expected_hand > 15)
+  valid = (classes != 255) & ((expected_hand < 10) | (expected_hand > 20))  # off HAND's edge
+  assert 0.4 < excluded[valid].mean() < 0.9 and (~excluded & valid).any()
+  assert (classes[excluded & valid] == 3).all(), "an excluded pixel is never water nor dry"
+  assert not (classes[~excluded & valid] == 3).any()
+  assert (classes[~excluded & valid] == 1).any(), "water is still mapped where not excluded"
+  assert names == {"0": "dry", "1": "water", "3": "excluded", "255": "no data"}
+  assert summary["excluded_km2"] == pytest.approx((classes == 3).sum() * 1e-4)
+  item = json.loads(outputs.stac.read_text())
+  stac_classes = item["assets"]["flood_map"]["classification:classes"]
+  assert {c["value"]: c["description"] for c in stac_classes}[3] == "excluded"
+  _, _, _, fields = pyogrio.raw.read(outputs.vectors)
+  assert set(fields[0]) == {1} and set(fields[1]) == {"water"}, "no polygon of excluded pixels"

@@ -5,8 +5,8 @@
   water probability (uint8 0-100 with 255 no data, or float32 with NaN). DEFLATE with
   predictor, 512-px blocks, internal overviews (NEAREST for classes), BigTIFF when it may pass
   4 GB. Written under a partial name and renamed when complete.
-- `ReferenceWater`: a reference water raster (JRC Global Surface Water occurrence, 0-100 %, any
-  CRS and resolution) warped onto the scene's grid window by window.
+- `ClassScheme`: the classes of one map (dry, water or flood water, permanent water, excluded,
+  no data), chosen once and handed to the writers, the tally, the vectors and the STAC Item.
 - `write_vectors`: water polygons with their class and area, through pyogrio (GDAL).
 - `stac_item`: a STAC Item describing a map, through pystac.
 - `check_outputs`: never replace an input, nor an existing file without --overwrite.
@@ -14,29 +14,59 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import rasterio
 import rasterio.shutil
-from rasterio.enums import Resampling
-from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from flood_jax.data.geotiff import read_window
 from flood_jax.data.scene import Grid
-from flood_jax.errors import DataError, UsageError
+from flood_jax.errors import UsageError
 
-DRY, WATER, PERMANENT_WATER, NODATA = 0, 1, 2, 255
-CLASS_NAMES = {DRY: "dry", WATER: "water", PERMANENT_WATER: "permanent water", NODATA: "no data"}
-FLOOD_CLASS_NAMES = {**CLASS_NAMES, WATER: "flood water"}
+DRY, WATER, PERMANENT_WATER, EXCLUDED, NODATA = 0, 1, 2, 3, 255
 COLOURS = {
   DRY: (235, 230, 215, 255),
   WATER: (30, 90, 220, 255),
   PERMANENT_WATER: (10, 30, 110, 255),
+  EXCLUDED: (150, 150, 150, 255),
   NODATA: (0, 0, 0, 0),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassScheme:
+  """The classes of one map. With a reference water layer, water splits into flood water (1)
+  and permanent water (2); with exclusion layers (an exclusion raster, HAND), the map abstains
+  where they say (3, excluded), so nobody reads those pixels as dry."""
+
+  permanent_water: bool = False
+  excluded: bool = False
+
+  @property
+  def names(self) -> dict[int, str]:
+    names = {DRY: "dry", WATER: "flood water" if self.permanent_water else "water"}
+    if self.permanent_water:
+      names[PERMANENT_WATER] = "permanent water"
+    if self.excluded:
+      names[EXCLUDED] = "excluded"
+    return {**names, NODATA: "no data"}
+
+  @property
+  def water_classes(self) -> tuple[int, ...]:
+    return (WATER, PERMANENT_WATER) if self.permanent_water else (WATER,)
+
+  @property
+  def valid_classes(self) -> tuple[int, ...]:
+    """The classes where the map says dry or water."""
+    return (DRY, *self.water_classes)
+
+  def title(self) -> str:
+    return "flood map: " + ", ".join(f"{value} {name}" for value, name in self.names.items())
+
+
 KINDS = {  # dtype, nodata, overview resampling
   "classes": ("uint8", NODATA, "NEAREST"),
   "probability": ("uint8", NODATA, "AVERAGE"),
@@ -107,38 +137,6 @@ def probability_values(probability: np.ndarray, valid: np.ndarray, kind: str) ->
   if kind == "probability_float32":
     return np.where(valid, probability, np.nan).astype(np.float32)
   return np.where(valid, np.round(probability * 100), NODATA).astype(np.uint8)
-
-
-class ReferenceWater:
-  """Occurrence (0-100 %) of a reference water raster on the scene's grid, window by window."""
-
-  def __init__(self, path: str, grid: Grid, permanent_percent: float):
-    self.path, self.permanent_percent = path, permanent_percent
-    try:
-      self._source = rasterio.open(path)
-      if self._source.crs is None:
-        raise DataError(f"{path}: reference water raster has no CRS")
-      self._vrt = WarpedVRT(
-        self._source,
-        crs=grid.crs,
-        transform=grid.transform,
-        width=grid.width,
-        height=grid.height,
-        resampling=Resampling.nearest,
-        nodata=NODATA,
-      )
-    except rasterio.errors.RasterioIOError as error:
-      raise DataError(f"{path}: reference water raster not readable ({error})") from None
-
-  def permanent(self, top: int, rows: int, width: int) -> np.ndarray:
-    """bool [rows, width]: occurrence >= permanent_percent (no data: not permanent)."""
-    window = Window(0, top, width, rows)  # the VRT is on the scene's own grid
-    occurrence = read_window(self._vrt, [1], window, NODATA, np.uint8)[0]
-    return (occurrence >= self.permanent_percent) & (occurrence <= 100)
-
-  def close(self) -> None:
-    self._vrt.close()
-    self._source.close()
 
 
 def local_path(path: str | Path) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rasterio.warp import transform_bounds
 
-from flood_jax.data.products import COLOURS, FLOOD_CLASS_NAMES, NODATA, PERMANENT_WATER
+from flood_jax.data.products import COLOURS, NODATA, ClassScheme
 from flood_jax.data.scene import Grid
 
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
@@ -28,13 +28,9 @@ def _acquired(name: str) -> dt.datetime | None:
   return dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
 
 
-def _classes(with_permanent: bool) -> list:
+def _classes(scheme: ClassScheme) -> list:
   from pystac.extensions.classification import Classification
 
-  names = {**FLOOD_CLASS_NAMES}
-  if not with_permanent:
-    names = {value: ("water" if value == 1 else name) for value, name in names.items()}
-    names.pop(PERMANENT_WATER)
   return [
     Classification.create(
       value=value,
@@ -43,11 +39,11 @@ def _classes(with_permanent: bool) -> list:
       color_hint="{:02X}{:02X}{:02X}".format(*COLOURS[value][:3]),
       nodata=value == NODATA,
     )
-    for value, name in names.items()
+    for value, name in scheme.names.items()
   ]
 
 
-def _add_map_asset(item, map_path: Path, grid: Grid, with_permanent: bool) -> None:
+def _add_map_asset(item, map_path: Path, grid: Grid, scheme: ClassScheme) -> None:
   import pystac
   from pystac.extensions.classification import ClassificationExtension
   from pystac.extensions.raster import RasterBand, RasterExtension
@@ -56,17 +52,19 @@ def _add_map_asset(item, map_path: Path, grid: Grid, with_permanent: bool) -> No
     href=map_path.name,
     media_type=COG,
     roles=["data"],
-    title="flood map: 0 dry, 1 (flood) water, 2 permanent water, 255 no data",
+    title=scheme.title(),
   )
   item.add_asset("flood_map", asset)
   RasterExtension.ext(asset, add_if_missing=True).bands = [
     RasterBand.create(nodata=NODATA, data_type="uint8", spatial_resolution=grid.pixel_size())
   ]
-  ClassificationExtension.ext(asset, add_if_missing=True).classes = _classes(with_permanent)
+  ClassificationExtension.ext(asset, add_if_missing=True).classes = _classes(scheme)
 
 
-def stac_item(map_path: Path, grid: Grid, summary: dict, extra_assets: dict[str, Path]) -> dict:
-  """The STAC Item of the map at `map_path` (a dict ready for JSON)."""
+def stac_item(
+  map_path: Path, grid: Grid, summary: dict, extra_assets: dict[str, Path], scheme: ClassScheme
+) -> dict:
+  """The STAC Item of the map at `map_path` (a dict ready for JSON), its classes `scheme`'s."""
   import pystac
   from pystac.extensions.projection import ProjectionExtension
 
@@ -94,7 +92,7 @@ def stac_item(map_path: Path, grid: Grid, summary: dict, extra_assets: dict[str,
     projection.wkt2 = grid.crs.to_wkt()
   projection.shape = [grid.height, grid.width]
   projection.transform = list(grid.transform)[:6]
-  _add_map_asset(item, map_path, grid, "permanent_water_km2" in summary)
+  _add_map_asset(item, map_path, grid, scheme)
   for key, path in extra_assets.items():
     media = COG if path.suffix == ".tif" else None
     item.add_asset(key, pystac.Asset(href=path.name, media_type=media, roles=["data"]))

@@ -15,7 +15,7 @@ import rasterio
 import shapely
 from rasterio.features import shapes
 
-from flood_jax.data.products import DRY, FLOOD_CLASS_NAMES, NODATA, WATER
+from flood_jax.data.products import ClassScheme
 
 CHUNK = 10_000  # polygons per write
 
@@ -29,7 +29,7 @@ def _areas_m2(geometries: list, crs) -> np.ndarray:
   return np.asarray([abs(geod.geometry_area_perimeter(geometry)[0]) for geometry in geometries])
 
 
-def _polygons(map_path: Path):
+def _polygons(map_path: Path, water_classes: tuple[int, ...]):
   """(geometries, classes, areas) of every water polygon of the map."""
   geometries, classes, areas = [], [], []
   with rasterio.open(map_path) as dataset:
@@ -44,7 +44,7 @@ def _polygons(map_path: Path):
         areas.append(float(area))
 
     for geometry, value in shapes(rasterio.band(dataset, 1), connectivity=8):
-      if value not in (NODATA, DRY):
+      if value in water_classes:
         batch.append((geometry, value))
         if len(batch) >= CHUNK:
           keep(batch)
@@ -53,12 +53,13 @@ def _polygons(map_path: Path):
   return crs, geometries, classes, areas
 
 
-def write_vectors(map_path: Path, output: Path, flood_classes: bool) -> int:
-  """Writes the water polygons (classes 1 and 2) of `map_path` to `output` (.gpkg or .geojson),
-  one per patch of the map: the map's minimum mapping unit has already removed the small ones
-  (`flood_jax.sieve`), so the polygons' areas add up to the map's. Returns how many."""
-  crs, geometries, classes, areas = _polygons(map_path)
-  names = FLOOD_CLASS_NAMES if flood_classes else {WATER: "water"}
+def write_vectors(map_path: Path, output: Path, scheme: ClassScheme) -> int:
+  """Writes the water polygons (`scheme`'s water classes, named as it names them) of `map_path`
+  to `output` (.gpkg or .geojson), one per patch of the map: the map's minimum mapping unit has
+  already removed the small ones (`flood_jax.sieve`), so the polygons' areas add up to the map's.
+  Returns how many."""
+  crs, geometries, classes, areas = _polygons(map_path, scheme.water_classes)
+  names = scheme.names
   partial = output.with_name(f".{output.name}.partial{output.suffix}")
   partial.unlink(missing_ok=True)
   layer = re.sub(r"\W", "_", output.stem) or "water"
