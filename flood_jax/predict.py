@@ -34,14 +34,16 @@ from absl import flags, logging
 from tqdm import tqdm
 
 from flood_jax import cli
+from flood_jax.change import change_classes
 from flood_jax.data import products, sources
 from flood_jax.data.layers import Exclusion, ReferenceWater
-from flood_jax.data.scene import Grid, ResampledReader, SceneReader, bounded_gdal_cache
-from flood_jax.data.stac import stac_item
+from flood_jax.data.scene import Grid, SceneReader, bounded_gdal_cache, resampled_reader
+from flood_jax.data.stac import acquisition_time, stac_item
 from flood_jax.errors import UsageError
 from flood_jax.inference import TrainedModel
 from flood_jax.logs import write_json
 from flood_jax.map_rules import map_rules
+from flood_jax.pre_event import PreEvent
 from flood_jax.sieve import min_pixels
 from flood_jax.windows import window_starts
 
@@ -87,17 +89,32 @@ class MapOptions:
   exclusion: str | None = None
   hand: str | None = None
   hand_max_m: float = 15.0
+  pre_event: str | None = None
+  pre_vv: str | None = None
+  pre_vh: str | None = None
+  pre_scale: str = "auto"
   resample_m: float | None = None
   overwrite: bool = False
   show_progress: bool = True
 
   @property
+  def change_detection(self) -> bool:
+    return bool(self.pre_event or self.pre_vv or self.pre_vh)
+
+  @property
   def scheme(self) -> products.ClassScheme:
-    """The map's classes: permanent water with a reference layer, excluded with exclusions."""
+    """The map's classes: permanent water with a reference layer or a pre-event scene,
+    excluded with exclusion layers."""
     return products.ClassScheme(
-      permanent_water=self.reference_water is not None,
+      permanent_water=self.reference_water is not None or self.change_detection,
       excluded=bool(self.exclusion or self.hand),
     )
+
+  def pre_event_scene(self) -> sources.SceneInput | None:
+    """The pre-event scene, resolved (and its scale decided) as --input is."""
+    if not self.change_detection:
+      return None
+    return sources.resolve_input(self.pre_event, self.pre_vv, self.pre_vh, self.pre_scale)
 
 
 class AreaTally:
@@ -152,7 +169,7 @@ def open_reader(scene: sources.SceneInput, model: TrainedModel, resample_m: floa
     if reader.grid.crs.is_geographic:
       reader.close()
       raise UsageError(f"{scene.name}: --resample_m needs a projected CRS; warp it to UTM first")
-    return ResampledReader(reader, resample_m / reader.grid.crs.linear_units_factor[1])
+    return resampled_reader(reader, resample_m / reader.grid.crs.linear_units_factor[1])
   size = reader.grid.pixel_size()
   if max(size / trained, trained / size) > PIXEL_SIZE_TOLERANCE:
     logging.warning(
@@ -192,7 +209,7 @@ def input_fingerprint(scene: sources.SceneInput) -> str:
 class SceneMapping:
   """The writers, sieve and tally of one scene, fed band by band by `predict_scene`."""
 
-  def __init__(self, model, scene, reader, outputs: Outputs, options: MapOptions):
+  def __init__(self, model, scene, reader, outputs: Outputs, options: MapOptions, before=None):
     self.model, self.grid, self.scheme = model, reader.grid, options.scheme
     self.layers = []  # opened first: an unreadable one leaves no partial map behind
     permanent = excluded = None
@@ -211,6 +228,8 @@ class SceneMapping:
       self.close()
       raise
     tags = {**_tags(scene, model), "flood_jax_classes": json.dumps(self.scheme.names)}
+    if before is not None:
+      tags["flood_jax_pre_event"] = json.dumps(scene_summary(before))
     self.writers = [products.MapWriter(outputs.map, self.grid, "classes", tags)]
     self.probability_kind = (
       "probability_float32" if options.probability_dtype == "float32" else "probability"
@@ -223,12 +242,16 @@ class SceneMapping:
     self.rules = map_rules(min_pixels(model.min_area_m2, pixel_area), permanent, excluded)
     self.tally = AreaTally(self.grid, self.scheme)
 
-  def add(self, top: int, probability: np.ndarray, valid: np.ndarray) -> None:
+  def add(self, top: int, probability: np.ndarray, valid: np.ndarray, change=None) -> None:
+    """A band of the blended model; `change`: (water before, drop) of a pre-event scene."""
     if len(self.writers) > 1:
       values = products.probability_values(probability, valid, self.probability_kind)
       self.writers[1].write_rows(top, values)
-    for row, classes in self.rules.push(top, self.model.classes(probability, valid)):
-      self._finish_rows(row, classes)
+    classes = self.model.classes(probability, valid)
+    if change is not None:
+      classes = change_classes(classes, *change)
+    for row, finished in self.rules.push(top, classes):
+      self._finish_rows(row, finished)
 
   def _finish_rows(self, top: int, classes: np.ndarray) -> None:
     self.writers[0].write_rows(top, np.asarray(classes, np.uint8))
@@ -259,10 +282,12 @@ def predict_scene(
   if not isinstance(scene, sources.SceneInput):
     scene = sources.resolve_input(str(scene))
   outputs = outputs if isinstance(outputs, Outputs) else Outputs(Path(outputs))
-  products.check_outputs(outputs.all(), scene.files, options.overwrite)
+  before = options.pre_event_scene()
+  inputs = scene.files + (before.files if before else ())
+  products.check_outputs(outputs.all(), inputs, options.overwrite)
   start = time.perf_counter()
   with bounded_gdal_cache():
-    summary = _map_scene(model, scene, outputs, options)
+    summary = _map_scene(model, scene, outputs, options, before)
   if outputs.vectors:
     summary["polygons"] = _write_vectors(outputs, options.scheme)
   summary["seconds"] = round(time.perf_counter() - start, 1)
@@ -279,27 +304,30 @@ def _write_vectors(outputs: Outputs, scheme: products.ClassScheme) -> int:
   return write_vectors(outputs.map, outputs.vectors, scheme)
 
 
-def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions) -> dict:
+def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions, before) -> dict:
   tiling = model.tiling(options.tile_size, options.overlap, options.batch_size)
   reader = open_reader(scene, model, options.resample_m)
   grid = reader.grid
   windows = len(window_starts(grid.height, tiling[0], tiling[1])) * len(
     window_starts(grid.width, tiling[0], tiling[1])
   )
-  mapping = None
+  mapping = pre_event = None
   progress = tqdm(
-    total=windows,
+    total=windows * (2 if before else 1),
     desc=f"predict {scene.name}",
     unit="tile",
     disable=not options.show_progress,
     file=sys.stderr,
   )
   try:
-    mapping = SceneMapping(model, scene, reader, outputs, options)
+    if before is not None:
+      pre_event = PreEvent(before, scene.name, grid, reader, model, tiling, progress.update)
+    mapping = SceneMapping(model, scene, reader, outputs, options, before)
     for top, probability, valid in model.blended_rows(
       reader.read_window, grid.height, grid.width, tiling, progress.update
     ):
-      mapping.add(top, probability, valid)
+      change = pre_event.change(top, len(probability)) if pre_event else None
+      mapping.add(top, probability, valid, change)
     mapping.finish()
   except BaseException:
     if mapping is not None:
@@ -307,23 +335,34 @@ def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions
     raise
   finally:
     progress.close()
-    reader.close()
-    if mapping is not None:
-      mapping.close()
+    for opened in (pre_event, reader, mapping):
+      if opened is not None:
+        opened.close()
   summary = {
-    "scene": scene.name,
-    "inputs": list(scene.files),
-    "scale": scene.scale,
-    "scale_reason": scene.scale_reason,
+    **scene_summary(scene),
     "model": model.describe(),
     "pixel_size_m": round(grid.pixel_size(), 3),
     "windows": windows,
     **mapping.tally.summary(),
     "grid": grid,
   }
+  if before is not None:
+    summary["pre_event"] = scene_summary(before)
   if summary["valid_pixels"] == 0:
     logging.warning("%s: every pixel is no data; wrote an all-%d map", scene.name, products.NODATA)
   return summary
+
+
+def scene_summary(scene: sources.SceneInput) -> dict:
+  """What a summary, the tags and the STAC Item say of an input scene."""
+  acquired = acquisition_time(scene.name)
+  return {
+    "scene": scene.name,
+    "inputs": list(scene.files),
+    "scale": scene.scale,
+    "scale_reason": scene.scale_reason,
+    "acquired": acquired.isoformat() if acquired else "unknown",
+  }
 
 
 def describe(outputs: Outputs, summary: dict) -> str:
@@ -385,6 +424,17 @@ def define_flags() -> None:
   )
   flags.DEFINE_float("hand_max_m", 15.0, "HAND (m) above which pixels are excluded.")
   flags.DEFINE_string(
+    "pre_event",
+    None,
+    "Pre-event scene of the same area, in any form --input takes: flood (1) is then water "
+    "that was not there before, water in both is permanent (2).",
+  )
+  flags.DEFINE_string("pre_vv", None, "Pre-event VV raster (with --pre_vh).")
+  flags.DEFINE_string("pre_vh", None, "Pre-event VH raster (with --pre_vv).")
+  flags.DEFINE_enum(
+    "pre_scale", "auto", ["auto", *sources.SCALES], "Scale of the pre-event values."
+  )
+  flags.DEFINE_string(
     "vectors",
     None,
     "Water polygons (.gpkg or .geojson); with a folder input, the suffix of one file per map.",
@@ -411,17 +461,21 @@ def define_flags() -> None:
 
 def map_options() -> MapOptions:
   return MapOptions(
-    FLAGS.tile_size,
-    FLAGS.overlap,
-    FLAGS.batch_size,
-    FLAGS.probability_dtype,
-    FLAGS.reference_water,
-    FLAGS.permanent_water_percent,
-    FLAGS.exclusion,
-    FLAGS.hand,
-    FLAGS.hand_max_m,
-    FLAGS.resample_m,
-    FLAGS.overwrite,
+    tile_size=FLAGS.tile_size,
+    overlap=FLAGS.overlap,
+    batch_size=FLAGS.batch_size,
+    probability_dtype=FLAGS.probability_dtype,
+    reference_water=FLAGS.reference_water,
+    permanent_water_percent=FLAGS.permanent_water_percent,
+    exclusion=FLAGS.exclusion,
+    hand=FLAGS.hand,
+    hand_max_m=FLAGS.hand_max_m,
+    pre_event=FLAGS.pre_event,
+    pre_vv=FLAGS.pre_vv,
+    pre_vh=FLAGS.pre_vh,
+    pre_scale=FLAGS.pre_scale,
+    resample_m=FLAGS.resample_m,
+    overwrite=FLAGS.overwrite,
   )
 
 
@@ -439,6 +493,8 @@ def map_scene_list(model: TrainedModel) -> None:
   from flood_jax import batch
 
   folder = Path(FLAGS.output)
+  if FLAGS.pre_event or FLAGS.pre_vv or FLAGS.pre_vh:
+    raise UsageError("--pre_event maps one scene; give one --input (or --vv and --vh)")
   if folder.suffix.lower() in (".tif", ".tiff"):
     raise UsageError(f"{folder}: --input names several scenes, so --output must be a folder")
   scenes = (

@@ -258,12 +258,12 @@ def test_bad_inputs_on_the_command_line(original, model_folder, tmp_path):
 def test_resampling_averages_power_window_by_window(tmp_path, caplog):
   """--resample_m: a 10 m scene on a 20 m grid is the 2x2 mean of power (not of dB), strip by
   strip; a scene whose pixels differ from the model's by more than 1.5x is warned about."""
-  from flood_jax.data.scene import ResampledReader, SceneReader
+  from flood_jax.data.scene import SceneReader, resampled_reader
 
   rng = np.random.default_rng(3)
   vv = rng.normal(-12, 4, (64, 48)).astype(np.float32)
   path = write(tmp_path / "s.tif", [vv, vv - 7], "EPSG:32633", from_origin(0, 640, 10, 10))
-  reader = ResampledReader(SceneReader(resolve_input(str(path))), 20.0)
+  reader = resampled_reader(SceneReader(resolve_input(str(path))), 20.0)
   assert (reader.grid.height, reader.grid.width) == (32, 24) and reader.grid.pixel_size() == 20.0
   strips = np.concatenate([reader.read_window(top, 8) for top in range(0, 32, 8)])
   # Column windows of a resampled grid are the same pixels as full rows.

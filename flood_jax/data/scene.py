@@ -4,9 +4,10 @@
 the same grid, compared with a tolerance of a small fraction of a pixel), converted from power or
 amplitude to dB, with every kind of no data as NaN: NaN, the file's nodata tag, -32768, power or
 amplitude <= 0, zero-filled borders (VV and VH both exactly 0 in dB), and the layover and shadow
-pixels of a HyP3 layover/shadow map. `ResampledReader` maps the same scene onto a grid of
-another pixel size, warping power (not dB) with GDAL window by window. Memory stays bounded by
-one batch of windows whatever the scene size.
+pixels of a HyP3 layover/shadow map. `WarpedReader` maps a scene onto another grid (a pre-event
+scene onto the post-event grid; `resampled_reader`: the same scene at another pixel size),
+warping power (not dB) with GDAL window by window. Memory stays bounded by one batch of windows
+whatever the scene size.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
-from rasterio.warp import reproject
+from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
 from flood_jax.data.geotiff import check_same_grid, open_raster, read_window
@@ -134,44 +135,44 @@ class SceneReader:
       dataset.close()
 
 
-class ResampledReader:
-  """A `SceneReader`'s scene on a grid of `pixel_size` (CRS units) with the same origin.
+class WarpedReader:
+  """A `SceneReader`'s scene on another `grid` (any CRS, transform and size): a pre-event scene
+  on the post-event one's grid, or a scene on a coarser grid of its own (`resampled_grid`).
 
-  Each window reads the source pixels it covers, converts dB to power, lets GDAL's warper average
-  them onto the target window, and converts back to dB, so memory stays one window.
+  Each window reads the source pixels it covers (and two more on each side), converts dB to
+  power, lets GDAL's warper average them onto the target window, and converts back to dB, so
+  memory stays one window. Target pixels beyond the source are NaN.
   """
 
-  def __init__(self, reader: SceneReader, pixel_size: float):
-    self.reader, source = reader, reader.grid
-    if source.transform.b or source.transform.d:
-      raise DataError(f"{reader.scene.name}: a rotated grid cannot be resampled")
-    scale_x = pixel_size / abs(source.transform.a)
-    scale_y = pixel_size / abs(source.transform.e)
-    transform = source.transform * Affine.scale(scale_x, scale_y)
-    height, width = math.ceil(source.height / scale_y), math.ceil(source.width / scale_x)
-    self.grid = Grid(source.crs, transform, height, width)
-    self.scene = reader.scene
+  def __init__(self, reader: SceneReader, grid: Grid):
+    self.reader, self.grid, self.scene = reader, grid, reader.scene
+
+  def source_window(self, top: int, rows: int, left: int, cols: int) -> tuple[int, int, int, int]:
+    """(first_row, last_row, first_col, last_col) of the source pixels under a target window,
+    clipped to the source; empty where they do not meet."""
+    source, target = self.reader.grid, self.grid
+    corners = target.transform * Affine.translation(left, top)
+    bounds = (*(corners * (0, rows)), *(corners * (cols, 0)))  # west, south, east, north
+    west, south, east, north = transform_bounds(target.crs, source.crs, *bounds, densify_pts=21)
+    inverse = ~source.transform
+    xs, ys = zip(*(inverse * (x, y) for x in (west, east) for y in (south, north)), strict=True)
+    first_row = max(int(math.floor(min(ys))) - 2, 0)
+    last_row = min(int(math.ceil(max(ys))) + 2, source.height)
+    first_col = max(int(math.floor(min(xs))) - 2, 0)
+    last_col = min(int(math.ceil(max(xs))) + 2, source.width)
+    return first_row, last_row, first_col, last_col
 
   def read_window(self, top: int, rows: int, left: int = 0, cols: int | None = None) -> np.ndarray:
-    """As `SceneReader.read_window`, on this grid: the source pixels the window covers (and
-    two more on each side), averaged as power by GDAL's warper."""
+    """As `SceneReader.read_window`, on this grid."""
     source, target = self.reader.grid, self.grid
     cols = target.width - left if cols is None else cols
-    ratio_y = abs(target.transform.e / source.transform.e)
-    ratio_x = abs(target.transform.a / source.transform.a)
-    first_row = max(int(math.floor(top * ratio_y)) - 2, 0)
-    last_row = min(int(math.ceil((top + rows) * ratio_y)) + 2, source.height)
-    first_col = max(int(math.floor(left * ratio_x)) - 2, 0)
-    last_col = min(int(math.ceil((left + cols) * ratio_x)) + 2, source.width)
-    power = 10.0 ** (
-      self.reader.read_window(
-        first_row, max(last_row - first_row, 1), first_col, max(last_col - first_col, 1)
-      )
-      / 10.0
-    )
     output = np.full((2, rows, cols), np.nan, np.float32)
+    first_row, last_row, first_col, last_col = self.source_window(top, rows, left, cols)
+    if last_row <= first_row or last_col <= first_col:
+      return np.moveaxis(output, 0, -1)
+    db = self.reader.read_window(first_row, last_row - first_row, first_col, last_col - first_col)
     reproject(
-      np.moveaxis(power, -1, 0).astype(np.float32),
+      np.moveaxis(10.0 ** (db / 10.0), -1, 0).astype(np.float32),
       output,
       src_transform=source.transform * Affine.translation(first_col, first_row),
       src_crs=source.crs,
@@ -185,3 +186,19 @@ class ResampledReader:
 
   def close(self) -> None:
     self.reader.close()
+
+
+def resampled_grid(grid: Grid, pixel_size: float, name: str) -> Grid:
+  """`grid` with pixels of `pixel_size` (CRS units) from the same origin, covering it."""
+  if grid.transform.b or grid.transform.d:
+    raise DataError(f"{name}: a rotated grid cannot be resampled")
+  scale_x = pixel_size / abs(grid.transform.a)
+  scale_y = pixel_size / abs(grid.transform.e)
+  transform = grid.transform * Affine.scale(scale_x, scale_y)
+  height, width = math.ceil(grid.height / scale_y), math.ceil(grid.width / scale_x)
+  return Grid(grid.crs, transform, height, width)
+
+
+def resampled_reader(reader: SceneReader, pixel_size: float) -> WarpedReader:
+  """The scene on a grid of `pixel_size` (CRS units) with the same origin, power averaged."""
+  return WarpedReader(reader, resampled_grid(reader.grid, pixel_size, reader.scene.name))

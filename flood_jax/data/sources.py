@@ -73,6 +73,10 @@ def _stacked_bands(path: str) -> tuple[BandRef, BandRef]:
     names, count = _band_names(dataset), dataset.count
   if "VV" in names and "VH" in names:
     return BandRef(path, names.index("VV") + 1), BandRef(path, names.index("VH") + 1)
+  if {"HH", "HV"} & set(names):
+    raise DataError(
+      f"{path}: bands {names} are HH/HV; the model maps VV and VH (dual-polarised VV+VH scenes)"
+    )
   if count == 2:
     return BandRef(path, 1), BandRef(path, 2)
   if count == 1:
@@ -130,6 +134,8 @@ def _hyp3_members(names: list[str], where: str) -> dict[str, str]:
     matches = sorted(name for name in names if name.endswith(suffix))
     if matches:
       found[key] = matches[0]
+  if "vv" not in found and any(name.endswith(("_HH.tif", "_HV.tif")) for name in names):
+    raise DataError(f"{where}: an HH/HV product; the model maps VV and VH")
   for key in ("vv", "vh"):
     if key not in found:
       raise DataError(f"{where}: no *_{key.upper()}.tif inside; is this an ASF HyP3 RTC product?")

@@ -20,7 +20,7 @@ from flood_jax.data.scene import Grid
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
 
 
-def _acquired(name: str) -> dt.datetime | None:
+def acquisition_time(name: str) -> dt.datetime | None:
   """The acquisition time in a Sentinel-1 product name (…_YYYYMMDDThhmmss_…), if any."""
   match = re.search(r"_(\d{8}T\d{6})_", name)
   if not match:
@@ -73,7 +73,7 @@ def stac_item(
     "type": "Polygon",
     "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]],
   }
-  acquired = _acquired(summary["scene"])
+  acquired = acquisition_time(summary["scene"])
   properties = {
     "created": dt.datetime.now(dt.UTC).isoformat(),
     "flood_jax:version": version("flood_jax"),

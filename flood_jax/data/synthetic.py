@@ -123,17 +123,24 @@ def _speckle(rng: np.random.Generator, power: np.ndarray, looks: float) -> np.nd
   return power * rng.gamma(looks, 1.0 / looks, power.shape)
 
 
-def _water_mask(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-  """Blobby lakes and flood plains at a drawn fraction, plus rivers."""
+def _water_parts(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+  """(blobby lakes and flood plains at a drawn fraction, rivers)."""
   fraction = rng.choice([0.0, rng.uniform(0.0, 0.05), rng.uniform(0.05, 0.95)], p=[0.1, 0.2, 0.7])
-  water = np.zeros(shape, bool)
+  plains = np.zeros(shape, bool)
   if fraction > 0:
     field = _smooth_field(rng, shape, rng.uniform(10, 60))
     field += 0.3 * _smooth_field(rng, shape, rng.uniform(3, 8))
-    water = field > np.quantile(field, 1.0 - fraction)
+    plains = field > np.quantile(field, 1.0 - fraction)
+  rivers = np.zeros(shape, bool)
   for _ in range(rng.choice([0, 1, 2], p=[0.5, 0.35, 0.15])):
-    water |= _river(rng, shape)
-  return water
+    rivers |= _river(rng, shape)
+  return plains, rivers
+
+
+def _water_mask(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+  """Blobby lakes and flood plains at a drawn fraction, plus rivers."""
+  plains, rivers = _water_parts(rng, shape)
+  return plains | rivers
 
 
 def _dry_land(
@@ -227,6 +234,34 @@ def synthesize_scene(
   if nodata:
     _add_nodata(rng, vv_vh_db, hand_label)
   return SyntheticScene(vv_vh_db, water, hand_label)
+
+
+class ScenePair(NamedTuple):
+  before: SyntheticScene  # the area before the flood: its rivers only are water
+  after: SyntheticScene  # the same area flooded: rivers and flood plains
+
+
+def synthesize_pair(
+  rng: np.random.Generator,
+  shape: tuple[int, int] = (CHIP_SIZE, CHIP_SIZE),
+  dark_fields: float = 0.0,
+) -> ScenePair:
+  """Pre- and post-event scenes of one area: the same fields, settlements, dark dry land (sand,
+  shadow) and rivers (permanent water), the flood plains under water only after, and speckle
+  drawn anew for each acquisition. No no-data areas."""
+  plains, rivers = _water_parts(rng, shape)
+  water = plains | rivers
+  dry_vv, dry_vh = _dry_land(rng, shape, water, dark_fields)
+  water_vv, water_vh = _water_backscatter(rng, shape)
+  scenes = []
+  for wet in (rivers, water):
+    vv = np.where(wet, water_vv, dry_vv)
+    vh = np.where(wet, water_vh, dry_vh)
+    vv_db = _to_db(_speckle(rng, 10 ** (vv / 10), EQUIVALENT_LOOKS))
+    vh_db = _to_db(_speckle(rng, 10 ** (vh / 10), EQUIVALENT_LOOKS))
+    vv_vh_db = np.stack([vv_db, vh_db], -1).astype(np.float32)
+    scenes.append(SyntheticScene(vv_vh_db, wet, wet.astype(np.int16)))
+  return ScenePair(*scenes)
 
 
 def weak_label(vv_vh_db: np.ndarray) -> np.ndarray:
