@@ -126,6 +126,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   predict.batch_size = 2  # Windows per inference batch (2 was faster than 4 or 8 on 2 cores).
   predict.min_area_m2 = 0.0  # Water patches smaller than this (m²) become dry; 0 keeps all.
   predict.test_time_flips = False  # Average the model over 4 flips of each window (4x slower).
+  # Backscatter caps (ASF's HyP3 water map caps its thresholds at VV -15.5 dB, VH -23 dB): water
+  # only where VV <= max_water_vv_db or VH <= max_water_vh_db (dB); None leaves a band uncapped,
+  # both None: no cap. A trade, not a fix: bright flood water (flooded vegetation) is lost.
+  predict.max_water_vv_db = ml_collections.config_dict.placeholder(float)
+  predict.max_water_vh_db = ml_collections.config_dict.placeholder(float)
 
   # ---- evaluation reports -------------------------------------------------------------------
   evaluate = config.evaluate = ml_collections.ConfigDict()

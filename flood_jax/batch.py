@@ -66,6 +66,7 @@ class ModelSpec:
   threads: int | None = None
   flips: bool | None = None
   min_area_m2: float | None = None
+  water_caps: tuple[float | None, float | None] | None = None
 
 
 def _href(href: str, folder: Path) -> str:
@@ -121,7 +122,7 @@ def worker_model(spec: ModelSpec):
   from flood_jax.inference import TrainedModel
 
   model = TrainedModel.load(spec.source, spec.engine, spec.precision, spec.threads)
-  return model.with_options(spec.flips, spec.min_area_m2)
+  return model.with_options(spec.flips, spec.min_area_m2, spec.water_caps)
 
 
 def is_complete(outputs, scene, model) -> bool:

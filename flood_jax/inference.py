@@ -26,6 +26,7 @@ from flood_jax.data.pipeline import normalised_bands
 from flood_jax.data.stats import load_stats
 from flood_jax.engines import FlipAveraged, OnnxRuntimeEngine, XlaEngine
 from flood_jax.errors import UsageError
+from flood_jax.map_rules import backscatter_caps
 from flood_jax.models import model_from_config
 from flood_jax.sieve import min_pixels, sieve_water
 
@@ -73,23 +74,47 @@ class TrainedModel:
     """Water patches smaller than this become dry (config.predict.min_area_m2; 0: none)."""
     return float(self.config.predict.get("min_area_m2", 0.0))
 
-  def classes(self, probability: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """uint8 [...]: 1 water where the probability is above the threshold, 0 dry, 255 no data."""
+  @property
+  def water_caps(self) -> tuple[float | None, float | None]:
+    """(VV, VH) dB above which no pixel is water (config.predict.max_water_*_db; None: none)."""
+    predict = self.config.predict
+    return predict.get("max_water_vv_db"), predict.get("max_water_vh_db")
+
+  def classes(
+    self, probability: np.ndarray, valid: np.ndarray, vv_vh_db: np.ndarray | None = None
+  ) -> np.ndarray:
+    """uint8 [...]: 1 water where the probability is above the threshold (and the backscatter
+    under the model's caps, which need `vv_vh_db` [..., 2] in dB), 0 dry, 255 no data."""
     classes = (probability > self.threshold).view(np.uint8)
     classes[~valid] = 255
+    if self.water_caps != (None, None):
+      if vv_vh_db is None:
+        raise ValueError("the model caps water by backscatter: pass vv_vh_db")
+      classes = backscatter_caps(classes, vv_vh_db, *self.water_caps)
     return classes
 
-  def water(self, probability: np.ndarray, pixel_area_m2: float) -> np.ndarray:
-    """bool [H, W] water map of a whole array: above the threshold, patches smaller than
-    min_area_m2 removed (pixels of `pixel_area_m2`)."""
-    classes = self.classes(np.nan_to_num(probability, nan=0.0), np.isfinite(probability))
+  def water(
+    self, probability: np.ndarray, pixel_area_m2: float, vv_vh_db: np.ndarray | None = None
+  ) -> np.ndarray:
+    """bool [H, W] water map of a whole array: above the threshold, under the caps, patches
+    smaller than min_area_m2 removed (pixels of `pixel_area_m2`)."""
+    probability_or_zero = np.nan_to_num(probability, nan=0.0)
+    classes = self.classes(probability_or_zero, np.isfinite(probability), vv_vh_db)
     return sieve_water(classes, min_pixels(self.min_area_m2, pixel_area_m2)) == 1
 
-  def with_options(self, flips: bool | None = None, min_area_m2: float | None = None):
-    """The same model with test-time flips or a minimum mapping unit changed."""
+  def with_options(
+    self,
+    flips: bool | None = None,
+    min_area_m2: float | None = None,
+    water_caps: tuple[float | None, float | None] | None = None,
+  ):
+    """The same model with test-time flips, a minimum mapping unit or backscatter caps
+    ((VV, VH) dB, None for no cap on a band) changed."""
     config = ml_collections.ConfigDict(self.config.to_dict())
     if min_area_m2 is not None:
       config.predict.min_area_m2 = float(min_area_m2)
+    if water_caps is not None:
+      config.predict.max_water_vv_db, config.predict.max_water_vh_db = water_caps
     engine = self.engine
     if flips and not isinstance(engine, FlipAveraged):
       engine = FlipAveraged(engine)
@@ -217,6 +242,12 @@ class TrainedModel:
       "Water patches smaller than this become dry "
       "(default: the model's config.predict.min_area_m2).",
     )
+    flags.DEFINE_string(
+      "max_water_caps",
+      None,
+      "Backscatter caps VV,VH in dB: water only where VV <= the first or VH <= the second "
+      "('-11,off'; 'off,off' for none; default: the model's config.predict.max_water_*_db).",
+    )
 
   @staticmethod
   def source_from_flags() -> str:
@@ -245,7 +276,9 @@ class TrainedModel:
       precision or options.precision,
       options.threads or threads,
     )
-    return model.with_options(options.flips, options.min_area_m2)
+    return model.with_options(
+      options.flips, options.min_area_m2, parse_water_caps(options.max_water_caps)
+    )
 
   def fingerprint(self) -> str:
     """Changes whenever the model or a setting that changes its maps changes."""
@@ -258,11 +291,16 @@ class TrainedModel:
       identity = [self.source, best.stat().st_mtime_ns if best.exists() else None]
     engine = [self.engine.name, self.engine.precision]
     settings = [identity, engine, self.threshold, self.min_area_m2, list(self.tiling())]
+    if self.water_caps != (None, None):  # absent before caps existed: old maps stay complete
+      settings.append(list(self.water_caps))
     return hashlib.sha256(json.dumps(settings, default=str).encode()).hexdigest()[:16]
 
   def describe(self) -> str:
     engine = f"{self.engine.name} {self.engine.precision}"
     unit = f", minimum water patch {self.min_area_m2:g} m²" if self.min_area_m2 else ""
+    bands = zip(("VV", "VH"), self.water_caps, strict=True)
+    caps = [f"{band} <= {cap:g} dB" for band, cap in bands if cap is not None]
+    unit += f", water only where {' or '.join(caps)}" if caps else ""
     return f"{self.source} on {engine}, threshold {self.threshold:.3f}{unit}"
 
   def normalised_input(self, vv_vh_db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -332,6 +370,21 @@ class TrainedModel:
     return blending.blended_rows(
       self.probabilities, self.normalised_input, read_window, height, width, tiling, on_batch
     )
+
+
+def parse_water_caps(text: str | None) -> tuple[float | None, float | None] | None:
+  """--max_water_caps=VV,VH ('off' for none on a band) as (VV, VH); None when not given."""
+  if text is None:
+    return None
+  parts = [part.strip().lower() for part in text.split(",")]
+  try:
+    if len(parts) != 2:
+      raise ValueError
+    return tuple(None if part == "off" else float(part) for part in parts)
+  except ValueError:
+    raise UsageError(
+      f"--max_water_caps={text}: expected VV,VH in dB or 'off', e.g. -11,off"
+    ) from None
 
 
 def _onnx_engine(folder: Path, card: dict, precision: str, threads: int | None):

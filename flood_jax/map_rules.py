@@ -18,7 +18,7 @@ from functools import partial
 
 import numpy as np
 
-from flood_jax.data.products import EXCLUDED, NODATA, PERMANENT_WATER, WATER
+from flood_jax.data.products import DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER
 from flood_jax.sieve import StreamingSieve, sieve_water
 
 Band = tuple[int, np.ndarray]  # (top row, uint8 classes [rows, width])
@@ -64,6 +64,20 @@ def permanent_water_rule(permanent: Callable[[int, int, int], np.ndarray]) -> Pi
     return np.where((classes == WATER) & mask, np.uint8(PERMANENT_WATER), classes)
 
   return PixelRule(rule)
+
+
+def backscatter_caps(
+  classes: np.ndarray, vv_vh_db: np.ndarray, max_vv_db: float | None, max_vh_db: float | None
+) -> np.ndarray:
+  """uint8 classes with water (1) kept only where VV <= max_vv_db or VH <= max_vh_db (a None
+  cap never keeps); classes as they are when both are None. vv_vh_db: [rows, cols, 2] dB."""
+  if max_vv_db is None and max_vh_db is None:
+    return classes
+  dark = np.zeros(classes.shape, bool)
+  for band, cap in ((0, max_vv_db), (1, max_vh_db)):
+    if cap is not None:
+      dark |= vv_vh_db[..., band] <= cap
+  return np.where((classes == WATER) & ~dark, np.uint8(DRY), classes)
 
 
 def exclusion_rule(excluded: Callable[[int, int, int], np.ndarray]) -> PixelRule:

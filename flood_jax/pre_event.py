@@ -73,13 +73,16 @@ class PreEvent:
     band_top, probability, valid = next(self.bands)
     if (band_top, len(probability)) != (top, rows):  # both stream the same windows in step
       raise RuntimeError(f"pre-event band {band_top} out of step with post-event band {top}")
-    water_before = self.model.classes(probability, valid) == WATER
+    water_before = np.empty((rows, self.grid.width), bool)
     drop = np.empty((rows, self.grid.width), np.float32)
     for left in range(0, self.grid.width, COLUMN_BLOCK):
       cols = min(COLUMN_BLOCK, self.grid.width - left)
       window = (top - 1, rows + 2, left - 1, cols + 2)  # a pixel of context for the 3 x 3 mean
       before, after = self.reader.read_window(*window), self.post_reader.read_window(*window)
       drop[:, left : left + cols] = backscatter_drop(before, after)[1:-1, 1:-1]
+      block = slice(left, left + cols)
+      classes = self.model.classes(probability[:, block], valid[:, block], before[1:-1, 1:-1])
+      water_before[:, block] = classes == WATER
     return water_before, drop
 
   def close(self) -> None:

@@ -40,13 +40,14 @@ from flood_jax.data.layers import Exclusion, ReferenceWater
 from flood_jax.data.scene import Grid, SceneReader, bounded_gdal_cache, resampled_reader
 from flood_jax.data.stac import acquisition_time, stac_item
 from flood_jax.errors import UsageError
-from flood_jax.inference import TrainedModel
+from flood_jax.inference import TrainedModel, parse_water_caps
 from flood_jax.logs import write_json
 from flood_jax.map_rules import map_rules
 from flood_jax.pre_event import PreEvent
 from flood_jax.sieve import min_pixels
 from flood_jax.windows import window_starts
 
+COLUMN_BLOCK = 2048  # columns of a band read again at once for the backscatter caps
 PIXEL_SIZE_TOLERANCE = 1.5  # warn where the input's pixels differ from the model's by more
 
 
@@ -210,7 +211,7 @@ class SceneMapping:
   """The writers, sieve and tally of one scene, fed band by band by `predict_scene`."""
 
   def __init__(self, model, scene, reader, outputs: Outputs, options: MapOptions, before=None):
-    self.model, self.grid, self.scheme = model, reader.grid, options.scheme
+    self.model, self.reader, self.grid, self.scheme = model, reader, reader.grid, options.scheme
     self.layers = []  # opened first: an unreadable one leaves no partial map behind
     permanent = excluded = None
     try:
@@ -247,11 +248,23 @@ class SceneMapping:
     if len(self.writers) > 1:
       values = products.probability_values(probability, valid, self.probability_kind)
       self.writers[1].write_rows(top, values)
-    classes = self.model.classes(probability, valid)
+    classes = self._classes(top, probability, valid)
     if change is not None:
       classes = change_classes(classes, *change)
     for row, finished in self.rules.push(top, classes):
       self._finish_rows(row, finished)
+
+  def _classes(self, top: int, probability: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The model's classes of a band; with backscatter caps, the band's VV and VH are read
+    again in blocks of columns (no array of the band's width and both bands)."""
+    if self.model.water_caps == (None, None):
+      return self.model.classes(probability, valid)
+    classes = np.empty(probability.shape, np.uint8)
+    for left in range(0, self.grid.width, COLUMN_BLOCK):
+      cols = slice(left, left + COLUMN_BLOCK)
+      vv_vh_db = self.reader.read_window(top, len(probability), left, classes[:, cols].shape[1])
+      classes[:, cols] = self.model.classes(probability[:, cols], valid[:, cols], vv_vh_db)
+    return classes
 
   def _finish_rows(self, top: int, classes: np.ndarray) -> None:
     self.writers[0].write_rows(top, np.asarray(classes, np.uint8))
@@ -505,7 +518,13 @@ def map_scene_list(model: TrainedModel) -> None:
   distributed = bool(FLAGS.workers or FLAGS.scheduler)
   threads = FLAGS.threads or (batch.threads_per_worker(FLAGS.workers) if distributed else None)
   model_spec = batch.ModelSpec(
-    model.source, FLAGS.engine, FLAGS.precision, threads, FLAGS.flips, FLAGS.min_area_m2
+    model.source,
+    FLAGS.engine,
+    FLAGS.precision,
+    threads,
+    FLAGS.flips,
+    FLAGS.min_area_m2,
+    parse_water_caps(FLAGS.max_water_caps),
   )
   options = dataclasses.asdict(map_options())
   for key in ("overwrite", "show_progress"):

@@ -262,3 +262,36 @@ def test_excluded_pixels_are_never_water_whatever_the_layers_crs(scene, model_fo
   assert {c["value"]: c["description"] for c in stac_classes}[3] == "excluded"
   _, _, _, fields = pyogrio.raw.read(outputs.vectors)
   assert set(fields[0]) == {1} and set(fields[1]) == {"water"}, "no polygon of excluded pixels"
+
+
+def test_backscatter_caps_keep_water_only_where_it_is_dark(scene, model_folder, tmp_path,
+                                                           monkeypatch):  # fmt: skip
+  """With --max_water_caps=-15,off no water pixel of the map has VV above -15 dB, the map is
+  the uncapped one with that water removed (before the unit), and reading the band again in
+  narrow column blocks gives the same map."""
+  import flood_jax.predict
+  from flood_jax.inference import parse_water_caps
+  from flood_jax.map_rules import backscatter_caps
+
+  path, _ = scene
+  with rasterio.open(path) as dataset:
+    vv_vh = np.moveaxis(dataset.read(), 0, -1)
+  model = TrainedModel.load(model_folder)
+  maps = {}
+  for name, caps, block in (("uncapped", (None, None), 2048), ("capped", (-15.0, None), 2048),
+                            ("narrow", (-15.0, None), 96)):  # fmt: skip
+    monkeypatch.setattr(flood_jax.predict, "COLUMN_BLOCK", block)
+    outputs = Outputs(tmp_path / f"{name}.tif")
+    predict_scene(model.with_options(water_caps=caps), str(path), outputs,
+                  MapOptions(show_progress=False))  # fmt: skip
+    with rasterio.open(outputs.map) as dataset:
+      maps[name] = dataset.read(1)
+  assert (maps["uncapped"] == 1).sum() > (maps["capped"] == 1).sum() > 0
+  assert not (vv_vh[..., 0][maps["capped"] == 1] > -15.0).any()
+  np.testing.assert_array_equal(maps["capped"], maps["narrow"])
+  expected = backscatter_caps(maps["uncapped"], vv_vh, -15.0, None)
+  assert ((maps["capped"] == 1) <= (expected == 1)).all(), "caps only remove water"
+  assert parse_water_caps("-11,off") == (-11.0, None) and parse_water_caps(None) is None
+  with pytest.raises(UsageError, match="--max_water_caps=-11: expected VV,VH"):
+    parse_water_caps("-11")
+  assert "water only where VV <= -15 dB" in model.with_options(water_caps=(-15, None)).describe()
