@@ -2,6 +2,11 @@
 
     python -m benchmarks.scene [--model=MODEL_DIR | --workdir=W] [--engine=xla|onnxruntime]
         [--precision=float32|int8] [--sizes=5000,10000,20000] [--input_form=power_pair]
+        [--layers]
+
+`--layers` maps with every ancillary layer: a pre-event scene (the same grid, no river), a
+reference water layer in EPSG:4326 at about 30 m, an exclusion raster in Web Mercator at 60 m
+and HAND in UTM at 30 m.
 
 Each size runs in its own process (so peak memory is that size's alone) on a synthetic
 two-band dB scene written strip by strip. The model is chosen as `flood_jax.predict` chooses it
@@ -31,14 +36,16 @@ def scene_files(path: Path, form: str) -> list[Path]:
   return [path]
 
 
-def write_scene(path: Path, size: int, strip: int = 512, form: str = "stacked_db") -> list[Path]:
+def write_scene(
+  path: Path, size: int, strip: int = 512, form: str = "stacked_db", seed: int = 0, river=True
+) -> list[Path]:
   """A synthetic scene: one stacked VV/VH dB file, or (`power_pair`) two single-band files of
   linear power with 0 as no data, as ASF HyP3 writes them. Returns the files."""
   import numpy as np
   import rasterio
   from rasterio.transform import from_origin
 
-  rng = np.random.default_rng(0)
+  rng = np.random.default_rng(seed)
   profile = dict(driver="GTiff", height=size, width=size, count=2, dtype="float32", crs="EPSG:32633",
                  transform=from_origin(300000, 5000000, 10, 10), nodata=float("nan"), tiled=True,
                  blockxsize=512, blockysize=512, compress="deflate", BIGTIFF="YES")  # fmt: skip
@@ -49,7 +56,7 @@ def write_scene(path: Path, size: int, strip: int = 512, form: str = "stacked_db
   columns = np.arange(size)
   for top in range(0, size, strip):
     rows = min(strip, size - top)
-    river = (
+    river = river & (
       np.abs(np.sin((top + np.arange(rows))[:, None] / 300.0) * 2000 + 3000 - columns % 6000) < 200
     )
     vv = np.where(river, -20.0, -9.0) + rng.normal(0, 2.5, (rows, size))
@@ -67,6 +74,36 @@ def write_scene(path: Path, size: int, strip: int = 512, form: str = "stacked_db
   return paths
 
 
+def write_layers(scratch: Path, size: int) -> dict:
+  """Ancillary layers over a scene of `size` pixels (module doc), as MapOptions fields."""
+  import numpy as np
+  import rasterio
+  from rasterio.transform import from_origin
+  from rasterio.warp import transform_bounds
+
+  bounds = (300000, 5000000 - 10 * size, 300000 + 10 * size, 5000000)
+  layers = {}
+  for name, crs, step, dtype, value in (
+    ("reference_water", "EPSG:4326", 30 / 111_000, "uint8", 100),
+    ("exclusion", "EPSG:3857", 60.0, "uint8", 1),
+    ("hand", "EPSG:32633", 30.0, "float32", 40.0),
+  ):
+    west, south, east, north = transform_bounds("EPSG:32633", crs, *bounds, densify_pts=21)
+    width, height = int((east - west) / step) + 2, int((north - south) / step) + 2
+    path = scratch / f"{name}.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=height, width=width, count=1, dtype=dtype,
+                       crs=crs, transform=from_origin(west, north, step, step), tiled=True,
+                       compress="deflate", BIGTIFF="YES") as dataset:  # fmt: skip
+      for top in range(0, height, 1024):
+        rows = min(1024, height - top)
+        band = np.zeros((rows, width), dtype)
+        band[:, : width // 10] = value  # a tenth of the scene: permanent, excluded, high
+        dataset.write(band[None], window=rasterio.windows.Window(0, top, width, rows))
+    layers[name] = str(path)
+  pre = write_scene(scratch / "pre_event.tif", size, seed=1, river=False)
+  return {**layers, "pre_event": str(pre[0])}
+
+
 def child(size: int, options: argparse.Namespace, scratch: Path) -> dict:
   from flood_jax.data.sources import resolve_input
   from flood_jax.inference import BUNDLED_MODEL, TrainedModel
@@ -80,14 +117,16 @@ def child(size: int, options: argparse.Namespace, scratch: Path) -> dict:
   source = options.model or options.workdir or BUNDLED_MODEL
   model = TrainedModel.load(source, options.engine, options.precision)
   start = time.perf_counter()
+  layers = json.loads((scratch / "layers.json").read_text()) if options.layers else {}
   summary = predict_scene(model, scene, Outputs(scratch / f"flood_{size}.tif"),
-                          MapOptions(show_progress=False))  # fmt: skip
+                          MapOptions(show_progress=False, **layers))  # fmt: skip
   seconds = time.perf_counter() - start
   peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   return {
     "size": size, "form": options.input_form, "scale": scene.scale,
     "seconds": round(seconds, 1), "megapixels_per_s": round(size * size / seconds / 1e6, 3),
     "peak_rss_mib": round(peak_mib, 1), "windows": summary["windows"], "model": model.describe(),
+    "layers": sorted(layers),
   }  # fmt: skip
 
 
@@ -106,6 +145,7 @@ def main() -> None:
     help="One stacked dB file, or separate VV and VH power files (HyP3).",
   )
   parser.add_argument("--sizes", default="5000,10000,20000")
+  parser.add_argument("--layers", action="store_true", help="Map with every ancillary layer.")
   parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
   parser.add_argument("--scratch", default=None, help=argparse.SUPPRESS)
   args = parser.parse_args()
@@ -123,6 +163,9 @@ def main() -> None:
     for size in (int(value) for value in args.sizes.split(",")):
       # The scene is written in this process, so that the child's peak memory is prediction's.
       write_scene(Path(scratch) / f"scene_{size}.tif", size, form=args.input_form)
+      if args.layers:
+        layers = write_layers(Path(scratch), size)
+        (Path(scratch) / "layers.json").write_text(json.dumps(layers))
       command = [
         sys.executable,
         "-m",
@@ -137,6 +180,7 @@ def main() -> None:
         f"--engine={args.engine}",
         f"--precision={args.precision}",
         f"--input_form={args.input_form}",
+        *(["--layers"] if args.layers else []),
       ]
       output = subprocess.run(
         command, cwd=PROJECT, check=True, capture_output=True, text=True

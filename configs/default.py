@@ -129,8 +129,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Backscatter caps (ASF's HyP3 water map caps its thresholds at VV -15.5 dB, VH -23 dB): water
   # only where VV <= max_water_vv_db or VH <= max_water_vh_db (dB); None leaves a band uncapped,
   # both None: no cap. A trade, not a fix: bright flood water (flooded vegetation) is lost.
-  predict.max_water_vv_db = ml_collections.config_dict.placeholder(float)
-  predict.max_water_vh_db = ml_collections.config_dict.placeholder(float)
+  predict.max_water_vv_db = ml_collections.config_dict.placeholder(float)  # dB, or None: no cap
+  predict.max_water_vh_db = ml_collections.config_dict.placeholder(float)  # dB, or None: no cap
 
   # ---- evaluation reports -------------------------------------------------------------------
   evaluate = config.evaluate = ml_collections.ConfigDict()

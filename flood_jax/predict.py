@@ -426,27 +426,7 @@ def define_flags() -> None:
   flags.DEFINE_float(
     "permanent_water_percent", 90.0, "Occurrence (%) from which water is permanent."
   )
-  flags.DEFINE_string(
-    "exclusion",
-    None,
-    "Exclusion raster (any CRS and resolution): its nonzero pixels are excluded (3), where "
-    "the map abstains (shadow, urban, sand, ...).",
-  )
-  flags.DEFINE_string(
-    "hand", None, "HAND raster (height above nearest drainage, m): above --hand_max_m excluded."
-  )
-  flags.DEFINE_float("hand_max_m", 15.0, "HAND (m) above which pixels are excluded.")
-  flags.DEFINE_string(
-    "pre_event",
-    None,
-    "Pre-event scene of the same area, in any form --input takes: flood (1) is then water "
-    "that was not there before, water in both is permanent (2).",
-  )
-  flags.DEFINE_string("pre_vv", None, "Pre-event VV raster (with --pre_vh).")
-  flags.DEFINE_string("pre_vh", None, "Pre-event VH raster (with --pre_vv).")
-  flags.DEFINE_enum(
-    "pre_scale", "auto", ["auto", *sources.SCALES], "Scale of the pre-event values."
-  )
+  define_layer_flags()
   flags.DEFINE_string(
     "vectors",
     None,
@@ -470,6 +450,31 @@ def define_flags() -> None:
     "scheduler", None, "Map a list of scenes on an existing Dask cluster, e.g. tcp://HOST:8786."
   )
   flags.DEFINE_integer("retries", 2, "Times a scene is retried when its Dask worker dies.")
+
+
+def define_layer_flags() -> None:
+  """The exclusion layers and the pre-event scene of change detection."""
+  flags.DEFINE_string(
+    "exclusion",
+    None,
+    "Exclusion raster (any CRS and resolution): its nonzero pixels are excluded (3), where "
+    "the map abstains (shadow, urban, sand, ...).",
+  )
+  flags.DEFINE_string(
+    "hand", None, "HAND raster (height above nearest drainage, m): above --hand_max_m excluded."
+  )
+  flags.DEFINE_float("hand_max_m", 15.0, "HAND (m) above which pixels are excluded.")
+  flags.DEFINE_string(
+    "pre_event",
+    None,
+    "Pre-event scene of the same area, in any form --input takes: flood (1) is then water "
+    "that was not there before, water in both is permanent (2).",
+  )
+  flags.DEFINE_string("pre_vv", None, "Pre-event VV raster (with --pre_vh).")
+  flags.DEFINE_string("pre_vh", None, "Pre-event VH raster (with --pre_vv).")
+  flags.DEFINE_enum(
+    "pre_scale", "auto", ["auto", *sources.SCALES], "Scale of the pre-event values."
+  )
 
 
 def map_options() -> MapOptions:
