@@ -37,7 +37,7 @@ def scene_files(path: Path, form: str) -> list[Path]:
 
 
 def write_scene(
-  path: Path, size: int, strip: int = 512, form: str = "stacked_db", seed: int = 0, river=True
+  path: Path, size: int, strip: int = 512, form: str = "stacked_db", seed: int = 0, with_river=True
 ) -> list[Path]:
   """A synthetic scene: one stacked VV/VH dB file, or (`power_pair`) two single-band files of
   linear power with 0 as no data, as ASF HyP3 writes them. Returns the files."""
@@ -56,7 +56,7 @@ def write_scene(
   columns = np.arange(size)
   for top in range(0, size, strip):
     rows = min(strip, size - top)
-    river = river & (
+    river = with_river & (
       np.abs(np.sin((top + np.arange(rows))[:, None] / 300.0) * 2000 + 3000 - columns % 6000) < 200
     )
     vv = np.where(river, -20.0, -9.0) + rng.normal(0, 2.5, (rows, size))
@@ -100,7 +100,7 @@ def write_layers(scratch: Path, size: int) -> dict:
         band[:, : width // 10] = value  # a tenth of the scene: permanent, excluded, high
         dataset.write(band[None], window=rasterio.windows.Window(0, top, width, rows))
     layers[name] = str(path)
-  pre = write_scene(scratch / "pre_event.tif", size, seed=1, river=False)
+  pre = write_scene(scratch / "pre_event.tif", size, seed=1, with_river=False)
   return {**layers, "pre_event": str(pre[0])}
 
 

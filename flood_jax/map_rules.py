@@ -2,13 +2,16 @@
 
 Bands of rows arrive from the blended model (`flood_jax.blending`) in order; each rule is a
 stage with `push(top, rows)` and `finish()` returning the bands it has finished, and `Rules`
-chains them, so memory is a few bands whatever the scene's height. The order, and why:
+chains them, so memory is a few bands whatever the scene's height. Bands arrive as the model
+(and change detection, `flood_jax.change`, which may already mark permanent water) classed them.
+The order, and why:
 1. excluded pixels (exclusion layers: `data.layers.Exclusion`) become EXCLUDED, first, so that
    no excluded pixel is ever water and a body cut by an exclusion is judged on what remains;
-2. the minimum mapping unit on water bodies (`sieve.StreamingSieve`);
-3. permanent water where the reference layer says so (`PixelRule`);
-4. the unit inside water bodies, fragment by fragment (`sieve.split_water_bodies`, streamed as
-   two sieves).
+2. permanent water where the reference layer says so (`PixelRule`);
+3. the minimum mapping unit on water bodies, flood and permanent water together
+   (`sieve.StreamingSieve` of `sieve.WATER_BODY`);
+4. where the map has permanent water, the unit inside water bodies, fragment by fragment
+   (`sieve.split_water_bodies`, streamed as two sieves).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from functools import partial
 import numpy as np
 
 from flood_jax.data.products import DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER
-from flood_jax.sieve import StreamingSieve, sieve_water
+from flood_jax.sieve import WATER_BODY, StreamingSieve, sieve_water
 
 Band = tuple[int, np.ndarray]  # (top row, uint8 classes [rows, width])
 
@@ -91,15 +94,20 @@ def exclusion_rule(excluded: Callable[[int, int, int], np.ndarray]) -> PixelRule
 
 
 def map_rules(
-  min_pixels: int, permanent: Callable | None = None, excluded: Callable | None = None
+  min_pixels: int,
+  permanent_water: bool = False,
+  permanent: Callable | None = None,
+  excluded: Callable | None = None,
 ) -> Rules:
-  """The stages of a map (module doc) for a unit of `min_pixels`, an optional reference
-  (`permanent(top, rows, width)`) and optional exclusions (`excluded(top, rows, width)`)."""
+  """The stages of a map (module doc) for a unit of `min_pixels`: `permanent_water` says whether
+  the map has that class (a reference layer, `permanent(top, rows, width)`, or a pre-event
+  scene), `excluded(top, rows, width)` the optional exclusions."""
   stages: list = [] if excluded is None else [exclusion_rule(excluded)]
-  stages.append(StreamingSieve(min_pixels))
   if permanent is not None:
+    stages.append(permanent_water_rule(permanent))
+  stages.append(StreamingSieve(min_pixels, partial(sieve_water, value=WATER_BODY)))
+  if permanent_water or permanent is not None:
     stages += [
-      permanent_water_rule(permanent),
       StreamingSieve(min_pixels, partial(sieve_water, value=PERMANENT_WATER, replacement=WATER)),
       StreamingSieve(min_pixels, partial(sieve_water, value=WATER, replacement=PERMANENT_WATER)),
     ]

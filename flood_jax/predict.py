@@ -240,7 +240,8 @@ class SceneMapping:
         products.MapWriter(outputs.probability, self.grid, self.probability_kind, tags)
       )
     pixel_area = float(np.median(self.grid.row_areas_m2(self.grid.height // 2, 1)))
-    self.rules = map_rules(min_pixels(model.min_area_m2, pixel_area), permanent, excluded)
+    unit = min_pixels(model.min_area_m2, pixel_area)
+    self.rules = map_rules(unit, self.scheme.permanent_water, permanent, excluded)
     self.tally = AreaTally(self.grid, self.scheme)
 
   def add(self, top: int, probability: np.ndarray, valid: np.ndarray, change=None) -> None:

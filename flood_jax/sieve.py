@@ -29,23 +29,27 @@ COLUMN_BLOCK = 2048  # columns sieved at once (plus the context on each side)
 
 
 def sieve_water(
-  classes: np.ndarray, min_pixels: int, value: int = WATER, replacement: int = DRY
+  classes: np.ndarray,
+  min_pixels: int,
+  value: int | tuple[int, ...] = WATER,
+  replacement: int = DRY,
 ) -> np.ndarray:
-  """uint8 classes with the patches of `value` (water) of fewer than `min_pixels` pixels set to
-  `replacement` (dry).
+  """uint8 classes with the patches of `value` (water; a tuple: those classes together, as one
+  water body) of fewer than `min_pixels` pixels set to `replacement` (dry).
 
   Only that class is removed: the small dry holes that GDAL's sieve would also fill are kept, and
   no-data (255) and other classes stay as they are. Columns are sieved in blocks with
   `min_pixels` columns of context on each side (exact, as rows are in `StreamingSieve`), so
   the temporaries do not grow with the scene's width.
   """
-  if min_pixels <= 1 or not (classes == value).any():
+  values = np.atleast_1d(np.asarray(value, np.uint8))
+  if min_pixels <= 1 or not np.isin(classes, values).any():
     return classes
   sieved = classes.copy()
   width = classes.shape[1]
   for left in range(0, width, COLUMN_BLOCK):
     lo, hi = max(left - min_pixels, 0), min(left + COLUMN_BLOCK + min_pixels, width)
-    water = classes[:, lo:hi] == value
+    water = np.isin(classes[:, lo:hi], values)
     kept = sieve(water.view(np.uint8), size=min_pixels, connectivity=8)
     removed = water & (kept == 0)
     right = min(left + COLUMN_BLOCK, width)
@@ -53,8 +57,12 @@ def sieve_water(
   return sieved
 
 
+WATER_BODY = (WATER, PERMANENT_WATER)  # the classes a water body is made of
+
+
 def split_water_bodies(classes: np.ndarray, min_pixels: int) -> np.ndarray:
-  """The unit inside water bodies already sieved as a whole (see the module doc): fragments of
+  """The unit inside water bodies already sieved as a whole (`sieve_water(classes, min_pixels,
+  WATER_BODY)`, see the module doc): fragments of
   permanent water under `min_pixels` become flood water, then fragments of flood water under it
   become permanent water. Each fragment touches the other class (its body is larger), so no
   fragment under the unit is left, and no water pixel becomes dry."""

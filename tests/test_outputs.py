@@ -224,6 +224,7 @@ def test_excluded_pixels_are_never_water_whatever_the_layers_crs(scene, model_fo
   width, height = int((east - west) / step) + 4, int((north - south) / step) + 4
   exclusion = np.zeros((height, width), np.uint8)
   exclusion[:, : width // 3] = 7  # any nonzero value excludes
+  exclusion[: height // 4, : width // 3] = 255  # but no data never does
   exclusion_crs_transform = (
     "EPSG:4326",
     from_origin(west - 2 * step, north + 2 * step, step, step),
@@ -249,7 +250,7 @@ def test_excluded_pixels_are_never_water_whatever_the_layers_crs(scene, model_fo
             resampling=Resampling.nearest)  # fmt: skip
   reproject(hand, expected_hand, src_crs="EPSG:3857", src_transform=hand_transform,
             dst_crs=grid[0], dst_transform=grid[1], resampling=Resampling.bilinear)  # fmt: skip
-  excluded = (expected_exclusion != 0) | (expected_hand > 15)
+  excluded = ((expected_exclusion != 0) & (expected_exclusion != 255)) | (expected_hand > 15)
   valid = (classes != 255) & ((expected_hand < 10) | (expected_hand > 20))  # off HAND's edge
   assert 0.4 < excluded[valid].mean() < 0.9 and (~excluded & valid).any()
   assert (classes[excluded & valid] == 3).all(), "an excluded pixel is never water nor dry"

@@ -100,7 +100,10 @@ def test_the_unit_holds_for_each_class_where_flood_touches_permanent_water():
 
 
 @pytest.mark.parametrize("limit", [7, 25])
-def test_streamed_rules_equal_the_whole_map(limit):
+@pytest.mark.parametrize("permanent_from", ["reference", "change detection"])
+def test_streamed_rules_equal_the_whole_map(limit, permanent_from):
+  """Permanent water from a reference layer, or already in the classes (change detection marks
+  it before the rules): either way the map is the whole-map rule's."""
   from flood_jax.map_rules import map_rules
 
   rng = np.random.default_rng(limit)
@@ -112,7 +115,11 @@ def test_streamed_rules_equal_the_whole_map(limit):
   permanent[40:80, 30:60] = True
   whole = _finished(water, permanent, limit)
   assert (whole == 2).any() and (whole == 1).any()
-  rules = map_rules(limit, lambda top, rows, width: permanent[top : top + rows, :width])
+  if permanent_from == "reference":
+    rules = map_rules(limit, True, lambda top, rows, width: permanent[top : top + rows, :width])
+  else:
+    rules = map_rules(limit, True)
+    water = np.where((water == 1) & permanent, 2, water).astype(np.uint8)
   pieces, top = [], 0
   while top < len(water):
     rows = int(rng.integers(1, 40))

@@ -22,6 +22,8 @@ from flood_jax.data.geotiff import read_window
 from flood_jax.data.scene import Grid
 from flood_jax.errors import DataError
 
+COLUMN_BLOCK = 2048  # columns read through the warper at once
+
 
 class WarpedLayer:
   """Band 1 of the raster at `path` on `grid`, float32 with NaN where it has no data."""
@@ -47,9 +49,17 @@ class WarpedLayer:
       dtype="float32",
     )
 
-  def read(self, top: int, rows: int, width: int) -> np.ndarray:
-    """float32 [rows, width] of rows [top, top + rows); NaN where no data or outside."""
-    return read_window(self._vrt, [1], Window(0, top, width, rows), np.nan, np.float32)[0]
+  def mask(self, top: int, rows: int, width: int, predicate) -> np.ndarray:
+    """bool [rows, width]: `predicate(values)` of rows [top, top + rows), float32 values NaN
+    where no data or outside, read in blocks of columns: GDAL's warper buffers, and the float
+    values, never span the scene's width."""
+    mask = np.empty((rows, width), bool)
+    for left in range(0, width, COLUMN_BLOCK):
+      cols = min(COLUMN_BLOCK, width - left)
+      window = Window(left, top, cols, rows)
+      values = read_window(self._vrt, [1], window, np.nan, np.float32)[0]
+      mask[:, left : left + cols] = predicate(values)
+    return mask
 
   def close(self) -> None:
     self._vrt.close()
@@ -65,8 +75,8 @@ class ReferenceWater:
 
   def permanent(self, top: int, rows: int, width: int) -> np.ndarray:
     """bool [rows, width]: occurrence >= permanent_percent (no data: not permanent)."""
-    occurrence = self.layer.read(top, rows, width)
-    return (occurrence >= self.permanent_percent) & (occurrence <= 100)
+    threshold = self.permanent_percent
+    return self.layer.mask(top, rows, width, lambda values: (values >= threshold) & (values <= 100))
 
   def close(self) -> None:
     self.layer.close()
@@ -90,10 +100,11 @@ class Exclusion:
     """bool [rows, width]: excluded by any layer."""
     excluded = np.zeros((rows, width), bool)
     if "exclusion" in self.layers:
-      values = self.layers["exclusion"].read(top, rows, width)
-      excluded |= np.nan_to_num(values, nan=0.0) != 0
-    if "hand" in self.layers:
-      excluded |= self.layers["hand"].read(top, rows, width) > self.hand_max_m  # NaN: False
+      nonzero = lambda values: (values != 0) & np.isfinite(values)  # noqa: E731
+      excluded |= self.layers["exclusion"].mask(top, rows, width, nonzero)
+    if "hand" in self.layers:  # NaN compares False: no data never excludes
+      high = self.hand_max_m
+      excluded |= self.layers["hand"].mask(top, rows, width, lambda values: values > high)
     return excluded
 
   def close(self) -> None:
