@@ -340,3 +340,32 @@ def test_bands_of_different_sizes_are_refused_before_their_values_are_read(origi
   for scale in ("auto", "db"):
     with pytest.raises(DataError, match="vh_small.tif: VH is not on VV's grid.*size"):
       resolve_input(vv=str(folder / "vv_db.tif"), vh=str(small), scale=scale)
+
+
+def test_every_real_chip_in_every_form_gets_its_scale(tmp_path):
+  """No real chip of ../shared is refused for its scale in any form, and each is read in the
+  scale it was written in: Ghana_83483's VV - VH gap (5.4 dB) fits doubled too, so its power is
+  also a plausible amplitude, and power is read."""
+  root = Path(__file__).resolve().parents[2] / "shared/data/sen1floods11/v1.1"
+  chips = sorted((root / "data/flood_events/HandLabeled/S1Hand").glob("*_S1Hand.tif"))
+  if not chips:
+    pytest.skip("../shared/data/sen1floods11 is not beside the project")
+  expected = {"power": "power", "amplitude": "amplitude", "hyp3 zip": "power",
+              "hyp3 folder": "power", "planetary computer pair": "power"}  # fmt: skip
+  for chip in chips:
+    with rasterio.open(chip) as dataset:
+      vv, vh = dataset.read()
+      crs, transform = dataset.crs, dataset.transform
+    folder = tmp_path / chip.stem
+    folder.mkdir()
+    has_values = np.isfinite(vv).any()
+    for form, (arguments, _) in _forms(folder, vv, vh, crs, transform).items():
+      scene = resolve_input(**arguments)
+      if has_values or form.startswith("hyp3"):
+        assert scene.scale == expected.get(form, "db"), (chip.stem, form, scene.scale_reason)
+      else:  # Paraguay_34417: no value at all, so nothing to decide from; maps all no data
+        assert "no valid value" in scene.scale_reason, (chip.stem, form)
+  assert (
+    "amplitude fits too"
+    in resolve_input(str(tmp_path / "Ghana_83483_S1Hand/power.tif")).scale_reason
+  )

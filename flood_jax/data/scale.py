@@ -9,8 +9,10 @@ square roots halves it). Values that are mostly negative cannot be power or ampl
 are dB whatever their median: a scene that is nearly all water has a VV median below -22 dB, and
 it is the scene a responder most needs mapped. For the same reason, where no reading fits a
 positive scene (power or amplitude of mostly water), the median's range is widened to that of
-open water (down to -32 dB) and the VV - VH gap decides. Where none or several readings fit,
-the user is asked for --scale.
+open water (down to -32 dB) and the VV - VH gap decides. Where both power and amplitude fit (a
+VV - VH gap of 4.5-5.75 dB fits doubled too), power is read: the products that do not name
+their scale are power (Planetary Computer, OPERA; HyP3 names it). Where none or several other
+readings fit, the user is asked for --scale.
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ def decide_from_values(vv_dataset, vv_band: int, vh_dataset, vh_band: int, name:
   from flood_jax.errors import DataError
 
   vv, vh = _sample(vv_dataset, vv_band), _sample(vh_dataset, vh_band)
-  both = np.isfinite(vv) & np.isfinite(vh)
+  both = np.isfinite(vv) & np.isfinite(vh) & ((vv != 0) | (vh != 0))  # zeros: filled borders
   if not both.any():  # every value no data: the map will be too
     return "db", "no valid value in the sampled pixels (no data everywhere)"
   negative = min(float(np.mean(vv[both] < 0)), float(np.mean(vh[both] < 0)))
@@ -130,10 +132,13 @@ def decide_from_values(vv_dataset, vv_band: int, vh_dataset, vh_band: int, name:
   readings, note = plausible_readings(vv, vh), ""
   if not readings:
     readings, note = plausible_readings(vv, vh, WATER_VV_MEDIAN_DB), " (a scene of mostly water)"
+  if set(readings) == {"power", "amplitude"}:  # squaring doubles a gap of 4.5-5.75 dB into range
+    readings.pop("amplitude")
+    note += " (amplitude fits too; products that do not name their scale are power)"
   if len(readings) == 1:
     ((scale, (median, gap)),) = readings.items()
     return scale, (
-      f"values: read as {scale}, VV median {median:.1f} dB{note}, {gap:.1f} dB above VH"
+      f"values: read as {scale}, VV median {median:.1f} dB, {gap:.1f} dB above VH{note}"
     )
   why = "several readings fit: " + ", ".join(readings) if readings else "no reading fits"
   raise DataError(
