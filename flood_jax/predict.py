@@ -406,9 +406,7 @@ def define_flags() -> None:
     "Scene (GeoTIFF, HyP3 folder or zip, GDAL path), or a "
     "list of scenes: a folder, a .txt of inputs or a STAC ItemCollection .json.",
   )
-  flags.DEFINE_string("vv", None, "VV raster (with --vh), e.g. a Planetary Computer asset.")
-  flags.DEFINE_string("vh", None, "VH raster (with --vv).")
-  flags.DEFINE_enum("scale", "auto", ["auto", *sources.SCALES], "Scale of the input values.")
+  define_scene_flags("", "Input")
   flags.DEFINE_string("output", None, "Output flood map (.tif), or a folder when --input is one.")
   flags.DEFINE_bool("overwrite", False, "Replace existing outputs (never inputs).")
   flags.DEFINE_bool("probability", False, "Also write <map>_probability.tif.")
@@ -471,10 +469,17 @@ def define_layer_flags() -> None:
     "Pre-event scene of the same area, in any form --input takes: flood (1) is then water "
     "that was not there before, water in both is permanent (2).",
   )
-  flags.DEFINE_string("pre_vv", None, "Pre-event VV raster (with --pre_vh).")
-  flags.DEFINE_string("pre_vh", None, "Pre-event VH raster (with --pre_vv).")
+  define_scene_flags("pre_", "Pre-event")
+
+
+def define_scene_flags(prefix: str, what: str) -> None:
+  """--<prefix>vv, --<prefix>vh (a scene as two single-band rasters) and --<prefix>scale."""
+  flags.DEFINE_string(
+    f"{prefix}vv", None, f"{what} VV raster (with --{prefix}vh), e.g. a Planetary Computer asset."
+  )
+  flags.DEFINE_string(f"{prefix}vh", None, f"{what} VH raster (with --{prefix}vv).")
   flags.DEFINE_enum(
-    "pre_scale", "auto", ["auto", *sources.SCALES], "Scale of the pre-event values."
+    f"{prefix}scale", "auto", ["auto", *sources.SCALES], f"Scale of the {what.lower()} values."
   )
 
 
