@@ -1,14 +1,15 @@
 """Whole-scene prediction: megapixels/s and peak resident memory against scene size.
 
     python -m benchmarks.scene [--model=MODEL_DIR | --workdir=W] [--engine=xla|onnxruntime]
-        [--precision=float32|int8] [--sizes=5000,10000,20000] [--input_form=power_pair]
+        [--precision=float32|int8] [--sizes=5000,10000,20000x5000] [--input_form=power_pair]
         [--layers]
 
 `--layers` maps with every ancillary layer: a pre-event scene (the same grid, no river), a
 reference water layer in EPSG:4326 at about 30 m, an exclusion raster in Web Mercator at 60 m
 and HAND in UTM at 30 m.
 
-Each size runs in its own process (so peak memory is that size's alone) on a synthetic
+A size is N (a square) or HEIGHTxWIDTH (a tall scene tells growth with rows from growth with
+columns). Each size runs in its own process (so peak memory is that size's alone) on a synthetic
 two-band dB scene written strip by strip. The model is chosen as `flood_jax.predict` chooses it
 (default: the bundled demo model on the default engine of this machine). Memory should stay
 flat as the scene grows, since prediction holds one strip of windows at a time.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -37,7 +39,12 @@ def scene_files(path: Path, form: str) -> list[Path]:
 
 
 def write_scene(
-  path: Path, size: int, strip: int = 512, form: str = "stacked_db", seed: int = 0, with_river=True
+  path: Path,
+  shape: tuple[int, int],
+  strip: int = 512,
+  form: str = "stacked_db",
+  seed: int = 0,
+  with_river=True,
 ) -> list[Path]:
   """A synthetic scene: one stacked VV/VH dB file, or (`power_pair`) two single-band files of
   linear power with 0 as no data, as ASF HyP3 writes them. Returns the files."""
@@ -46,23 +53,24 @@ def write_scene(
   from rasterio.transform import from_origin
 
   rng = np.random.default_rng(seed)
-  profile = dict(driver="GTiff", height=size, width=size, count=2, dtype="float32", crs="EPSG:32633",
+  height, width = shape
+  profile = dict(driver="GTiff", height=height, width=width, count=2, dtype="float32", crs="EPSG:32633",
                  transform=from_origin(300000, 5000000, 10, 10), nodata=float("nan"), tiled=True,
                  blockxsize=512, blockysize=512, compress="deflate", BIGTIFF="YES")  # fmt: skip
   paths = scene_files(path, form)
   if form == "power_pair":
     profile.update(count=1, nodata=0.0)
   datasets = [rasterio.open(target, "w", **profile) for target in paths]
-  columns = np.arange(size)
-  for top in range(0, size, strip):
-    rows = min(strip, size - top)
+  columns = np.arange(width)
+  for top in range(0, height, strip):
+    rows = min(strip, height - top)
     river = with_river & (
       np.abs(np.sin((top + np.arange(rows))[:, None] / 300.0) * 2000 + 3000 - columns % 6000) < 200
     )
-    vv = np.where(river, -20.0, -9.0) + rng.normal(0, 2.5, (rows, size))
+    vv = np.where(river, -20.0, -9.0) + rng.normal(0, 2.5, (rows, width))
     data = np.stack([vv, vv - 7.0]).astype(np.float32)
-    data[:, :, : size // 50] = np.nan  # a no-data edge
-    window = rasterio.windows.Window(0, top, size, rows)
+    data[:, :, : width // 50] = np.nan  # a no-data edge
+    window = rasterio.windows.Window(0, top, width, rows)
     if form == "power_pair":
       power = np.where(np.isfinite(data), 10 ** (data / 10), 0.0).astype(np.float32)
       for dataset, band in zip(datasets, power, strict=True):
@@ -74,14 +82,20 @@ def write_scene(
   return paths
 
 
-def write_layers(scratch: Path, size: int) -> dict:
-  """Ancillary layers over a scene of `size` pixels (module doc), as MapOptions fields."""
+def parse_shape(text: str) -> tuple[int, int]:
+  """(height, width) of a --sizes item: N or HEIGHTxWIDTH."""
+  height, _, width = text.partition("x")
+  return int(height), int(width or height)
+
+
+def write_layers(scratch: Path, shape: tuple[int, int]) -> dict:
+  """Ancillary layers over a scene of `shape` pixels (module doc), as MapOptions fields."""
   import numpy as np
   import rasterio
   from rasterio.transform import from_origin
   from rasterio.warp import transform_bounds
 
-  bounds = (300000, 5000000 - 10 * size, 300000 + 10 * size, 5000000)
+  bounds = (300000, 5000000 - 10 * shape[0], 300000 + 10 * shape[1], 5000000)
   layers = {}
   for name, crs, step, dtype, value in (
     ("reference_water", "EPSG:4326", 30 / 111_000, "uint8", 100),
@@ -100,11 +114,11 @@ def write_layers(scratch: Path, size: int) -> dict:
         band[:, : width // 10] = value  # a tenth of the scene: permanent, excluded, high
         dataset.write(band[None], window=rasterio.windows.Window(0, top, width, rows))
     layers[name] = str(path)
-  pre = write_scene(scratch / "pre_event.tif", size, seed=1, with_river=False)
+  pre = write_scene(scratch / "pre_event.tif", shape, seed=1, with_river=False)
   return {**layers, "pre_event": str(pre[0])}
 
 
-def child(size: int, options: argparse.Namespace, scratch: Path) -> dict:
+def child(size: str, options: argparse.Namespace, scratch: Path) -> dict:
   from flood_jax.data.sources import resolve_input
   from flood_jax.inference import BUNDLED_MODEL, TrainedModel
   from flood_jax.predict import MapOptions, Outputs, predict_scene
@@ -124,7 +138,8 @@ def child(size: int, options: argparse.Namespace, scratch: Path) -> dict:
   peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   return {
     "size": size, "form": options.input_form, "scale": scene.scale,
-    "seconds": round(seconds, 1), "megapixels_per_s": round(size * size / seconds / 1e6, 3),
+    "seconds": round(seconds, 1),
+    "megapixels_per_s": round(math.prod(parse_shape(size)) / seconds / 1e6, 3),
     "peak_rss_mib": round(peak_mib, 1), "windows": summary["windows"], "model": model.describe(),
     "layers": sorted(layers),
   }  # fmt: skip
@@ -146,7 +161,7 @@ def main() -> None:
   )
   parser.add_argument("--sizes", default="5000,10000,20000")
   parser.add_argument("--layers", action="store_true", help="Map with every ancillary layer.")
-  parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+  parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
   parser.add_argument("--scratch", default=None, help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
@@ -160,11 +175,11 @@ def main() -> None:
   )
   results = []
   with tempfile.TemporaryDirectory() as scratch:
-    for size in (int(value) for value in args.sizes.split(",")):
+    for size in args.sizes.split(","):
       # The scene is written in this process, so that the child's peak memory is prediction's.
-      write_scene(Path(scratch) / f"scene_{size}.tif", size, form=args.input_form)
+      write_scene(Path(scratch) / f"scene_{size}.tif", parse_shape(size), form=args.input_form)
       if args.layers:
-        layers = write_layers(Path(scratch), size)
+        layers = write_layers(Path(scratch), parse_shape(size))
         (Path(scratch) / "layers.json").write_text(json.dumps(layers))
       command = [
         sys.executable,
@@ -187,7 +202,7 @@ def main() -> None:
       ).stdout
       result = json.loads(output.strip().splitlines()[-1])
       results.append(result)
-      print(f"{result['model']}: scene {size}x{size}: {result['megapixels_per_s']:.2f} Mpx/s, peak RSS {result['peak_rss_mib']:.0f} MiB, "
+      print(f"{result['model']}: scene {size}: {result['megapixels_per_s']:.2f} Mpx/s, peak RSS {result['peak_rss_mib']:.0f} MiB, "
             f"{result['windows']} windows, {result['seconds']:.0f} s", flush=True)  # fmt: skip
       for leftover in Path(scratch).glob("*"):
         leftover.unlink()

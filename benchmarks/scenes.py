@@ -37,7 +37,7 @@ def main() -> None:
     scenes = Path(scratch) / "scenes"
     scenes.mkdir()
     for index in range(args.count):
-      write_scene(scenes / f"scene_{index}.tif", args.size)
+      write_scene(scenes / f"scene_{index}.tif", (args.size, args.size))
     for workers in (int(value) for value in args.workers.split(",")):
       command = [sys.executable, "-m", "flood_jax.predict", f"--input={scenes}",
                  f"--output={Path(scratch) / f'out_{workers}'}", f"--workers={workers}"]  # fmt: skip
