@@ -21,7 +21,7 @@ from flood_jax import model_folder
 from flood_jax.data.synthetic import ensure_synthetic_root
 from flood_jax.evaluate import evaluate
 from flood_jax.export import export
-from flood_jax.inference import BUNDLED_MODEL, TrainedModel, training_data_root
+from flood_jax.inference import BUNDLED_MODEL, TrainedModel, caps_text, training_data_root
 
 METHODS = {"model": "model", "otsu_vv": "Otsu on VV", "fixed_vv_-15db": "VV < -15 dB"}
 
@@ -38,14 +38,8 @@ def _rows(name: str, summary: dict, baselines: bool) -> list[str]:
   return rows
 
 
-def _cap_text(model: TrainedModel) -> str:
-  """'VV <= -11 dB' (or with VH), '' without caps."""
-  bands = zip(("VV", "VH"), model.water_caps, strict=True)
-  return " or ".join(f"{band} <= {cap:g} dB" for band, cap in bands if cap is not None)
-
-
 def _caps(model: TrainedModel) -> str:
-  caps = _cap_text(model)
+  caps = caps_text(model.water_caps)
   return f" Water only where {caps} (backscatter caps)." if caps else ""
 
 
@@ -54,7 +48,7 @@ def dry_land_steps(model: TrainedModel, roots: dict[str, Path]) -> list[str]:
   steps = {
     "model at its calibrated threshold": model.with_options(min_area_m2=0, water_caps=(None, None)),
     f"+ minimum mapping unit {model.min_area_m2:,.0f} m²": model.with_options(water_caps=(None, None)),
-    f"+ backscatter caps ({_cap_text(model)})": model,
+    f"+ backscatter caps ({caps_text(model.water_caps)})": model,
   }  # fmt: skip
   rows = []
   for chips, root in roots.items():

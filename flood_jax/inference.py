@@ -298,9 +298,8 @@ class TrainedModel:
   def describe(self) -> str:
     engine = f"{self.engine.name} {self.engine.precision}"
     unit = f", minimum water patch {self.min_area_m2:g} m²" if self.min_area_m2 else ""
-    bands = zip(("VV", "VH"), self.water_caps, strict=True)
-    caps = [f"{band} <= {cap:g} dB" for band, cap in bands if cap is not None]
-    unit += f", water only where {' or '.join(caps)}" if caps else ""
+    caps = caps_text(self.water_caps)
+    unit += f", water only where {caps}" if caps else ""
     return f"{self.source} on {engine}, threshold {self.threshold:.3f}{unit}"
 
   def normalised_input(self, vv_vh_db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -370,6 +369,12 @@ class TrainedModel:
     return blending.blended_rows(
       self.probabilities, self.normalised_input, read_window, height, width, tiling, on_batch
     )
+
+
+def caps_text(water_caps: tuple[float | None, float | None]) -> str:
+  """'VV <= -11 dB' (or with VH) of (VV, VH) caps; '' without any."""
+  bands = zip(("VV", "VH"), water_caps, strict=True)
+  return " or ".join(f"{band} <= {cap:g} dB" for band, cap in bands if cap is not None)
 
 
 def parse_water_caps(text: str | None) -> tuple[float | None, float | None] | None:

@@ -100,13 +100,13 @@ def map_rules(
   excluded: Callable | None = None,
 ) -> Rules:
   """The stages of a map (module doc) for a unit of `min_pixels`: `permanent_water` says whether
-  the map has that class (a reference layer, `permanent(top, rows, width)`, or a pre-event
+  the map has that class (from a reference layer, `permanent(top, rows, width)`, or a pre-event
   scene), `excluded(top, rows, width)` the optional exclusions."""
   stages: list = [] if excluded is None else [exclusion_rule(excluded)]
   if permanent is not None:
     stages.append(permanent_water_rule(permanent))
   stages.append(StreamingSieve(min_pixels, partial(sieve_water, value=WATER_BODY)))
-  if permanent_water or permanent is not None:
+  if permanent_water:
     stages += [
       StreamingSieve(min_pixels, partial(sieve_water, value=PERMANENT_WATER, replacement=WATER)),
       StreamingSieve(min_pixels, partial(sieve_water, value=WATER, replacement=PERMANENT_WATER)),

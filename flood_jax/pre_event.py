@@ -19,23 +19,13 @@ from flood_jax.data.products import WATER
 from flood_jax.data.scene import Grid, SceneReader, WarpedReader
 from flood_jax.data.sources import SceneInput
 from flood_jax.errors import DataError
-
-COLUMN_BLOCK = 2048  # columns of the drop computed at once
-
-
-def grid_bounds(grid: Grid) -> tuple[float, float, float, float]:
-  """(west, south, east, north) of a north-up grid in its CRS."""
-  west, north = grid.transform * (0, 0)
-  east, south = grid.transform * (grid.width, grid.height)
-  return min(west, east), min(south, north), max(west, east), max(south, north)
+from flood_jax.windows import column_blocks
 
 
 def overlap_fraction(inner: Grid, outer: Grid) -> float:
   """The share of `outer`'s extent that `inner`'s extent covers (in `outer`'s CRS)."""
-  west, south, east, north = transform_bounds(
-    inner.crs, outer.crs, *grid_bounds(inner), densify_pts=21
-  )
-  o_west, o_south, o_east, o_north = grid_bounds(outer)
+  west, south, east, north = transform_bounds(inner.crs, outer.crs, *inner.bounds(), densify_pts=21)
+  o_west, o_south, o_east, o_north = outer.bounds()
   width = max(min(east, o_east) - max(west, o_west), 0.0)
   height = max(min(north, o_north) - max(south, o_south), 0.0)
   return width * height / ((o_east - o_west) * (o_north - o_south))
@@ -62,8 +52,7 @@ class PreEvent:
         100 * overlap,
         post_scene,
       )
-    same = not georeference_mismatch(reader.grid, grid) and reader.grid.crs == grid.crs
-    self.reader = reader if same else WarpedReader(reader, grid)
+    self.reader = WarpedReader(reader, grid) if georeference_mismatch(reader.grid, grid) else reader
     self.scene, self.grid, self.post_reader, self.model = scene, grid, post_reader, model
     self.bands = model.blended_rows(
       self.reader.read_window, grid.height, grid.width, tiling, on_batch
@@ -75,14 +64,13 @@ class PreEvent:
       raise RuntimeError(f"pre-event band {band_top} out of step with post-event band {top}")
     water_before = np.empty((rows, self.grid.width), bool)
     drop = np.empty((rows, self.grid.width), np.float32)
-    for left in range(0, self.grid.width, COLUMN_BLOCK):
-      cols = min(COLUMN_BLOCK, self.grid.width - left)
-      window = (top - 1, rows + 2, left - 1, cols + 2)  # a pixel of context for the 3 x 3 mean
+    for cols in column_blocks(self.grid.width):
+      # A pixel of context on each side for the 3 x 3 mean.
+      window = (top - 1, rows + 2, cols.start - 1, cols.stop - cols.start + 2)
       before, after = self.reader.read_window(*window), self.post_reader.read_window(*window)
-      drop[:, left : left + cols] = backscatter_drop(before, after)[1:-1, 1:-1]
-      block = slice(left, left + cols)
-      classes = self.model.classes(probability[:, block], valid[:, block], before[1:-1, 1:-1])
-      water_before[:, block] = classes == WATER
+      drop[:, cols] = backscatter_drop(before, after)[1:-1, 1:-1]
+      classes = self.model.classes(probability[:, cols], valid[:, cols], before[1:-1, 1:-1])
+      water_before[:, cols] = classes == WATER
     return water_before, drop
 
   def close(self) -> None:

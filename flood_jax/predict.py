@@ -45,9 +45,8 @@ from flood_jax.logs import write_json
 from flood_jax.map_rules import map_rules
 from flood_jax.pre_event import PreEvent
 from flood_jax.sieve import min_pixels
-from flood_jax.windows import window_starts
+from flood_jax.windows import column_blocks, window_starts
 
-COLUMN_BLOCK = 2048  # columns of a band read again at once for the backscatter caps
 PIXEL_SIZE_TOLERANCE = 1.5  # warn where the input's pixels differ from the model's by more
 
 
@@ -261,9 +260,8 @@ class SceneMapping:
     if self.model.water_caps == (None, None):
       return self.model.classes(probability, valid)
     classes = np.empty(probability.shape, np.uint8)
-    for left in range(0, self.grid.width, COLUMN_BLOCK):
-      cols = slice(left, left + COLUMN_BLOCK)
-      vv_vh_db = self.reader.read_window(top, len(probability), left, classes[:, cols].shape[1])
+    for cols in column_blocks(self.grid.width):
+      vv_vh_db = self.reader.read_window(top, len(probability), cols.start, cols.stop - cols.start)
       classes[:, cols] = self.model.classes(probability[:, cols], valid[:, cols], vv_vh_db)
     return classes
 

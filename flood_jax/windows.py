@@ -6,7 +6,17 @@ scenes through blended windows (`inference`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
+
+COLUMN_BLOCK = 2048  # columns a band is read or computed in at once, so no temporary spans it
+
+
+def column_blocks(width: int) -> Iterator[slice]:
+  """Consecutive slices of at most COLUMN_BLOCK columns covering [0, width)."""
+  for left in range(0, width, COLUMN_BLOCK):
+    yield slice(left, min(left + COLUMN_BLOCK, width))
 
 
 def window_starts(length: int, size: int, overlap: int) -> list[int]:

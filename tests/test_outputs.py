@@ -270,7 +270,7 @@ def test_backscatter_caps_keep_water_only_where_it_is_dark(scene, model_folder, 
   """With --max_water_caps=-15,off no water pixel of the map has VV above -15 dB, the map is
   the uncapped one with that water removed (before the unit), and reading the band again in
   narrow column blocks gives the same map."""
-  import flood_jax.predict
+  import flood_jax.windows
   from flood_jax.inference import parse_water_caps
   from flood_jax.map_rules import backscatter_caps
 
@@ -281,7 +281,7 @@ def test_backscatter_caps_keep_water_only_where_it_is_dark(scene, model_folder, 
   maps = {}
   for name, caps, block in (("uncapped", (None, None), 2048), ("capped", (-15.0, None), 2048),
                             ("narrow", (-15.0, None), 96)):  # fmt: skip
-    monkeypatch.setattr(flood_jax.predict, "COLUMN_BLOCK", block)
+    monkeypatch.setattr(flood_jax.windows, "COLUMN_BLOCK", block)
     outputs = Outputs(tmp_path / f"{name}.tif")
     predict_scene(model.with_options(water_caps=caps), str(path), outputs,
                   MapOptions(show_progress=False))  # fmt: skip

@@ -21,8 +21,7 @@ from rasterio.windows import Window
 from flood_jax.data.geotiff import read_window
 from flood_jax.data.scene import Grid
 from flood_jax.errors import DataError
-
-COLUMN_BLOCK = 2048  # columns read through the warper at once
+from flood_jax.windows import column_blocks
 
 
 class WarpedLayer:
@@ -54,11 +53,9 @@ class WarpedLayer:
     where no data or outside, read in blocks of columns: GDAL's warper buffers, and the float
     values, never span the scene's width."""
     mask = np.empty((rows, width), bool)
-    for left in range(0, width, COLUMN_BLOCK):
-      cols = min(COLUMN_BLOCK, width - left)
-      window = Window(left, top, cols, rows)
-      values = read_window(self._vrt, [1], window, np.nan, np.float32)[0]
-      mask[:, left : left + cols] = predicate(values)
+    for cols in column_blocks(width):
+      window = Window(cols.start, top, cols.stop - cols.start, rows)
+      mask[:, cols] = predicate(read_window(self._vrt, [1], window, np.nan, np.float32)[0])
     return mask
 
   def close(self) -> None:

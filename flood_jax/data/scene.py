@@ -47,6 +47,12 @@ class Grid(NamedTuple):
   height: int
   width: int
 
+  def bounds(self) -> tuple[float, float, float, float]:
+    """(west, south, east, north) of the grid in its CRS (north-up)."""
+    left, top = self.transform * (0, 0)
+    right, bottom = self.transform * (self.width, self.height)
+    return min(left, right), min(top, bottom), max(left, right), max(top, bottom)
+
   def pixel_size(self) -> float:
     """Pixel side in metres (at the scene's centre for a geographic CRS)."""
     side = math.sqrt(abs(self.transform.a * self.transform.e - self.transform.b * self.transform.d))

@@ -68,7 +68,7 @@ def stac_item(
   import pystac
   from pystac.extensions.projection import ProjectionExtension
 
-  west, south, east, north = transform_bounds(grid.crs, "EPSG:4326", *_bounds(grid), densify_pts=21)
+  west, south, east, north = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds(), densify_pts=21)
   geometry = {
     "type": "Polygon",
     "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]],
@@ -97,9 +97,3 @@ def stac_item(
     media = COG if path.suffix == ".tif" else None
     item.add_asset(key, pystac.Asset(href=path.name, media_type=media, roles=["data"]))
   return item.to_dict(include_self_link=False)
-
-
-def _bounds(grid: Grid) -> tuple[float, float, float, float]:
-  left, top = grid.transform * (0, 0)
-  right, bottom = grid.transform * (grid.width, grid.height)
-  return min(left, right), min(top, bottom), max(left, right), max(top, bottom)
