@@ -17,8 +17,8 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from flood_jax.data import pipeline
-from flood_jax.data.stats import load_stats
+from flood_jax.dataset.stats import load_stats
+from flood_jax.training import pipeline
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", "configs/demo.py", "Config (data, augment, batch_size).")

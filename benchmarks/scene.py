@@ -119,9 +119,9 @@ def write_layers(scratch: Path, shape: tuple[int, int]) -> dict:
 
 
 def child(size: str, options: argparse.Namespace, scratch: Path) -> dict:
-  from flood_jax.data.sources import resolve_input
-  from flood_jax.inference import BUNDLED_MODEL, TrainedModel
-  from flood_jax.predict import MapOptions, Outputs, predict_scene
+  from flood_jax.mapping.inference import BUNDLED_MODEL, TrainedModel
+  from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
+  from flood_jax.scenes.sources import resolve_input
 
   files = scene_files(scratch / f"scene_{size}.tif", options.input_form)  # the parent wrote them
   if len(files) == 2:

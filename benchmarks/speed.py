@@ -29,8 +29,8 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from flood_jax import parallel
-from flood_jax.train import Trainer
+from flood_jax.training import parallel
+from flood_jax.training.train import Trainer
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", "configs/best.py", "Config to measure.")
@@ -81,14 +81,15 @@ def timed(function, *args, steps: int):
 
 def onnx_inference(trainer: Trainer, state, batch: int, size: int) -> float:
   """Inference images/s of the model exported to ONNX and run by ONNX Runtime."""
-  from flood_jax import export
-  from flood_jax.engines import OnnxRuntimeEngine, XlaEngine
-  from flood_jax.inference import TrainedModel
+  from flood_jax.export import exporter as export
+  from flood_jax.mapping.engines import OnnxRuntimeEngine, XlaEngine
+  from flood_jax.mapping.inference import FlaxWeights, TrainedModel
 
   variables = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
   stats = {"mean": [0.0] * 3, "std": [1.0] * 3}
-  model = TrainedModel(trainer.config, stats, XlaEngine(trainer.model, variables), trainer.model,
-                       variables)  # fmt: skip
+  engine = XlaEngine(trainer.model, variables)
+  weights = FlaxWeights(lambda: (trainer.model, variables))
+  model = TrainedModel(trainer.config, stats, engine, flax=weights)
   onnx_model = export.onnx_float32(model, size)
   rng = np.random.default_rng(0)
   if FLAGS.precision == "int8":

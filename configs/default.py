@@ -10,7 +10,7 @@ ablations are arguments of a config file (see `apply_arg`):
 import ml_collections
 
 from flood_jax.errors import ConfigError
-from flood_jax.losses import LOSSES
+from flood_jax.training.losses import LOSSES
 from flood_jax.models import MODEL_VARIANTS
 
 
@@ -49,7 +49,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   data.stats_from = ""  # stats.json to normalise with instead of computing it on train tiles.
   data.num_threads = 2  # grain threads reading and augmenting tiles (per process).
   data.prefetch = 4  # Batches grain prepares ahead.
-  # Synthetic data generated when data.root is "" (see flood_jax.data.synthetic).
+  # Synthetic data generated when data.root is "" (see flood_jax.dataset.synthetic).
   data.synthetic_hand = 60  # Hand-labelled synthetic chips (10% Bolivia, 60/20/20 of the rest).
   data.synthetic_weak = 60  # Weak synthetic chips.
   data.synthetic_dark_fields = 0.0  # Largest share of dark smooth dry parcels per chip, [0, 1].

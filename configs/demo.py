@@ -1,7 +1,7 @@
 """The demo: a small attention ResUNet trained end to end on CPU in a few minutes.
 
 With no --config.data.root it generates synthetic Sentinel-1 data in the workdir first (see
-flood_jax.data.synthetic). Trains on 128-px tiles (about 5x the images/s of 256-px tiles on CPU);
+flood_jax.dataset.synthetic). Trains on 128-px tiles (about 5x the images/s of 256-px tiles on CPU);
 the model is fully convolutional and maps chips and scenes of any size. Takes the same
 arguments as best.py (`configs/demo.py:model=unet`).
 """

@@ -1,6 +1,6 @@
 """The notebook's loss ablation for the best model (ResUNet + attention gates + SE)."""
 
-from flood_jax.losses import LOSSES
+from flood_jax.training.losses import LOSSES
 
 SWEEP = [
   {"name": name, "config": f"configs/best.py:loss={name}", "overrides": []} for name in LOSSES

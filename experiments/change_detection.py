@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from flood_jax.data.catalog import build_catalog
-from flood_jax.data.geotiff import read_chip
-from flood_jax.data.synthetic import synthesize_pair
-from flood_jax.inference import BUNDLED_MODEL, TrainedModel
-from flood_jax.metrics import error_rates
-from flood_jax.predict import MapOptions, Outputs, predict_scene
+from flood_jax.core.metrics import error_rates
+from flood_jax.dataset.catalog import build_catalog
+from flood_jax.dataset.synthetic import synthesize_pair
+from flood_jax.mapping.inference import BUNDLED_MODEL, TrainedModel
+from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
+from flood_jax.scenes.geotiff import read_chip
 
 
 def _write(path: Path, vv_vh_db: np.ndarray, crs, transform) -> Path:

@@ -6,9 +6,9 @@
 SCENE is a stacked VV/VH GeoTIFF (Sen1Floods11 chips, Earth Engine exports with VV, VH, angle),
 an ASF HyP3 RTC product (its folder or zip), or any path GDAL opens; `--vv=PATH --vh=PATH`
 gives two single-band rasters (Planetary Computer). A folder, a .txt list or a STAC
-ItemCollection maps many scenes into the --output folder (`flood_jax.batch`), serially or on
+ItemCollection maps many scenes into the --output folder (`flood_jax.mapping.batch`), serially or on
 Dask with --workers or --scheduler. `--scale=auto` decides dB, power or amplitude (see
-`flood_jax.data.scale`). With no --model or --workdir the model shipped with the package maps
+`flood_jax.scenes.scale`). With no --model or --workdir the model shipped with the package maps
 the scene.
 
 Writes, with the input's CRS and transform (or a `--resample_m` grid): the flood map COG (uint8:
@@ -23,381 +23,23 @@ partial files, which the next run clears.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
-import time
-from importlib.metadata import version
 from pathlib import Path
 
-import numpy as np
-from absl import flags, logging
-from tqdm import tqdm
+from absl import flags
 
-from flood_jax import cli
-from flood_jax.change import change_classes
-from flood_jax.data import products, sources
-from flood_jax.data.layers import Exclusion, ReferenceWater
-from flood_jax.data.scene import Grid, SceneReader, bounded_gdal_cache, resampled_reader
-from flood_jax.data.stac import acquisition_time, stac_item
+from flood_jax.core import cli
 from flood_jax.errors import UsageError
-from flood_jax.inference import TrainedModel, parse_water_caps
-from flood_jax.logs import write_json
-from flood_jax.map_rules import map_rules
-from flood_jax.pre_event import PreEvent
-from flood_jax.sieve import min_pixels
-from flood_jax.windows import column_blocks, window_starts
-
-PIXEL_SIZE_TOLERANCE = 1.5  # warn where the input's pixels differ from the model's by more
-
-
-@dataclasses.dataclass(frozen=True)
-class Outputs:
-  """The files one scene's map writes."""
-
-  map: Path
-  probability: Path | None = None
-  vectors: Path | None = None
-
-  @property
-  def stac(self) -> Path:
-    return self.map.with_name(f"{self.map.stem}.json")
-
-  def all(self) -> list[Path]:
-    return [path for path in (self.map, self.probability, self.vectors, self.stac) if path]
-
-  @classmethod
-  def beside(cls, map_path: Path, probability: bool, vectors_suffix: str | None) -> Outputs:
-    """The map at `map_path` and its companions named after it."""
-    map_path = Path(map_path)
-    probability_path = (
-      map_path.with_name(f"{map_path.stem}_probability.tif") if probability else None
-    )
-    vectors = map_path.with_suffix(vectors_suffix) if vectors_suffix else None
-    return cls(map_path, probability_path, vectors)
-
-
-@dataclasses.dataclass(frozen=True)
-class MapOptions:
-  """How a scene is mapped and what is written besides the flood map."""
-
-  tile_size: int | None = None
-  overlap: int | None = None
-  batch_size: int | None = None
-  probability_dtype: str = "uint8"
-  reference_water: str | None = None
-  permanent_water_percent: float = 90.0
-  exclusion: str | None = None
-  hand: str | None = None
-  hand_max_m: float = 15.0
-  pre_event: str | None = None
-  pre_vv: str | None = None
-  pre_vh: str | None = None
-  pre_scale: str = "auto"
-  resample_m: float | None = None
-  overwrite: bool = False
-  show_progress: bool = True
-
-  @property
-  def change_detection(self) -> bool:
-    return bool(self.pre_event or self.pre_vv or self.pre_vh)
-
-  @property
-  def scheme(self) -> products.ClassScheme:
-    """The map's classes: permanent water with a reference layer or a pre-event scene,
-    excluded with exclusion layers."""
-    return products.ClassScheme(
-      permanent_water=self.reference_water is not None or self.change_detection,
-      excluded=bool(self.exclusion or self.hand),
-    )
-
-  def pre_event_scene(self) -> sources.SceneInput | None:
-    """The pre-event scene, resolved (and its scale decided) as --input is."""
-    if not self.change_detection:
-      return None
-    return sources.resolve_input(self.pre_event, self.pre_vv, self.pre_vh, self.pre_scale)
-
-
-class AreaTally:
-  """Pixels and ground area (km²) of each class of `scheme`, summed band by band."""
-
-  def __init__(self, grid: Grid, scheme: products.ClassScheme):
-    self.grid, self.scheme = grid, scheme
-    self.pixels = np.zeros(256, np.int64)
-    self.km2 = np.zeros(256, np.float64)
-
-  def add(self, top: int, classes: np.ndarray) -> None:
-    areas = self.grid.row_areas_m2(top, len(classes)) / 1e6
-    for value in self.scheme.names:
-      per_row = (classes == value).sum(axis=1)
-      self.pixels[value] += int(per_row.sum())
-      self.km2[value] += float(per_row @ areas)
-
-  def summary(self) -> dict:
-    """Valid pixels (dry or water), and km² and share of valid pixels of each water class
-    (and of excluded pixels, as a share of the valid and excluded ones)."""
-    valid = int(self.pixels[list(self.scheme.valid_classes)].sum())
-    share = lambda value: self.pixels[value] / valid if valid else float("nan")  # noqa: E731
-    water = "flood" if self.scheme.permanent_water else "water"
-    summary = {
-      "valid_pixels": valid,
-      "water_fraction": sum(share(value) for value in self.scheme.water_classes),
-      f"{water}_km2": self.km2[products.WATER],
-      f"{water}_fraction": share(products.WATER),
-    }
-    if self.scheme.permanent_water:
-      summary.update(
-        permanent_water_km2=self.km2[products.PERMANENT_WATER],
-        permanent_water_fraction=share(products.PERMANENT_WATER),
-      )
-    if self.scheme.excluded:
-      excluded = int(self.pixels[products.EXCLUDED])
-      summary.update(
-        excluded_km2=self.km2[products.EXCLUDED],
-        excluded_fraction=excluded / (valid + excluded) if valid + excluded else float("nan"),
-      )
-    return summary
-
-
-def open_reader(scene: sources.SceneInput, model: TrainedModel, resample_m: float | None):
-  """The scene's reader, on a grid of `resample_m` metres if asked; warns once where the
-  input's pixels differ from those the model was trained at by more than 1.5x."""
-  reader = SceneReader(scene)
-  trained = float(
-    model.card.get("input", {}).get("pixel_size_m") or model.config.data.get("pixel_size_m", 10.0)
-  )
-  if resample_m:
-    if reader.grid.crs.is_geographic:
-      reader.close()
-      raise UsageError(f"{scene.name}: --resample_m needs a projected CRS; warp it to UTM first")
-    return resampled_reader(reader, resample_m / reader.grid.crs.linear_units_factor[1])
-  size = reader.grid.pixel_size()
-  if max(size / trained, trained / size) > PIXEL_SIZE_TOLERANCE:
-    logging.warning(
-      "%s: pixels of %.1f m, but the model was trained at %.1f m; pass --resample_m=%g to map "
-      "at that spacing",
-      scene.name,
-      size,
-      trained,
-      trained,
-    )
-  return reader
-
-
-def _tags(scene: sources.SceneInput, model: TrainedModel) -> dict:
-  """What the map records of how it was made (also how a rerun knows it is complete)."""
-  return {
-    "flood_jax_version": version("flood_jax"),
-    "flood_jax_inputs": json.dumps(scene.files),
-    "flood_jax_input_fingerprint": input_fingerprint(scene),
-    "flood_jax_model": model.describe(),
-    "flood_jax_model_fingerprint": model.fingerprint(),
-    "flood_jax_scale": scene.scale,
-    "flood_jax_scale_reason": scene.scale_reason,
-  }
-
-
-def input_fingerprint(scene: sources.SceneInput) -> str:
-  """Names, sizes and modification times of the scene's files (changes when they change)."""
-  parts = []
-  for path in scene.files:
-    local = products.local_path(path)
-    stat = local.stat() if local.exists() else None
-    parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}" if stat else path)
-  return "|".join(parts)
-
-
-class SceneMapping:
-  """The writers, sieve and tally of one scene, fed band by band by `predict_scene`."""
-
-  def __init__(self, model, scene, reader, outputs: Outputs, options: MapOptions, before=None):
-    self.model, self.reader, self.grid, self.scheme = model, reader, reader.grid, options.scheme
-    self.layers = []  # opened first: an unreadable one leaves no partial map behind
-    permanent = excluded = None
-    try:
-      if options.reference_water:
-        reference = ReferenceWater(
-          options.reference_water, self.grid, options.permanent_water_percent
-        )
-        self.layers.append(reference)
-        permanent = reference.permanent
-      if self.scheme.excluded:
-        exclusion = Exclusion(self.grid, options.exclusion, options.hand, options.hand_max_m)
-        self.layers.append(exclusion)
-        excluded = exclusion.excluded
-    except BaseException:
-      self.close()
-      raise
-    tags = {**_tags(scene, model), "flood_jax_classes": json.dumps(self.scheme.names)}
-    if before is not None:
-      tags["flood_jax_pre_event"] = json.dumps(scene_summary(before))
-    self.writers = [products.MapWriter(outputs.map, self.grid, "classes", tags)]
-    self.probability_kind = (
-      "probability_float32" if options.probability_dtype == "float32" else "probability"
-    )
-    if outputs.probability:
-      self.writers.append(
-        products.MapWriter(outputs.probability, self.grid, self.probability_kind, tags)
-      )
-    pixel_area = float(np.median(self.grid.row_areas_m2(self.grid.height // 2, 1)))
-    unit = min_pixels(model.min_area_m2, pixel_area)
-    self.rules = map_rules(unit, self.scheme.permanent_water, permanent, excluded)
-    self.tally = AreaTally(self.grid, self.scheme)
-
-  def add(self, top: int, probability: np.ndarray, valid: np.ndarray, change=None) -> None:
-    """A band of the blended model; `change`: (water before, drop) of a pre-event scene."""
-    if len(self.writers) > 1:
-      values = products.probability_values(probability, valid, self.probability_kind)
-      self.writers[1].write_rows(top, values)
-    classes = self._classes(top, probability, valid)
-    if change is not None:
-      classes = change_classes(classes, *change)
-    for row, finished in self.rules.push(top, classes):
-      self._finish_rows(row, finished)
-
-  def _classes(self, top: int, probability: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """The model's classes of a band; with backscatter caps, the band's VV and VH are read
-    again in blocks of columns (no array of the band's width and both bands)."""
-    if self.model.water_caps == (None, None):
-      return self.model.classes(probability, valid)
-    classes = np.empty(probability.shape, np.uint8)
-    for cols in column_blocks(self.grid.width):
-      vv_vh_db = self.reader.read_window(top, len(probability), cols.start, cols.stop - cols.start)
-      classes[:, cols] = self.model.classes(probability[:, cols], valid[:, cols], vv_vh_db)
-    return classes
-
-  def _finish_rows(self, top: int, classes: np.ndarray) -> None:
-    self.writers[0].write_rows(top, np.asarray(classes, np.uint8))
-    self.tally.add(top, classes)
-
-  def finish(self) -> None:
-    for row, classes in self.rules.finish():
-      self._finish_rows(row, classes)
-    for writer in self.writers:
-      writer.finish()
-
-  def abort(self) -> None:
-    for writer in self.writers:
-      writer.abort()
-
-  def close(self) -> None:
-    for layer in self.layers:
-      layer.close()
-
-
-def predict_scene(
-  model: TrainedModel,
-  scene: sources.SceneInput | str | Path,
-  outputs: Outputs | str | Path,
-  options: MapOptions = MapOptions(),
-) -> dict:
-  """Maps one scene into `outputs` and returns its summary (also in the STAC Item)."""
-  if not isinstance(scene, sources.SceneInput):
-    scene = sources.resolve_input(str(scene))
-  outputs = outputs if isinstance(outputs, Outputs) else Outputs(Path(outputs))
-  before = options.pre_event_scene()
-  inputs = scene.files + (before.files if before else ())
-  products.check_outputs(outputs.all(), inputs, options.overwrite)
-  start = time.perf_counter()
-  with bounded_gdal_cache():
-    summary = _map_scene(model, scene, outputs, options, before)
-  if outputs.vectors:
-    summary["polygons"] = _write_vectors(outputs, options.scheme)
-  summary["seconds"] = round(time.perf_counter() - start, 1)
-  extra = {"probability": outputs.probability, "vectors": outputs.vectors}
-  extra = {key: path for key, path in extra.items() if path}
-  item = stac_item(outputs.map, summary.pop("grid"), summary, extra, options.scheme)
-  write_json(outputs.stac, item)
-  return summary
-
-
-def _write_vectors(outputs: Outputs, scheme: products.ClassScheme) -> int:
-  from flood_jax.data.vectors import write_vectors
-
-  return write_vectors(outputs.map, outputs.vectors, scheme)
-
-
-def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions, before) -> dict:
-  tiling = model.tiling(options.tile_size, options.overlap, options.batch_size)
-  reader = open_reader(scene, model, options.resample_m)
-  grid = reader.grid
-  windows = len(window_starts(grid.height, tiling[0], tiling[1])) * len(
-    window_starts(grid.width, tiling[0], tiling[1])
-  )
-  mapping = pre_event = None
-  progress = tqdm(
-    total=windows * (2 if before else 1),
-    desc=f"predict {scene.name}",
-    unit="tile",
-    disable=not options.show_progress,
-    file=sys.stderr,
-  )
-  try:
-    if before is not None:
-      pre_event = PreEvent(before, scene.name, grid, reader, model, tiling, progress.update)
-    mapping = SceneMapping(model, scene, reader, outputs, options, before)
-    for top, probability, valid in model.blended_rows(
-      reader.read_window, grid.height, grid.width, tiling, progress.update
-    ):
-      change = pre_event.change(top, len(probability)) if pre_event else None
-      mapping.add(top, probability, valid, change)
-    mapping.finish()
-  except BaseException:
-    if mapping is not None:
-      mapping.abort()
-    raise
-  finally:
-    progress.close()
-    for opened in (pre_event, reader, mapping):
-      if opened is not None:
-        opened.close()
-  summary = {
-    **scene_summary(scene),
-    "model": model.describe(),
-    "pixel_size_m": round(grid.pixel_size(), 3),
-    "windows": windows,
-    **mapping.tally.summary(),
-    "grid": grid,
-  }
-  if before is not None:
-    summary["pre_event"] = scene_summary(before)
-  if summary["valid_pixels"] == 0:
-    logging.warning("%s: every pixel is no data; wrote an all-%d map", scene.name, products.NODATA)
-  return summary
-
-
-def scene_summary(scene: sources.SceneInput) -> dict:
-  """What a summary, the tags and the STAC Item say of an input scene."""
-  acquired = acquisition_time(scene.name)
-  return {
-    "scene": scene.name,
-    "inputs": list(scene.files),
-    "scale": scene.scale,
-    "scale_reason": scene.scale_reason,
-    "acquired": acquired.isoformat() if acquired else "unknown",
-  }
-
-
-def describe(outputs: Outputs, summary: dict) -> str:
-  """The printed line: flood (and permanent) water in km² and % of valid pixels."""
-  if "permanent_water_km2" in summary:
-    water = (
-      f"flood water {summary['flood_km2']:.3f} km² ({summary['flood_fraction']:.2%}), "
-      f"permanent water {summary['permanent_water_km2']:.3f} km² "
-      f"({summary['permanent_water_fraction']:.2%})"
-    )
-  else:
-    water = f"water {summary['water_km2']:.3f} km² ({summary['water_fraction']:.2%})"
-  excluded = ""
-  if "excluded_km2" in summary:
-    excluded = f"; excluded {summary['excluded_km2']:.3f} km² ({summary['excluded_fraction']:.2%})"
-  return f"{outputs.map}: {water} of {summary['valid_pixels']:,} valid pixels{excluded}"
-
+from flood_jax.mapping.inference import TrainedModel
+from flood_jax.mapping.scene_map import MapOptions, Outputs, describe, predict_scene
+from flood_jax.model_flags import define_model_flags, model_from_flags, parse_water_caps
+from flood_jax.scenes import sources
 
 FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  TrainedModel.define_flags()
+  define_model_flags()
   flags.DEFINE_string(
     "input",
     None,
@@ -512,7 +154,7 @@ def map_one_scene(model: TrainedModel) -> None:
 
 def map_scene_list(model: TrainedModel) -> None:
   """A folder, list or ItemCollection into the --output folder: serially, or on Dask."""
-  from flood_jax import batch
+  from flood_jax.mapping import batch
 
   folder = Path(FLAGS.output)
   if FLAGS.pre_event or FLAGS.pre_vv or FLAGS.pre_vh:
@@ -535,20 +177,17 @@ def map_scene_list(model: TrainedModel) -> None:
     FLAGS.min_area_m2,
     parse_water_caps(FLAGS.max_water_caps),
   )
-  options = dataclasses.asdict(map_options())
-  for key in ("overwrite", "show_progress"):
-    options.pop(key)
-  flag_values = {
-    "scale": FLAGS.scale,
-    "probability": FLAGS.probability,
-    "options": options,
-    "vectors_suffix": Path(FLAGS.vectors).suffix if FLAGS.vectors else None,
-  }
+  job = batch.ListJob(
+    map_options(),
+    FLAGS.scale,
+    FLAGS.probability,
+    Path(FLAGS.vectors).suffix if FLAGS.vectors else None,
+  )
   if distributed:
     with batch.dask_client(FLAGS.workers, FLAGS.scheduler, FLAGS.retries) as client:
-      rows = batch.run_dask(scenes, model_spec, folder, flag_values, client, FLAGS.retries)
+      rows = batch.run_dask(scenes, model_spec, folder, job, client, FLAGS.retries)
   else:
-    rows = batch.run_serial(scenes, model_spec, folder, flag_values)
+    rows = batch.run_serial(scenes, model_spec, folder, job)
   if not batch.report(rows, folder):
     sys.exit(1)
 
@@ -557,11 +196,11 @@ def main() -> None:
   cli.require("output")
   if not (FLAGS.input or FLAGS.vv or FLAGS.vh):  # before minutes of loading a model
     raise UsageError("--input (or --vv and --vh) is required")
-  from flood_jax import batch
-  from flood_jax.logs import quiet_library_logs
+  from flood_jax.core.cli import quiet_library_logs
+  from flood_jax.mapping import batch
 
   quiet_library_logs()
-  model = TrainedModel.from_flags()
+  model = model_from_flags()
   print(f"model: {model.describe()}", file=sys.stderr)
   if batch.is_scene_list(FLAGS.input) or FLAGS.workers or FLAGS.scheduler:
     map_scene_list(model)

@@ -20,7 +20,7 @@ def real_root() -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> Path:
-  from flood_jax.data.synthetic import generate_dataset
+  from flood_jax.dataset.synthetic import generate_dataset
 
   return generate_dataset(tmp_path_factory.mktemp("synthetic") / "v1.1", 12, 6, seed=1)
 
@@ -29,7 +29,7 @@ def synthetic_root(tmp_path_factory) -> Path:
 def tile_store(tmp_path_factory, synthetic_root) -> Path:
   """The synthetic root preprocessed into 128-px tiles."""
   from configs import test as test_config
-  from flood_jax.preprocess import preprocess
+  from flood_jax.training.preprocess import preprocess
 
   config = test_config.get_config()
   config.data.root = str(synthetic_root)
@@ -45,7 +45,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 def trained_workdir(tmp_path_factory, tile_store) -> Path:
   """A tiny model trained for a few steps on the synthetic tiles (for predict and evaluate)."""
   from configs import test as test_config
-  from flood_jax import train
+  from flood_jax.training import train
 
   config = test_config.get_config()
   config.data.preprocessed = str(tile_store)
@@ -62,7 +62,7 @@ def trained_workdir(tmp_path_factory, tile_store) -> Path:
 @pytest.fixture(scope="session")
 def model_folder(tmp_path_factory, trained_workdir) -> Path:
   """The tiny trained model exported as a model folder (ONNX float32, int8 if it passed)."""
-  from flood_jax.export import export
+  from flood_jax.export.exporter import export
 
   output = tmp_path_factory.mktemp("exported") / "model"
   export(trained_workdir, output, windows=8)

@@ -2,8 +2,8 @@
 
 import jax
 
-from flood_jax import train
-from flood_jax.checkpoints import Checkpoints, abstract
+from flood_jax.training import train
+from flood_jax.training.checkpoints import Checkpoints, abstract
 
 
 def latest_checkpoint(workdir, config):

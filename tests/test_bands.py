@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from flood_jax.data.bands import engineered_bands
+from flood_jax.scenes.bands import engineered_bands
 
 
 def test_db_bands_follow_the_formulas():

@@ -10,13 +10,13 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from flood_jax import batch
-from flood_jax.data.synthetic import synthesize_scene
+from flood_jax.dataset.synthetic import synthesize_scene
+from flood_jax.mapping import batch
 
 pytest.importorskip("distributed")
 
 SIZES = {"scene_a": (260, 240), "scene_b": (300, 200), "scene_c": (220, 330), "victim": (900, 800)}
-FLAGS = {"scale": "auto", "probability": True, "vectors_suffix": None, "options": {}}
+JOB = batch.ListJob(probability=True)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,8 @@ def test_dask_maps_equal_serial_maps_and_reruns_skip(scenes, model_folder, clien
   model = batch.ModelSpec(str(model_folder), threads=1)
   specs = batch.list_scenes(str(scenes))
   assert [spec.name for spec in specs] == sorted(SIZES)
-  serial = batch.run_serial(specs, model, tmp_path / "serial", FLAGS, show_progress=False)
-  distributed = batch.run_dask(specs, model, tmp_path / "dask", FLAGS, client, retries=2,
+  serial = batch.run_serial(specs, model, tmp_path / "serial", JOB, show_progress=False)
+  distributed = batch.run_dask(specs, model, tmp_path / "dask", JOB, client, retries=2,
                                show_progress=False)  # fmt: skip
   for folder, rows in ((tmp_path / "serial", serial), (tmp_path / "dask", distributed)):
     assert batch.report(rows, folder)
@@ -60,7 +60,7 @@ def test_dask_maps_equal_serial_maps_and_reruns_skip(scenes, model_folder, clien
   assert _maps(tmp_path / "serial") == _maps(tmp_path / "dask")
   workers = {row["worker"] for row in _rows(tmp_path / "dask").values()}
   assert len(workers) == 2, workers  # both workers took scenes
-  again = batch.run_dask(specs, model, tmp_path / "dask", FLAGS, client, retries=2,
+  again = batch.run_dask(specs, model, tmp_path / "dask", JOB, client, retries=2,
                          show_progress=False)  # fmt: skip
   assert {row["status"] for row in again} == {"skipped (complete)"}
 
@@ -86,7 +86,7 @@ def test_a_worker_killed_mid_scene_is_replaced_and_nothing_is_left_half_written(
   client.register_plugin(KillOnceMidScene(), name="kill-once")
   try:
     model = batch.ModelSpec(str(model_folder), threads=1)
-    rows = batch.run_dask(batch.list_scenes(str(scenes)), model, tmp_path / "out", FLAGS, client,
+    rows = batch.run_dask(batch.list_scenes(str(scenes)), model, tmp_path / "out", JOB, client,
                           retries=2, show_progress=False)  # fmt: skip
   finally:
     client.unregister_worker_plugin("kill-once")
@@ -104,7 +104,7 @@ def test_a_corrupt_scene_fails_alone(scenes, model_folder, client, tmp_path):
   inputs = [str(scenes / f"{name}.tif") for name in ("scene_a", "scene_b", "scene_c")]
   listing.write_text("# three good scenes and a bad one\n" + "\n".join([*inputs, str(corrupt)]))
   model = batch.ModelSpec(str(model_folder), threads=1)
-  rows = batch.run_dask(batch.list_scenes(str(listing)), model, tmp_path / "out", FLAGS, client,
+  rows = batch.run_dask(batch.list_scenes(str(listing)), model, tmp_path / "out", JOB, client,
                         retries=2, show_progress=False)  # fmt: skip
   assert not batch.report(rows, tmp_path / "out")
   summary = _rows(tmp_path / "out")

@@ -2,7 +2,7 @@ import shutil
 
 import pytest
 
-from flood_jax.data.catalog import build_catalog, count_by_split, parse_split_csv
+from flood_jax.dataset.catalog import build_catalog, count_by_split, parse_split_csv
 from flood_jax.errors import DataError
 from tests.conftest import OFFICIAL_SPLITS
 

@@ -3,7 +3,7 @@ permanent, a surface as dark before is not flood; pixels without a pre-event val
 
 import numpy as np
 
-from flood_jax.change import ChangeRule, backscatter_drop, change_classes, smoothed_db
+from flood_jax.mapping.change import ChangeRule, backscatter_drop, change_classes, smoothed_db
 
 
 def test_each_case_of_the_rule():
@@ -62,9 +62,9 @@ def test_a_pre_event_scene_removes_dark_dry_land_and_keeps_rivers_permanent(mode
 
   import rasterio
 
-  from flood_jax.data.synthetic import synthesize_pair
-  from flood_jax.inference import TrainedModel
-  from flood_jax.predict import MapOptions, Outputs, predict_scene
+  from flood_jax.dataset.synthetic import synthesize_pair
+  from flood_jax.mapping.inference import TrainedModel
+  from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
 
   pair = synthesize_pair(np.random.default_rng(21), (300, 280), dark_fields=0.6)
   before, after = _write_pair(tmp_path, pair)
@@ -94,9 +94,9 @@ def test_a_pre_event_scene_on_another_grid_is_warped_onto_the_post_event_one(mod
   import rasterio
   from rasterio.warp import Resampling, calculate_default_transform, reproject
 
-  from flood_jax.data.synthetic import synthesize_pair
-  from flood_jax.inference import TrainedModel
-  from flood_jax.predict import MapOptions, Outputs, predict_scene
+  from flood_jax.dataset.synthetic import synthesize_pair
+  from flood_jax.mapping.inference import TrainedModel
+  from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
 
   pair = synthesize_pair(np.random.default_rng(22), (260, 240))
   before, after = _write_pair(tmp_path, pair)
@@ -132,7 +132,7 @@ def test_bad_pre_event_scenes_are_one_line_and_no_output(model_folder, tmp_path)
   import rasterio
   from rasterio.transform import from_origin
 
-  from flood_jax.data.synthetic import synthesize_pair
+  from flood_jax.dataset.synthetic import synthesize_pair
   from tests.test_cli_errors import assert_clean_error, run
 
   pair = synthesize_pair(np.random.default_rng(23), (64, 64))

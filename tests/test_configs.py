@@ -10,9 +10,9 @@ import pytest
 
 from configs import default
 from experiments import run_sweep
-from flood_jax import config_checks
 from flood_jax.errors import ConfigError
 from flood_jax.models import MODEL_VARIANTS, model_from_config
+from flood_jax.training import config_checks
 
 PROJECT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(

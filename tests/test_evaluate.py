@@ -9,10 +9,10 @@ import rasterio
 from rasterio.transform import from_origin
 
 from configs import test as test_config
-from flood_jax import baselines
-from flood_jax.evaluate import evaluate, format_table
-from flood_jax.inference import TrainedModel
-from flood_jax.metrics import confusion_matrix
+from flood_jax.core import baselines
+from flood_jax.core.metrics import confusion_matrix
+from flood_jax.evaluation.evaluate import evaluate, format_table
+from flood_jax.mapping.inference import TrainedModel
 
 
 class ThresholdEngine:
@@ -93,7 +93,7 @@ def test_otsu_baseline_by_hand():
 
 
 def test_report_with_a_trained_model_writes_panels_and_gradcam(trained_workdir, tmp_path):
-  from flood_jax.inference import training_data_root
+  from flood_jax.mapping.inference import training_data_root
 
   model = TrainedModel.load(trained_workdir)
   root = training_data_root(trained_workdir, model.config)

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import rasterio
 
-from flood_jax import export
-from flood_jax.data.catalog import build_catalog
-from flood_jax.data.geotiff import read_chip
-from flood_jax.engines import OnnxRuntimeEngine, XlaEngine
+from flood_jax.dataset.catalog import build_catalog
 from flood_jax.errors import DataError, UsageError
-from flood_jax.inference import BUNDLED_MODEL, TrainedModel, training_data_root
-from flood_jax.model_folder import FILES, read_folder
+from flood_jax.export import exporter as export
+from flood_jax.mapping.engines import OnnxRuntimeEngine, XlaEngine
+from flood_jax.mapping.inference import BUNDLED_MODEL, TrainedModel, training_data_root
+from flood_jax.mapping.model_folder import FILES, read_folder
+from flood_jax.scenes.geotiff import read_chip
 from tests.test_cli_errors import assert_clean_error, run
 
 
@@ -138,7 +138,7 @@ def test_bundled_model_maps_a_chip_without_a_workdir(tmp_path):
 
 
 def test_flip_averaging_is_exact_for_equivariant_engines_and_symmetrises_others():
-  from flood_jax.engines import FlipAveraged
+  from flood_jax.mapping.engines import FlipAveraged
 
   class Engine:
     name, precision = "test", "float32"
@@ -157,7 +157,7 @@ def test_flip_averaging_is_exact_for_equivariant_engines_and_symmetrises_others(
 
 
 def test_a_model_config_asking_for_flips_loads_with_them(trained_workdir, tmp_path):
-  from flood_jax.engines import FlipAveraged
+  from flood_jax.mapping.engines import FlipAveraged
 
   workdir = tmp_path / "workdir"
   shutil.copytree(trained_workdir, workdir)

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from flood_jax.data.synthetic import synthesize_scene
-from flood_jax.gradcam import gradcam_plus_plus, layer_names
-from flood_jax.inference import TrainedModel
+from flood_jax.dataset.synthetic import synthesize_scene
+from flood_jax.evaluation.gradcam import gradcam_plus_plus, layer_names
+from flood_jax.mapping.inference import TrainedModel
 
 
 def test_maps_are_finite_bounded_and_depend_on_the_target_region(trained_workdir):

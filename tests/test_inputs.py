@@ -15,11 +15,11 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
-from flood_jax.data.sources import resolve_input
-from flood_jax.data.synthetic import synthesize_scene
+from flood_jax.dataset.synthetic import synthesize_scene
 from flood_jax.errors import DataError, UsageError
-from flood_jax.inference import TrainedModel
-from flood_jax.predict import MapOptions, Outputs, predict_scene
+from flood_jax.mapping.inference import TrainedModel
+from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
+from flood_jax.scenes.sources import resolve_input
 from tests.test_cli_errors import assert_clean_error, run
 
 HYP3 = "S1A_IW_20230105T123456_DVP_RTC10_G_gpuned_A1B2"
@@ -190,7 +190,7 @@ def test_large_rasters_are_sampled_without_reading_them_whole(tmp_path):
   """Scale from values of a raster larger than the sample: a grid of windows where there are no
   overviews (a decimated read would pass every block through GDAL's cache, so memory would
   grow with the scene), the overviews where there are; both decide power."""
-  from flood_jax.data import scale
+  from flood_jax.scenes import scale
 
   rng = np.random.default_rng(5)
   vv = rng.normal(-10, 3, (1300, 1100)).astype(np.float32)
@@ -258,7 +258,7 @@ def test_bad_inputs_on_the_command_line(original, model_folder, tmp_path):
 def test_resampling_averages_power_window_by_window(tmp_path, caplog):
   """--resample_m: a 10 m scene on a 20 m grid is the 2x2 mean of power (not of dB), strip by
   strip; a scene whose pixels differ from the model's by more than 1.5x is warned about."""
-  from flood_jax.data.scene import SceneReader, resampled_reader
+  from flood_jax.scenes.scene import SceneReader, resampled_reader
 
   rng = np.random.default_rng(3)
   vv = rng.normal(-12, 4, (64, 48)).astype(np.float32)
@@ -272,7 +272,7 @@ def test_resampling_averages_power_window_by_window(tmp_path, caplog):
   np.testing.assert_allclose(strips[..., 0], 10 * np.log10(power), atol=1e-4)
   import logging
 
-  from flood_jax.predict import open_reader
+  from flood_jax.mapping.scene_map import open_reader
 
   model = TrainedModel(None, None, None, card={"input": {"pixel_size_m": 10.0}})
   coarse = write(tmp_path / "c.tif", [vv, vv - 7], "EPSG:32633", from_origin(0, 1920, 30, 30))

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from flood_jax import losses
+from flood_jax.training import losses
 
 ALL = sorted(losses.LOSSES)
 

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from flood_jax import metrics
+from flood_jax.core import metrics
 
 
 def test_confusion_and_scores_by_hand():

@@ -4,9 +4,10 @@ import numpy as np
 import onnx
 import pytest
 
-from flood_jax import export, onnx_graph
-from flood_jax.engines import OnnxRuntimeEngine
-from flood_jax.inference import TrainedModel
+from flood_jax.export import exporter as export
+from flood_jax.export import onnx_graph
+from flood_jax.mapping.engines import OnnxRuntimeEngine
+from flood_jax.mapping.inference import TrainedModel
 
 # rewrite -> (ops it removes, ops it brings)
 REWRITES = {

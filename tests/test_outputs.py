@@ -10,11 +10,11 @@ import rasterio
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
 
-from flood_jax.data.products import COLOURS, partial_paths
-from flood_jax.data.synthetic import synthesize_scene
+from flood_jax.dataset.synthetic import synthesize_scene
 from flood_jax.errors import UsageError
-from flood_jax.inference import TrainedModel
-from flood_jax.predict import MapOptions, Outputs, predict_scene
+from flood_jax.mapping.inference import TrainedModel
+from flood_jax.mapping.products import COLOURS, partial_paths
+from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
 
 TRANSFORM = from_origin(500000, 4000000, 10, 10)
 
@@ -270,9 +270,9 @@ def test_backscatter_caps_keep_water_only_where_it_is_dark(scene, model_folder, 
   """With --max_water_caps=-15,off no water pixel of the map has VV above -15 dB, the map is
   the uncapped one with that water removed (before the unit), and reading the band again in
   narrow column blocks gives the same map."""
-  import flood_jax.windows
-  from flood_jax.inference import parse_water_caps
-  from flood_jax.map_rules import backscatter_caps
+  import flood_jax.core.windows
+  from flood_jax.mapping.map_rules import backscatter_caps
+  from flood_jax.model_flags import parse_water_caps
 
   path, _ = scene
   with rasterio.open(path) as dataset:
@@ -281,7 +281,7 @@ def test_backscatter_caps_keep_water_only_where_it_is_dark(scene, model_folder, 
   maps = {}
   for name, caps, block in (("uncapped", (None, None), 2048), ("capped", (-15.0, None), 2048),
                             ("narrow", (-15.0, None), 96)):  # fmt: skip
-    monkeypatch.setattr(flood_jax.windows, "COLUMN_BLOCK", block)
+    monkeypatch.setattr(flood_jax.core.windows, "COLUMN_BLOCK", block)
     outputs = Outputs(tmp_path / f"{name}.tif")
     predict_scene(model.with_options(water_caps=caps), str(path), outputs,
                   MapOptions(show_progress=False))  # fmt: skip

@@ -12,9 +12,9 @@ SCRIPT = r"""
 import json, sys
 import jax, numpy as np
 from configs import test as test_config
-from flood_jax import parallel
-from flood_jax.data import pipeline
-from flood_jax.train import Trainer
+from flood_jax.training import parallel
+from flood_jax.training import pipeline
+from flood_jax.training.train import Trainer
 
 config = test_config.get_config()
 config.data.preprocessed = sys.argv[1]

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from configs import test as test_config
-from flood_jax.data import pipeline
 from flood_jax.errors import ConfigError
+from flood_jax.training import pipeline
 
 
 @pytest.fixture(scope="module")

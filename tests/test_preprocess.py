@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from configs import test as test_config
-from flood_jax.data.bands import engineered_bands
-from flood_jax.data.catalog import build_catalog
-from flood_jax.data.tiles import TileSource, tile_folder
+from flood_jax.dataset.catalog import build_catalog
+from flood_jax.dataset.tiles import TileSource, tile_folder
 from flood_jax.errors import DataError
-from flood_jax.preprocess import preprocess
+from flood_jax.scenes.bands import engineered_bands
+from flood_jax.training.preprocess import preprocess
 
 
 def test_outputs_and_counts(tile_store):
@@ -68,16 +68,16 @@ def test_real_chips_skip_empty_ones_and_need_stats_from(real_root, tile_store, t
 def test_interrupted_run_leaves_no_complete_looking_output(synthetic_root, tmp_path):
   """A preprocess killed mid-way leaves only a .partial folder, never the output itself."""
   code = (
-    "import sys, flood_jax.data.geotiff as g\n"
+    "import sys, flood_jax.scenes.geotiff as g\n"
     "from configs import test as t\n"
-    "from flood_jax.preprocess import preprocess\n"
+    "from flood_jax.training.preprocess import preprocess\n"
     "calls = []\n"
     "original = g.read_chip\n"
     "def dying(*a, **k):\n"
     "  calls.append(1)\n"
     "  if len(calls) == 5: import os; os._exit(9)\n"
     "  return original(*a, **k)\n"
-    "import flood_jax.preprocess as p; p.read_chip = dying\n"
+    "import flood_jax.training.preprocess as p; p.read_chip = dying\n"
     "c = t.get_config(); c.data.root = sys.argv[1]\n"
     "preprocess(c, sys.argv[2])\n"
   )
@@ -108,7 +108,7 @@ def test_class_weights_are_balanced_weights_of_the_training_pixels(tile_store):
 
 
 def test_water_weight_auto_takes_the_class_weights(tile_store):
-  from flood_jax.train import resolve_water_weight
+  from flood_jax.training.train import resolve_water_weight
 
   config = test_config.get_config()
   config.loss.water_weight = "auto"

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from flood_jax.data.realism import REAL_MEDIAN_RANGES, class_pixels, median_ranges, overall_medians
+from flood_jax.dataset.realism import (
+  REAL_MEDIAN_RANGES,
+  class_pixels,
+  median_ranges,
+  overall_medians,
+)
 
 
 def test_recorded_ranges_are_those_of_the_real_chips(real_root):

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from configs import test as test_config
-from flood_jax import train
-from flood_jax.data import pipeline
 from flood_jax.errors import FloodJaxError
+from flood_jax.training import pipeline, train
 from tests.helpers import latest_checkpoint
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from flood_jax.sieve import StreamingSieve, min_pixels, sieve_water, split_water_bodies
+from flood_jax.mapping.sieve import StreamingSieve, min_pixels, sieve_water, split_water_bodies
 
 
 def _map(rng, shape=(300, 200)):
@@ -53,12 +53,12 @@ def test_streamed_sieve_equals_the_whole_map(limit):
 def test_column_blocks_sieve_as_the_whole_width(monkeypatch, block):
   """Blocks of columns narrower than the patches, with min_pixels columns of context, give
   GDAL's sieve of the whole map (the river and lake cross every block boundary)."""
-  import flood_jax.sieve
+  import flood_jax.mapping.sieve
 
   classes = _map(np.random.default_rng(block))
   for limit in (7, 25, 120):
     whole = sieve_water(classes, limit)  # one block: the map is narrower than COLUMN_BLOCK
-    monkeypatch.setattr(flood_jax.sieve, "COLUMN_BLOCK", block)
+    monkeypatch.setattr(flood_jax.mapping.sieve, "COLUMN_BLOCK", block)
     np.testing.assert_array_equal(sieve_water(classes, limit), whole)
     monkeypatch.undo()
 
@@ -104,7 +104,7 @@ def test_the_unit_holds_for_each_class_where_flood_touches_permanent_water():
 def test_streamed_rules_equal_the_whole_map(limit, permanent_from):
   """Permanent water from a reference layer, or already in the classes (change detection marks
   it before the rules): either way the map is the whole-map rule's."""
-  from flood_jax.map_rules import map_rules
+  from flood_jax.mapping.map_rules import map_rules
 
   rng = np.random.default_rng(limit)
   water = _map(rng)

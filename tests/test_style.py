@@ -23,3 +23,86 @@ def test_models_do_not_ask_which_device_they_run_on():
   nothing under models/ asks JAX for its default backend."""
   for path in (PACKAGE / "models").glob("*.py"):
     assert "default_backend" not in path.read_text(), path.name
+
+
+# The floors of the house, lowest first: a module imports only from its own floor or lower ones.
+FLOORS = [
+  {"errors", "core"},
+  {"scenes", "models"},
+  {"dataset"},
+  {"training"},
+  {"mapping"},
+  {"evaluation"},
+  {"export"},
+  {"__init__", "api", "xarray"},
+  {"main", "predict", "evaluate", "preprocess", "export.__main__", "model_flags"},
+]
+
+
+def _module_name(path: Path) -> str:
+  parts = path.relative_to(PACKAGE).with_suffix("").parts
+  return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts)
+
+
+def _floor(module: str) -> int:
+  for name in (module, module.split(".")[0]):
+    for level, floor in enumerate(FLOORS):
+      if name in floor:
+        return level
+  raise AssertionError(f"flood_jax.{module} is on no floor of FLOORS")
+
+
+def _imports(path: Path) -> set[str]:
+  """flood_jax modules that `path` imports, anywhere in it (inside functions too)."""
+  found = set()
+  for node in ast.walk(ast.parse(path.read_text())):
+    if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("flood_jax"):
+      base = node.module.removeprefix("flood_jax").lstrip(".")
+      for alias in node.names:
+        candidate = f"{base}.{alias.name}".lstrip(".")
+        is_module = (PACKAGE / f"{candidate.replace('.', '/')}.py").exists() or (
+          PACKAGE / candidate.replace(".", "/")
+        ).is_dir()
+        found.add(candidate if is_module else base or "__init__")
+    elif isinstance(node, ast.Import):
+      for alias in node.names:
+        if alias.name.startswith("flood_jax."):
+          found.add(alias.name.removeprefix("flood_jax."))
+  return found
+
+
+def _graph() -> dict[str, set[str]]:
+  return {_module_name(path): _imports(path) for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def test_no_module_imports_from_a_higher_floor():
+  upward = [
+    f"flood_jax.{module} (floor {_floor(module)}) imports flood_jax.{imported} "
+    f"(floor {_floor(imported)})"
+    for module, imports in _graph().items()
+    for imported in imports
+    if _floor(imported) > _floor(module)
+  ]
+  assert not upward, upward
+
+
+def test_the_import_graph_has_no_circle():
+  graph = _graph()
+  visiting, done, circles = [], set(), []
+
+  def visit(module):
+    if module in visiting:
+      circles.append(" -> ".join([*visiting[visiting.index(module) :], module]))
+      return
+    if module in done:
+      return
+    visiting.append(module)
+    for imported in sorted(graph.get(module, ())):
+      if imported != module:
+        visit(imported)
+    visiting.pop()
+    done.add(module)
+
+  for module in graph:
+    visit(module)
+  assert not circles, circles

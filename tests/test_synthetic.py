@@ -2,10 +2,10 @@ import hashlib
 
 import numpy as np
 
-from flood_jax.baselines import otsu_threshold
-from flood_jax.data.catalog import build_catalog
-from flood_jax.data.geotiff import open_header
-from flood_jax.data.synthetic import generate_dataset, synthesize_scene
+from flood_jax.core.baselines import otsu_threshold
+from flood_jax.dataset.catalog import build_catalog
+from flood_jax.dataset.synthetic import generate_dataset, synthesize_scene
+from flood_jax.scenes.geotiff import open_header
 
 
 def _digest(root):

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from configs import test as test_config
-from flood_jax import config_checks, train
 from flood_jax.errors import ConfigError
+from flood_jax.training import config_checks, train
 from tests.helpers import latest_checkpoint
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -162,7 +162,7 @@ def test_progress_shows_from_the_first_step_and_warns_of_long_cpu_runs(monkeypat
   once, naming configs/demo.py; not on a GPU."""
   import logging
 
-  from flood_jax import logs
+  from flood_jax.training import logs
 
   clock = iter(range(0, 10_000, 30))  # every call 30 s later: 30 s a step
   monkeypatch.setattr(logs.time, "perf_counter", lambda: float(next(clock)))

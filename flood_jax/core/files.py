@@ -1,0 +1,52 @@
+"""Files written whole or not at all: each is written under a partial name beside its place
+and renamed there when complete, so a crash or a kill never leaves a half-written file under
+the real name (and a rerun clears the partial one)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+
+def partial_path(path: str | Path) -> Path:
+  """Where `path` is written before it is renamed into place: `.<name>.partial` beside it."""
+  path = Path(path)
+  return path.with_name(f".{path.name}.partial")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+  """Yields the partial path to write; renames it to `path` when the block succeeds and
+  removes it when the block raises."""
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  partial = partial_path(path)
+  try:
+    yield partial
+  except BaseException:
+    partial.unlink(missing_ok=True)
+    raise
+  partial.replace(path)
+
+
+def _json_safe(value):
+  if isinstance(value, dict):
+    return {key: _json_safe(item) for key, item in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_json_safe(item) for item in value]
+  if isinstance(value, (float, np.floating)):
+    return float(value) if math.isfinite(value) else None
+  if isinstance(value, np.integer):
+    return int(value)
+  return value
+
+
+def write_json(path: str | Path, payload) -> None:
+  """Writes JSON atomically; NaN and infinity become null (they are not JSON)."""
+  with atomic_path(path) as partial:
+    partial.write_text(json.dumps(_json_safe(payload), indent=2))

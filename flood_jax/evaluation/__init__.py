@@ -1,0 +1,1 @@
+"""A model scored on whole chips beside classical baselines, with Grad-CAM++."""

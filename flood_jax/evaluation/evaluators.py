@@ -1,0 +1,227 @@
+"""Evaluators of whole-chip predictions: small objects run by `flood_jax.evaluate`.
+
+Each evaluator takes the chips one `ChipResult` at a time (`add`) and then yields named results
+(`results`). The driver computes every prediction and confusion matrix once per chip and hands
+the same `ChipResult` to all of them:
+
+- `Scores`: the official Sen1Floods11 figures of the model and of each baseline, from summed
+  confusion matrices, overall and per source, and the mean of per-chip IoUs;
+- `PerImage`: one row per chip;
+- `ConfusionPlots`: a confusion-matrix figure per method;
+- `Panels` and `GradCam`: figures of a seeded sample of chips per source (the same chips).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from flood_jax.core import baselines, plots
+from flood_jax.core.metrics import confusion_matrix, error_rates, scores
+from flood_jax.dataset.catalog import ChipRecord
+from flood_jax.evaluation.gradcam import gradcam_of_chip
+from flood_jax.scenes.geotiff import Chip
+
+METHODS = ("model", "otsu_vv", "fixed_vv_-15db")
+PER_IMAGE_SCORES = (
+  "iou",
+  "dice",
+  "precision",
+  "recall",
+  "f1",
+  "accuracy",
+  "omission",
+  "commission",
+)
+
+
+@dataclasses.dataclass
+class ChipResult:
+  """One chip with the model's probability and every method's confusion matrix.
+
+  probability: float32 [H, W], NaN where the input is missing. water: method -> bool [H, W].
+  confusion: method -> int64 [2, 2] over valid pixels (rows truth, columns prediction).
+  """
+
+  record: ChipRecord
+  chip: Chip
+  probability: np.ndarray
+  water: dict[str, np.ndarray]
+  confusion: dict[str, np.ndarray]
+
+
+def chip_result(record: ChipRecord, chip: Chip, probability: np.ndarray, model_water: np.ndarray):
+  """Predictions of the model (its map `model_water`) and the baselines on one chip, each
+  scored once."""
+  vv = chip.vv_vh_db[..., 0]
+  water = {
+    "model": model_water,
+    "otsu_vv": baselines.otsu_water(vv, chip.validity),
+    "fixed_vv_-15db": baselines.fixed_threshold_water(vv, chip.validity),
+  }
+  confusion = {
+    method: confusion_matrix(chip.label, predicted, chip.validity)
+    for method, predicted in water.items()
+  }
+  return ChipResult(record, chip, probability, water, confusion)
+
+
+def all_scores(counts: np.ndarray) -> dict[str, float]:
+  """IoU and friends with omission and commission, from one [2, 2] matrix."""
+  return {**scores(counts), **error_rates(counts)}
+
+
+class Evaluator(Protocol):
+  def add(self, result: ChipResult) -> None: ...
+
+  def results(self) -> Iterator[tuple[str, Any]]: ...
+
+
+class Scores:
+  """Per method: `overall` and per-source scores from summed matrices, the mean of per-chip
+  water IoUs (chips with water in truth or prediction), and the summed matrix itself."""
+
+  def __init__(self):
+    self.counts = {method: {} for method in METHODS}
+    self.chip_ious = {method: [] for method in METHODS}
+
+  def add(self, result: ChipResult) -> None:
+    source = result.record.source
+    for method, matrix in result.confusion.items():
+      self.counts[method][source] = self.counts[method].get(source, 0) + matrix
+      self.chip_ious[method].append(scores(matrix)["iou"])
+
+  def results(self) -> Iterator[tuple[str, Any]]:
+    for method in METHODS:
+      per_source = self.counts[method]
+      overall = sum(per_source.values(), np.zeros((2, 2), np.int64))
+      ious = [iou for iou in self.chip_ious[method] if np.isfinite(iou)]
+      yield (
+        method,
+        {
+          "overall": all_scores(overall),
+          **{source: all_scores(matrix) for source, matrix in per_source.items()},
+          "mean_chip_iou": float(np.mean(ious)) if ious else float("nan"),
+          "confusion": overall.tolist(),
+        },
+      )
+
+
+class PerImage:
+  """One row per chip: counts and scores of the model, water IoU of each baseline."""
+
+  def __init__(self):
+    self.rows = []
+
+  def add(self, result: ChipResult) -> None:
+    matrix = result.confusion["model"]
+    (true_negative, false_positive), (false_negative, true_positive) = matrix.tolist()
+    model_scores = all_scores(matrix)
+    self.rows.append(
+      {
+        "chip_id": result.record.chip_id,
+        "source": result.record.source,
+        "valid_pixels": int(matrix.sum()),
+        "tp": true_positive,
+        "fp": false_positive,
+        "fn": false_negative,
+        "tn": true_negative,
+        **{name: model_scores[name] for name in PER_IMAGE_SCORES},
+        **{f"{method}_iou": scores(result.confusion[method])["iou"] for method in METHODS[1:]},
+      }
+    )
+
+  def results(self) -> Iterator[tuple[str, Any]]:
+    yield "per_image", self.rows
+
+
+class ConfusionPlots:
+  """confusion_<method>.png of each method's summed matrix."""
+
+  def __init__(self, output: Path, split: str):
+    self.output, self.split = output, split
+    self.counts = dict.fromkeys(METHODS, 0)
+
+  def add(self, result: ChipResult) -> None:
+    for method, matrix in result.confusion.items():
+      self.counts[method] = self.counts[method] + matrix
+
+  def results(self) -> Iterator[tuple[str, Any]]:
+    paths = []
+    for method, counts in self.counts.items():
+      paths.append(self.output / f"confusion_{method}.png")
+      plots.plot_confusion(
+        np.asarray(counts) + np.zeros((2, 2), np.int64), f"{method} ({self.split})", paths[-1]
+      )
+    yield "confusion_plots", paths
+
+
+def sample_chips(results: list[ChipResult], count: int, seed: int) -> list[ChipResult]:
+  """A seeded choice of `count` chips per source (the same for every figure evaluator)."""
+  rng = np.random.default_rng(seed)
+  chosen = []
+  for source in ("hand", "weak"):
+    candidates = [result for result in results if result.record.source == source]
+    if candidates:
+      picks = rng.choice(len(candidates), min(count, len(candidates)), replace=False)
+      chosen += [candidates[index] for index in sorted(picks)]
+  return chosen
+
+
+class Panels:
+  """panels/<chip>.png: SAR, truth, validity and prediction of the sampled chips."""
+
+  def __init__(self, output: Path, count: int, seed: int):
+    self.output, self.count, self.seed = output, count, seed
+    self.chips: list[ChipResult] = []
+
+  def add(self, result: ChipResult) -> None:
+    self.chips.append(result)
+
+  def results(self) -> Iterator[tuple[str, Any]]:
+    paths = []
+    for result in sample_chips(self.chips, self.count, self.seed):
+      paths.append(self.output / "panels" / f"{result.record.chip_id}.png")
+      chip = result.chip
+      plots.panel_figure(
+        result.record.chip_id,
+        chip.vv_vh_db,
+        chip.label,
+        chip.validity,
+        result.water["model"],
+        all_scores(result.confusion["model"]),
+        paths[-1],
+      )
+    yield "panels", paths
+
+
+class GradCam(Panels):
+  """gradcam/<chip>.png: Grad-CAM++ of the model at `layer` on the sampled chips."""
+
+  def __init__(self, model, output: Path, count: int, seed: int, layer: str):
+    super().__init__(output, count, seed)
+    self.model, self.layer = model, layer
+
+  def results(self) -> Iterator[tuple[str, Any]]:
+    paths = []
+    for result in sample_chips(self.chips, self.count, self.seed):
+      paths.append(self.output / "gradcam" / f"{result.record.chip_id}.png")
+      chip = result.chip
+      crop, heat, region = gradcam_of_chip(
+        self.model, chip.vv_vh_db, result.water["model"], self.layer
+      )
+      plots.gradcam_figure(
+        result.record.chip_id,
+        chip.vv_vh_db[crop],
+        chip.label[crop],
+        chip.validity[crop],
+        region,
+        heat,
+        self.layer,
+        paths[-1],
+      )
+    yield "gradcam", paths

@@ -1,0 +1,298 @@
+"""Mapping many scenes: one after another in this process, or one Dask task per scene.
+
+A list of scenes is a folder, a text file with one input per line, or a STAC ItemCollection
+JSON whose items carry `vv` and `vh` assets. Each scene is mapped by `scene_map.predict_scene`
+into the output folder; a scene whose outputs are complete and were made from the same input
+and model (the fingerprints recorded in the map's tags) is skipped, so rerunning a command
+redoes only what is missing. `FOLDER/summary.csv` gets one row per scene.
+
+On a `dask.distributed` cluster (a LocalCluster of `--workers` processes, or `--scheduler`), each
+worker loads the model once and reuses it, with the engine's threads set so that workers x
+threads matches the cores; a task whose worker dies is retried `--retries` times (Dask's
+allowed failures) and a scene that still fails is reported with its one-line error while the
+others go on. Outputs are written under partial names and renamed when complete, so a killed
+worker leaves no file that looks finished.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import json
+import os
+import socket
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import rasterio
+
+from flood_jax.errors import FloodJaxError, UsageError
+from flood_jax.mapping.inference import TrainedModel
+from flood_jax.mapping.scene_map import MapOptions, Outputs, input_fingerprint, predict_scene
+from flood_jax.scenes import sources
+
+SUMMARY_FIELDS = [
+  "scene",
+  "status",
+  "valid_pixels",
+  "water_km2",
+  "flood_km2",
+  "permanent_water_km2",
+  "seconds",
+  "worker",
+  "map",
+  "error",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneSpec:
+  """One scene of a list: `input`, or `vv` and `vh`, and the name its outputs take."""
+
+  name: str
+  input: str | None = None
+  vv: str | None = None
+  vh: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """How a worker loads the model (it is loaded once per process)."""
+
+  source: str
+  engine: str = "auto"
+  precision: str = "auto"
+  threads: int | None = None
+  flips: bool | None = None
+  min_area_m2: float | None = None
+  water_caps: tuple[float | None, float | None] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ListJob:
+  """What every scene of a list is mapped with, as it travels to the Dask workers."""
+
+  options: MapOptions = MapOptions()
+  scale: str = "auto"
+  probability: bool = False
+  vectors_suffix: str | None = None
+
+
+def _href(href: str, folder: Path) -> str:
+  """A GDAL path for an asset: URLs through /vsicurl/, relative paths from the listing's folder."""
+  if href.startswith(("http://", "https://")):
+    return f"/vsicurl/{href}"
+  if href.startswith("/vsi") or Path(href).is_absolute():
+    return href
+  return str(folder / href)
+
+
+def _stac_scenes(path: Path) -> list[SceneSpec]:
+  import pystac
+
+  try:
+    collection = pystac.ItemCollection.from_file(str(path))
+  except (ValueError, KeyError, pystac.STACError) as error:
+    raise UsageError(f"{path}: not a STAC ItemCollection ({error})") from None
+  scenes = []
+  for item in collection:
+    if "vv" not in item.assets or "vh" not in item.assets:
+      raise UsageError(f"{path}: item {item.id} has no 'vv' and 'vh' assets")
+    hrefs = [_href(item.assets[key].href, path.parent) for key in ("vv", "vh")]
+    scenes.append(SceneSpec(item.id, vv=hrefs[0], vh=hrefs[1]))
+  return scenes
+
+
+def list_scenes(listing: str) -> list[SceneSpec]:
+  """The scenes of a folder, a text file (one input per line, # comments) or an ItemCollection."""
+  path = Path(listing)
+  if path.is_dir():
+    return [SceneSpec(Path(entry).stem, input=entry) for entry in sources.folder_entries(path)]
+  if path.suffix.lower() == ".json":
+    return _stac_scenes(path)
+  lines = [line.strip() for line in path.read_text().splitlines()]
+  entries = [line for line in lines if line and not line.startswith("#")]
+  if not entries:
+    raise UsageError(f"{path}: lists no scene")
+  return [SceneSpec(Path(entry.rstrip("/")).stem, input=entry) for entry in entries]
+
+
+def is_scene_list(input: str | None) -> bool:
+  """A list of scenes: a folder of inputs, a .txt list or a STAC ItemCollection."""
+  if not input or input.startswith("/vsi"):
+    return False
+  path = Path(input)
+  return sources.is_input_folder(input) or path.suffix.lower() in (".txt", ".json")
+
+
+@functools.lru_cache(maxsize=2)
+def worker_model(spec: ModelSpec):
+  """The model of this process, loaded on first use and kept (one per worker)."""
+  model = TrainedModel.load(spec.source, spec.engine, spec.precision, spec.threads)
+  return model.with_options(spec.flips, spec.min_area_m2, spec.water_caps)
+
+
+def is_complete(outputs, scene, model) -> bool:
+  """Outputs all there and made from the same input and model (the map's tags say)."""
+  if not all(path.exists() for path in outputs.all()):
+    return False
+  try:
+    with rasterio.open(outputs.map) as dataset:
+      tags = dataset.tags()
+  except rasterio.errors.RasterioIOError:
+    return False
+  return (
+    tags.get("flood_jax_input_fingerprint") == input_fingerprint(scene)
+    and tags.get("flood_jax_model_fingerprint") == model.fingerprint()
+  )
+
+
+def _worker_name() -> str:
+  try:
+    from distributed import get_worker
+
+    return str(get_worker().name)
+  except (ImportError, ValueError):
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def map_scene(scene_spec: SceneSpec, model_spec: ModelSpec, folder: str, job: ListJob) -> dict:
+  """Maps one scene into `folder` (or skips it when complete); one summary.csv row.
+
+  User errors (a corrupt or unreadable scene) become a failed row; anything else propagates,
+  so Dask can retry the task.
+  """
+  start = time.perf_counter()
+  row = {"scene": scene_spec.name, "worker": _worker_name()}
+  outputs = Outputs.beside(
+    Path(folder) / f"{scene_spec.name}_flood.tif", job.probability, job.vectors_suffix
+  )
+  row["map"] = str(outputs.map)
+  try:
+    model = worker_model(model_spec)
+    scene = sources.resolve_input(scene_spec.input, scene_spec.vv, scene_spec.vh, job.scale)
+    if is_complete(outputs, scene, model):
+      return {**row, "status": "skipped (complete)", "seconds": 0.0}
+    options = dataclasses.replace(job.options, overwrite=True, show_progress=False)
+    summary = predict_scene(model, scene, outputs, options)
+  except FloodJaxError as error:
+    return {
+      **row,
+      "status": "failed",
+      "error": str(error),
+      "seconds": round(time.perf_counter() - start, 1),
+    }
+  areas = {key: summary.get(key, "") for key in ("water_km2", "flood_km2", "permanent_water_km2")}
+  return {
+    **row,
+    "status": "done",
+    "valid_pixels": summary["valid_pixels"],
+    **areas,
+    "seconds": round(time.perf_counter() - start, 1),
+  }
+
+
+def write_summary(rows: list[dict], folder: Path) -> Path:
+  path = Path(folder) / "summary.csv"
+  partial = path.with_name(".summary.csv.partial")
+  with partial.open("w", newline="") as file:
+    writer = csv.DictWriter(file, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(sorted(rows, key=lambda row: row["scene"]))
+  partial.replace(path)
+  return path
+
+
+def run_serial(scenes, model_spec, folder, job: ListJob, show_progress=True) -> list[dict]:
+  from tqdm import tqdm
+
+  Path(folder).mkdir(parents=True, exist_ok=True)
+  return [
+    map_scene(scene, model_spec, str(folder), job)
+    for scene in tqdm(
+      scenes, desc="scenes", unit="scene", disable=not show_progress, file=sys.stderr
+    )
+  ]
+
+
+def run_dask(
+  scenes, model_spec, folder, job: ListJob, client, retries: int, show_progress=True
+) -> list[dict]:
+  """One task per scene on `client`; a task that still fails after `retries` is a failed row."""
+  from distributed import as_completed
+  from tqdm import tqdm
+
+  Path(folder).mkdir(parents=True, exist_ok=True)  # on a shared filesystem for remote workers
+  # Keys unique to this run: with a scene's name alone, Dask may hand back a previous run's
+  # result still held by the scheduler instead of checking the files again.
+  run = uuid.uuid4().hex[:8]
+  futures = {}
+  for scene in scenes:
+    key = f"map-{scene.name}-{run}"
+    future = client.submit(map_scene, scene, model_spec, str(folder), job, key=key, retries=retries)
+    futures[future] = scene
+  rows = []
+  progress = tqdm(
+    total=len(futures), desc="scenes", unit="scene", disable=not show_progress, file=sys.stderr
+  )
+  for future in as_completed(futures):
+    scene = futures[future]
+    try:
+      rows.append(future.result())
+    except Exception as error:  # a worker died more than `retries` times, or a bug
+      message = " ".join(f"{type(error).__name__}: {error}".split())[:500]
+      rows.append({"scene": scene.name, "status": "failed", "error": message})
+    progress.update()
+  progress.close()
+  return rows
+
+
+def dask_client(workers: int | None, scheduler: str | None, retries: int):
+  """A client of `scheduler`, or of a LocalCluster of `workers` single-threaded processes.
+
+  A worker that dies takes its task to another; after `retries` deaths the task fails
+  (Dask's distributed.scheduler.allowed-failures, set here for a local cluster).
+  """
+  try:
+    import dask
+    from distributed import Client, LocalCluster
+  except ImportError:
+    raise UsageError("--workers and --scheduler need Dask: pip install -e '.[cluster]'") from None
+  if scheduler:
+    return Client(scheduler)
+  dask.config.set({"distributed.scheduler.allowed-failures": retries})
+  cluster = LocalCluster(
+    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+  )
+  return Client(cluster)
+
+
+def threads_per_worker(workers: int | None) -> int:
+  """Engine threads so that workers x threads matches the cores of this machine."""
+  from flood_jax.mapping.engines import available_cores
+
+  return max(available_cores() // max(workers or 1, 1), 1)
+
+
+def report(rows: list[dict], folder: Path) -> bool:
+  """Writes summary.csv, prints failed scenes; True if every scene is done or skipped."""
+  path = write_summary(rows, folder)
+  failed = [row for row in rows if row["status"] == "failed"]
+  for row in failed:
+    print(f"failed: {row['scene']}: {row.get('error', '')}", file=sys.stderr)
+  done = sum(row["status"] == "done" for row in rows)
+  print(
+    json.dumps(
+      {
+        "scenes": len(rows),
+        "done": done,
+        "failed": len(failed),
+        "skipped": len(rows) - done - len(failed),
+        "summary": str(path),
+      }
+    )
+  )
+  return not failed

@@ -1,0 +1,78 @@
+"""The pre-event scene of a change-detection map (`flood_jax.mapping.change`), band by band.
+
+The pre-event scene may come in any form `--input` takes and on any grid: where its grid is not
+the post-event one, it is warped onto it window by window (`scene.WarpedReader`, power
+averaged). The model maps it through the same blended windows as the post-event scene, so its
+bands of rows arrive in step with the post-event ones; the drop of backscatter is computed in
+blocks of columns with one pixel of context, so memory stays a band whatever the scene's size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from absl import logging
+from rasterio.warp import transform_bounds
+
+from flood_jax.core.windows import column_blocks
+from flood_jax.errors import DataError
+from flood_jax.mapping.change import backscatter_drop
+from flood_jax.mapping.products import WATER
+from flood_jax.scenes.geotiff import georeference_mismatch
+from flood_jax.scenes.scene import Grid, SceneReader, WarpedReader
+from flood_jax.scenes.sources import SceneInput
+
+
+def overlap_fraction(inner: Grid, outer: Grid) -> float:
+  """The share of `outer`'s extent that `inner`'s extent covers (in `outer`'s CRS)."""
+  west, south, east, north = transform_bounds(inner.crs, outer.crs, *inner.bounds(), densify_pts=21)
+  o_west, o_south, o_east, o_north = outer.bounds()
+  width = max(min(east, o_east) - max(west, o_west), 0.0)
+  height = max(min(north, o_north) - max(south, o_south), 0.0)
+  return width * height / ((o_east - o_west) * (o_north - o_south))
+
+
+class PreEvent:
+  """The pre-event scene on the post-event `grid`: `change(top, rows)` gives, for each band of
+  the post-event map, (bool water before, float32 drop of backscatter in dB)."""
+
+  def __init__(
+    self, scene: SceneInput, post_scene: str, grid: Grid, post_reader, model, tiling, on_batch=None
+  ):
+    reader = SceneReader(scene)
+    overlap = overlap_fraction(reader.grid, grid)
+    if overlap <= 0:
+      reader.close()
+      raise DataError(
+        f"{scene.name}: the pre-event scene does not overlap the post-event scene {post_scene}"
+      )
+    if overlap < 0.999:
+      logging.warning(
+        "%s: the pre-event scene covers %.1f%% of %s; elsewhere the map is single-scene",
+        scene.name,
+        100 * overlap,
+        post_scene,
+      )
+    self.reader = WarpedReader(reader, grid) if georeference_mismatch(reader.grid, grid) else reader
+    self.scene, self.grid, self.post_reader, self.model = scene, grid, post_reader, model
+    self.bands = model.blended_rows(
+      self.reader.read_window, grid.height, grid.width, tiling, on_batch
+    )
+
+  def change(self, top: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    band_top, probability, valid = next(self.bands)
+    if (band_top, len(probability)) != (top, rows):  # both stream the same windows in step
+      raise RuntimeError(f"pre-event band {band_top} out of step with post-event band {top}")
+    water_before = np.empty((rows, self.grid.width), bool)
+    drop = np.empty((rows, self.grid.width), np.float32)
+    for cols in column_blocks(self.grid.width):
+      # A pixel of context on each side for the 3 x 3 mean.
+      window = (top - 1, rows + 2, cols.start - 1, cols.stop - cols.start + 2)
+      before, after = self.reader.read_window(*window), self.post_reader.read_window(*window)
+      drop[:, cols] = backscatter_drop(before, after)[1:-1, 1:-1]
+      classes = self.model.classes(probability[:, cols], valid[:, cols], before[1:-1, 1:-1])
+      water_before[:, cols] = classes == WATER
+    return water_before, drop
+
+  def close(self) -> None:
+    self.bands.close()
+    self.reader.close()

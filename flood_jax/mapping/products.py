@@ -1,0 +1,169 @@
+"""The map products flood responders expect, written as ASF's and OPERA's water maps are.
+
+- `MapWriter`: a Cloud Optimized GeoTIFF written strip by strip: the flood map (uint8, 0 dry,
+  1 water or flood water, 2 permanent water, 255 no data, with an embedded colour table) or the
+  water probability (uint8 0-100 with 255 no data, or float32 with NaN). DEFLATE with
+  predictor, 512-px blocks, internal overviews (NEAREST for classes), BigTIFF when it may pass
+  4 GB. Written under a partial name and renamed when complete.
+- `ClassScheme`: the classes of one map (dry, water or flood water, permanent water, excluded,
+  no data), chosen once and handed to the writers, the tally, the vectors and the STAC Item.
+- `write_vectors`: water polygons with their class and area, through pyogrio (GDAL).
+- `stac_item`: a STAC Item describing a map, through pystac.
+- `check_outputs`: never replace an input, nor an existing file without --overwrite.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.windows import Window
+
+from flood_jax.errors import UsageError
+from flood_jax.scenes.scene import Grid
+
+DRY, WATER, PERMANENT_WATER, EXCLUDED, NODATA = 0, 1, 2, 3, 255
+COLOURS = {
+  DRY: (235, 230, 215, 255),
+  WATER: (30, 90, 220, 255),
+  PERMANENT_WATER: (10, 30, 110, 255),
+  EXCLUDED: (150, 150, 150, 255),
+  NODATA: (0, 0, 0, 0),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassScheme:
+  """The classes of one map. With a reference water layer, water splits into flood water (1)
+  and permanent water (2); with exclusion layers (an exclusion raster, HAND), the map abstains
+  where they say (3, excluded), so nobody reads those pixels as dry."""
+
+  permanent_water: bool = False
+  excluded: bool = False
+
+  @property
+  def names(self) -> dict[int, str]:
+    names = {DRY: "dry", WATER: "flood water" if self.permanent_water else "water"}
+    if self.permanent_water:
+      names[PERMANENT_WATER] = "permanent water"
+    if self.excluded:
+      names[EXCLUDED] = "excluded"
+    return {**names, NODATA: "no data"}
+
+  @property
+  def water_classes(self) -> tuple[int, ...]:
+    return (WATER, PERMANENT_WATER) if self.permanent_water else (WATER,)
+
+  @property
+  def valid_classes(self) -> tuple[int, ...]:
+    """The classes where the map says dry or water."""
+    return (DRY, *self.water_classes)
+
+  def title(self) -> str:
+    return "flood map: " + ", ".join(f"{value} {name}" for value, name in self.names.items())
+
+
+KINDS = {  # dtype, nodata, overview resampling
+  "classes": ("uint8", NODATA, "NEAREST"),
+  "probability": ("uint8", NODATA, "AVERAGE"),
+  "probability_float32": ("float32", float("nan"), "AVERAGE"),
+}
+
+
+def partial_paths(path: Path) -> tuple[Path, Path]:
+  """The temporary files a map is written through (cleared by the next run if left over)."""
+  return path.with_name(f".{path.name}.strips.partial"), path.with_name(f".{path.name}.cog.partial")
+
+
+class MapWriter:
+  """Strips into a tiled GeoTIFF under a partial name; `finish()` makes it a COG at `path`."""
+
+  def __init__(self, path: Path, grid: Grid, kind: str, tags: dict | None = None):
+    self.path, self.kind = Path(path), kind
+    self.partial, self.cog = partial_paths(self.path)
+    dtype, nodata, self.overviews = KINDS[kind]
+    self._dataset = rasterio.open(
+      self.partial,
+      "w",
+      driver="GTiff",
+      height=grid.height,
+      width=grid.width,
+      count=1,
+      dtype=dtype,
+      crs=grid.crs,
+      transform=grid.transform,
+      nodata=nodata,
+      tiled=True,
+      blockxsize=512,
+      blockysize=512,
+      compress="deflate",
+      BIGTIFF="IF_SAFER",
+    )
+    if kind == "classes":
+      self._dataset.write_colormap(1, COLOURS)
+    self._dataset.update_tags(**(tags or {}))
+
+  def write_rows(self, top: int, rows: np.ndarray) -> None:
+    self._dataset.write(rows[None], window=Window(0, top, rows.shape[1], rows.shape[0]))
+
+  def finish(self) -> None:
+    self._dataset.close()
+    predictor = 3 if self.kind == "probability_float32" else 2
+    rasterio.shutil.copy(
+      self.partial,
+      self.cog,
+      driver="COG",
+      COMPRESS="DEFLATE",
+      PREDICTOR=predictor,
+      BLOCKSIZE=512,
+      OVERVIEW_RESAMPLING=self.overviews,
+      BIGTIFF="IF_SAFER",
+    )
+    self.cog.replace(self.path)
+    self.partial.unlink()
+
+  def abort(self) -> None:
+    self._dataset.close()
+    for leftover in (self.partial, self.cog):
+      leftover.unlink(missing_ok=True)
+
+
+def probability_values(probability: np.ndarray, valid: np.ndarray, kind: str) -> np.ndarray:
+  """A probability band for `MapWriter`: uint8 percent (255 no data) or float32 (NaN)."""
+  if kind == "probability_float32":
+    return np.where(valid, probability, np.nan).astype(np.float32)
+  return np.where(valid, np.round(probability * 100), NODATA).astype(np.uint8)
+
+
+def local_path(path: str | Path) -> Path:
+  """The local file behind a GDAL path (a /vsizip/ member: its zip), resolved."""
+  text = str(path)
+  if text.startswith("/vsizip/"):  # the zip itself is the input file
+    text = text[len("/vsizip/") :].split(".zip", 1)[0] + ".zip"
+  return Path(text).resolve() if not text.startswith("/vsi") else Path(text)
+
+
+def check_outputs(outputs: list[Path], inputs: tuple[str, ...], overwrite: bool) -> None:
+  """Refuses outputs that would replace an input (or be one), overwrite a file without
+  --overwrite, or land in a folder that does not exist or cannot be written."""
+  protected = {local_path(path) for path in inputs}
+  for output in outputs:
+    output = Path(output)
+    target = output.resolve()
+    if target in protected or any(target == p or p in target.parents for p in protected):
+      raise UsageError(f"{output}: is an input of this run; choose another output path")
+    if not output.parent.is_dir():
+      raise UsageError(f"{output}: output folder {output.parent} does not exist; create it first")
+    if output.exists() and not overwrite:
+      raise UsageError(f"{output}: already exists; pass --overwrite to replace it")
+    try:  # a probe, since permission bits say nothing about read-only file systems or root
+      with tempfile.NamedTemporaryFile(dir=output.parent, prefix=".flood_jax_probe"):
+        pass
+    except OSError as error:
+      raise UsageError(f"{output}: output folder is not writable ({error.strerror})") from None
+    for leftover in partial_paths(output):  # a killed run's, never a finished file
+      leftover.unlink(missing_ok=True)

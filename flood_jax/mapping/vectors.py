@@ -1,0 +1,90 @@
+"""Water polygons of a finished flood map, with their class and area, written by pyogrio (GDAL).
+
+Polygons come from GDAL's polygonize run on the map's band (`rasterio.features.shapes`), which
+reads the file block by block, so memory does not hold the whole map. Areas are in m²: planar in
+a projected CRS, geodesic on the WGS84 ellipsoid in a geographic one.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import shapely
+from rasterio.features import shapes
+
+from flood_jax.mapping.products import ClassScheme
+
+CHUNK = 10_000  # polygons per write
+
+
+def _areas_m2(geometries: list, crs) -> np.ndarray:
+  if not crs.is_geographic:
+    return shapely.area(np.asarray(geometries)) * crs.linear_units_factor[1] ** 2
+  from pyproj import Geod
+
+  geod = Geod(ellps="WGS84")
+  return np.asarray([abs(geod.geometry_area_perimeter(geometry)[0]) for geometry in geometries])
+
+
+def _polygons(map_path: Path, water_classes: tuple[int, ...]):
+  """(geometries, classes, areas) of every water polygon of the map."""
+  geometries, classes, areas = [], [], []
+  with rasterio.open(map_path) as dataset:
+    crs, batch = dataset.crs, []
+
+    def keep(batch: list) -> None:
+      shaped = [shapely.geometry.shape(geometry) for geometry, _ in batch]
+      batch_areas = _areas_m2(shaped, crs)
+      for geometry, (_, value), area in zip(shaped, batch, batch_areas, strict=True):
+        geometries.append(geometry)
+        classes.append(int(value))
+        areas.append(float(area))
+
+    for geometry, value in shapes(rasterio.band(dataset, 1), connectivity=8):
+      if value in water_classes:
+        batch.append((geometry, value))
+        if len(batch) >= CHUNK:
+          keep(batch)
+          batch = []
+    keep(batch)
+  return crs, geometries, classes, areas
+
+
+def write_vectors(map_path: Path, output: Path, scheme: ClassScheme) -> int:
+  """Writes the water polygons (`scheme`'s water classes, named as it names them) of `map_path`
+  to `output` (.gpkg or .geojson), one per patch of the map: the map's minimum mapping unit has
+  already removed the small ones (`flood_jax.mapping.sieve`), so the polygons' areas add up to the map's.
+  Returns how many."""
+  crs, geometries, classes, areas = _polygons(map_path, scheme.water_classes)
+  names = scheme.names
+  partial = output.with_name(f".{output.name}.partial{output.suffix}")
+  partial.unlink(missing_ok=True)
+  layer = re.sub(r"\W", "_", output.stem) or "water"
+  try:
+    _write(partial, layer, crs, geometries, classes, areas, names)
+  except BaseException:
+    partial.unlink(missing_ok=True)
+    raise
+  partial.replace(output)
+  return len(geometries)
+
+
+def _write(path: Path, layer: str, crs, geometries, classes, areas, names) -> None:
+  from pyogrio.raw import write
+
+  write(
+    path,
+    layer=layer,
+    geometry=shapely.to_wkb(np.asarray(geometries, object)),
+    geometry_type="Polygon",
+    field_data=[
+      np.asarray(classes, np.int32),
+      np.asarray([names[c] for c in classes], object),
+      np.asarray(areas, np.float64),
+    ],
+    fields=["class", "class_name", "area_m2"],
+    crs=crs.to_wkt(),
+  )

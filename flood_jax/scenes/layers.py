@@ -1,0 +1,109 @@
+"""Ancillary rasters on a scene's grid, warped window by window (GDAL's WarpedVRT), any CRS and
+resolution: the reference water layer that tells permanent water from flood water, and the
+exclusion layers where a map abstains (as the Copernicus GFM exclusion mask does).
+
+- `ReferenceWater`: JRC Global Surface Water occurrence (0-100 %), nearest neighbour;
+- `Exclusion`: any raster whose nonzero pixels are excluded (radar shadow, urban, sand, steep
+  terrain, ...), nearest neighbour, and HAND (height above nearest drainage, m) above a maximum,
+  bilinear: water far above a drainage is most likely a dark dry surface (ASF's HyP3 water map
+  keeps water only below 15 m of HAND).
+No data in a layer never excludes nor makes permanent water: the map decides there as without it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from flood_jax.core.windows import column_blocks
+from flood_jax.errors import DataError
+from flood_jax.scenes.geotiff import read_window
+from flood_jax.scenes.scene import Grid
+
+
+class WarpedLayer:
+  """Band 1 of the raster at `path` on `grid`, float32 with NaN where it has no data."""
+
+  def __init__(self, path: str, grid: Grid, what: str, resampling=Resampling.nearest):
+    self.path = path
+    try:
+      self._source = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as error:
+      raise DataError(f"{path}: {what} raster not readable ({error})") from None
+    if self._source.crs is None:
+      self._source.close()
+      raise DataError(f"{path}: {what} raster has no CRS")
+    self._vrt = WarpedVRT(
+      self._source,
+      crs=grid.crs,
+      transform=grid.transform,
+      width=grid.width,
+      height=grid.height,
+      resampling=resampling,
+      src_nodata=self._source.nodata,
+      nodata=np.nan,
+      dtype="float32",
+    )
+
+  def mask(self, top: int, rows: int, width: int, predicate) -> np.ndarray:
+    """bool [rows, width]: `predicate(values)` of rows [top, top + rows), float32 values NaN
+    where no data or outside, read in blocks of columns: GDAL's warper buffers, and the float
+    values, never span the scene's width."""
+    mask = np.empty((rows, width), bool)
+    for cols in column_blocks(width):
+      window = Window(cols.start, top, cols.stop - cols.start, rows)
+      mask[:, cols] = predicate(read_window(self._vrt, [1], window, np.nan, np.float32)[0])
+    return mask
+
+  def close(self) -> None:
+    self._vrt.close()
+    self._source.close()
+
+
+class ReferenceWater:
+  """Occurrence (0-100 %) of a reference water raster on the scene's grid, window by window."""
+
+  def __init__(self, path: str, grid: Grid, permanent_percent: float):
+    self.permanent_percent = permanent_percent
+    self.layer = WarpedLayer(path, grid, "reference water")
+
+  def permanent(self, top: int, rows: int, width: int) -> np.ndarray:
+    """bool [rows, width]: occurrence >= permanent_percent (no data: not permanent)."""
+    threshold = self.permanent_percent
+    return self.layer.mask(top, rows, width, lambda values: (values >= threshold) & (values <= 100))
+
+  def close(self) -> None:
+    self.layer.close()
+
+
+class Exclusion:
+  """Where the map abstains: an exclusion raster's nonzero pixels, and HAND above `hand_max_m`."""
+
+  def __init__(self, grid: Grid, exclusion: str | None, hand: str | None, hand_max_m: float):
+    self.layers, self.hand_max_m = {}, hand_max_m
+    try:
+      if exclusion:
+        self.layers["exclusion"] = WarpedLayer(exclusion, grid, "exclusion")
+      if hand:
+        self.layers["hand"] = WarpedLayer(hand, grid, "HAND", Resampling.bilinear)
+    except DataError:
+      self.close()
+      raise
+
+  def excluded(self, top: int, rows: int, width: int) -> np.ndarray:
+    """bool [rows, width]: excluded by any layer."""
+    excluded = np.zeros((rows, width), bool)
+    if "exclusion" in self.layers:
+      nonzero = lambda values: (values != 0) & np.isfinite(values)  # noqa: E731
+      excluded |= self.layers["exclusion"].mask(top, rows, width, nonzero)
+    if "hand" in self.layers:  # NaN compares False: no data never excludes
+      high = self.hand_max_m
+      excluded |= self.layers["hand"].mask(top, rows, width, lambda values: values > high)
+    return excluded
+
+  def close(self) -> None:
+    for layer in self.layers.values():
+      layer.close()

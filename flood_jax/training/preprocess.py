@@ -1,0 +1,152 @@
+"""Chips of a dataset root cut into training tiles, with normalisation statistics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from flood_jax.core.files import write_json
+from flood_jax.dataset.catalog import SOURCES, SPLITS, build_catalog
+from flood_jax.dataset.stats import (
+  CLASS_WEIGHTS_FILE,
+  BandStatistics,
+  class_weights,
+  load_stats,
+  save_stats,
+)
+from flood_jax.dataset.tiles import TileWriter, cut_tiles, tile_folder, tile_offsets
+from flood_jax.errors import DataError, UsageError
+from flood_jax.scenes.geotiff import read_chip
+from flood_jax.training.config_checks import check_tile_stride
+
+MANIFEST = "manifest.json"
+
+
+def _skip_reason(chip) -> str | None:
+  if not np.isfinite(chip.vv_vh_db).any():
+    return "image has no finite pixel (all NaN)"
+  if not chip.validity.any():
+    return "no valid pixel (every label is -1 or the image is missing where labelled)"
+  return None
+
+
+def is_complete(output: str | Path) -> bool:
+  return (Path(output) / MANIFEST).exists()
+
+
+def preprocess(
+  config: ml_collections.ConfigDict, output: str | Path, overwrite: bool = False
+) -> dict:
+  """Tiles the dataset of `config.data` into `output`; returns the manifest."""
+  data = config.data
+  output = Path(output)
+  if is_complete(output) and not overwrite:
+    raise UsageError(f"{output}: already holds preprocessed tiles; pass --overwrite to redo them")
+  check_tile_stride(data)
+  records = build_catalog(data.root, tuple(data.splits), use_weak=data.use_weak)
+  if not records:
+    raise DataError(f"{data.root}: no chip listed in the splits {tuple(data.splits)}")
+  partial = output.with_name(f"{output.name}.partial")
+  shutil.rmtree(partial, ignore_errors=True)
+  partial.mkdir(parents=True)
+  try:
+    manifest = _write_store(config, records, partial)
+  except BaseException:
+    # A user error (or Ctrl-C) leaves nothing behind; a hard kill leaves only `.partial`,
+    # which is never taken as complete and is replaced by the next run.
+    shutil.rmtree(partial, ignore_errors=True)
+    raise
+  if output.exists():
+    shutil.rmtree(output)
+  partial.rename(output)
+  return manifest
+
+
+class _TrainingPixels:
+  """What the training split's valid pixels give: band statistics and class counts."""
+
+  def __init__(self, compute_stats: bool):
+    self.statistics = BandStatistics() if compute_stats else None
+    self.classes = np.zeros(2, np.int64)  # dry, water; hand and weak chips
+
+  def add(self, chip) -> None:
+    self.classes += np.bincount(chip.label[chip.validity], minlength=2)[:2]
+    if self.statistics is not None:
+      self.statistics.add(chip.image, chip.validity)
+
+
+def _tile_chips(
+  config: ml_collections.ConfigDict, records: list, writers: dict, training: _TrainingPixels
+) -> tuple[list, int]:
+  """Cuts every usable chip into its split's tiles; returns (skipped chips, dropped tiles)."""
+  data = config.data
+  skipped, dropped_tiles = [], 0
+  for record in tqdm(records, desc="preprocess", unit="chip", file=sys.stderr):
+    chip = read_chip(record.s1_path, record.label_path, data.band_domain, record.source)
+    reason = _skip_reason(chip)
+    if reason:
+      skipped.append({"chip_id": record.chip_id, "source": record.source, "reason": reason})
+      continue
+    writer = writers[(record.split, record.source)]
+    kept = 0
+    for tile in cut_tiles(
+      record.chip_id, chip.vv_vh_db, chip.label, chip.validity, data.tile_size, data.tile_stride
+    ):
+      writer.add(tile)
+      kept += 1
+    dropped_tiles += len(tile_offsets(*chip.label.shape, data.tile_size, data.tile_stride)) - kept
+    if record.split == "train":
+      training.add(chip)
+  return skipped, dropped_tiles
+
+
+def _normalisation(data: ml_collections.ConfigDict, training: _TrainingPixels) -> dict:
+  if data.stats_from:
+    return dict(load_stats(data.stats_from), source=str(data.stats_from))
+  if training.statistics.count == 0:
+    raise DataError(
+      f"{data.root}: no valid training pixel (the train split is empty or absent), so no "
+      "normalisation statistics; point --config.data.stats_from at a stats.json computed elsewhere"
+    )
+  return dict(
+    training.statistics.result(), source="train split, valid pixels", band_domain=data.band_domain
+  )
+
+
+def _write_store(config: ml_collections.ConfigDict, records: list, partial: Path) -> dict:
+  """Writes tiles, stats.json, class_weights.json and manifest.json into `partial`."""
+  data = config.data
+  writers = {
+    (split, source): TileWriter(tile_folder(partial, split, source), data.tile_size)
+    for split in SPLITS
+    for source in SOURCES
+  }
+  training = _TrainingPixels(compute_stats=not data.stats_from)
+  try:
+    skipped, dropped_tiles = _tile_chips(config, records, writers, training)
+  finally:
+    for writer in writers.values():
+      writer.__exit__(*sys.exc_info())
+  save_stats(partial / "stats.json", _normalisation(data, training))
+  if training.classes.all():
+    write_json(partial / CLASS_WEIGHTS_FILE, class_weights(*training.classes))
+  manifest = {
+    "root": str(Path(data.root).absolute()),
+    "tile_size": data.tile_size,
+    "tile_stride": data.tile_stride,
+    "band_domain": data.band_domain,
+    "tiles": {
+      split: {source: len(writers[(split, source)].index) for source in SOURCES} for split in SPLITS
+    },
+    "dropped_tiles_without_valid_pixel": dropped_tiles,
+    "skipped_chips": skipped,
+    "num_chips": len(records),
+  }
+  (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
+  return manifest
