@@ -1,0 +1,220 @@
+"""The Python API: a model loaded once, then arrays, a scene or a list of scenes mapped.
+
+    import flood_jax
+
+    model = flood_jax.load_model()                      # the bundled model, on ONNX Runtime
+    flood = model.map(vv_db, vh_db, crs=crs, transform=transform)
+    flood.classes, flood.probability                    # uint8 map, float32 probability
+    flood_jax.map_scene("S1A_IW_GRDH_....tif", "flood.tif", model=model)
+    flood_jax.map_scenes("scenes.txt", "maps/", client=dask_client)
+
+The programs (`python -m flood_jax.predict`) call the same functions, so a map made here has
+the classes the command line gives for the same pixels. Errors are the project's error classes
+(`flood_jax.DataError`, `UsageError`, ...) with the command line's one-line messages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from rasterio.crs import CRS
+from rasterio.transform import Affine
+
+from flood_jax.errors import DataError, UsageError
+from flood_jax.mapping import batch, model_folder
+from flood_jax.mapping.inference import BUNDLED_MODEL, TrainedModel
+from flood_jax.mapping.map_rules import map_rules
+from flood_jax.mapping.products import ClassScheme
+from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
+from flood_jax.mapping.sieve import min_pixels
+from flood_jax.scenes import sources
+from flood_jax.scenes.scene import Grid
+
+
+@dataclasses.dataclass(frozen=True)
+class FloodMap:
+  """A map of arrays: `classes` (uint8: 0 dry, 1 water, 255 no data) and `probability`
+  (float32 water probability, NaN no data), on `crs` and `transform` where they were given."""
+
+  classes: np.ndarray
+  probability: np.ndarray
+  crs: CRS | None = None
+  transform: Affine | None = None
+  scheme: ClassScheme = ClassScheme()
+
+  @property
+  def water(self) -> np.ndarray:
+    """bool: pixels of a water class."""
+    return np.isin(self.classes, self.scheme.water_classes)
+
+
+class FloodModel:
+  """A loaded model and the options it maps with (`load_model`)."""
+
+  def __init__(self, trained: TrainedModel, spec: batch.ModelSpec):
+    self.trained, self.spec = trained, spec
+
+  def __repr__(self) -> str:
+    return f"FloodModel({self.describe()})"
+
+  def describe(self) -> str:
+    """Source, engine, threshold and map rules, as `predict` prints them."""
+    return self.trained.describe()
+
+  def map(
+    self,
+    vv_db: np.ndarray,
+    vh_db: np.ndarray,
+    *,
+    crs: CRS | str | None = None,
+    transform: Affine | None = None,
+  ) -> FloodMap:
+    """The flood map of VV and VH in dB ([H, W], NaN where missing).
+
+    With `crs` and `transform` the minimum mapping unit counts the pixels' ground area; without,
+    pixels are taken to be of the size the model was trained at.
+    """
+    vv_vh_db = _stacked_bands(vv_db, vh_db)
+    grid = _grid(vv_vh_db.shape[:2], crs, transform)
+    pixel_area = grid.centre_pixel_area_m2() if grid else self._trained_pixel_m() ** 2
+    probability = self.trained.predict_array(vv_vh_db)
+    valid = np.isfinite(probability)
+    classes = self.trained.classes(np.nan_to_num(probability, nan=0.0), valid, vv_vh_db)
+    mapped = map_rules(min_pixels(self.trained.min_area_m2, pixel_area)).apply(classes)
+    return FloodMap(mapped, probability, grid.crs if grid else None, transform)
+
+  def _trained_pixel_m(self) -> float:
+    trained = self.trained
+    size = trained.card.get("input", {}).get("pixel_size_m")
+    return float(size or trained.config.data.get("pixel_size_m", 10.0))
+
+
+def load_model(
+  source: str | Path | None = None,
+  *,
+  engine: str = "auto",
+  precision: str = "auto",
+  threads: int | None = None,
+  flips: bool | None = None,
+  min_area_m2: float | None = None,
+  water_caps: tuple[float | None, float | None] | None = None,
+) -> FloodModel:
+  """The bundled model (`source=None`), a model folder or a training workdir.
+
+  `engine`: auto (ONNX Runtime on a CPU with a model folder, XLA on a GPU), xla or onnxruntime;
+  `precision`: auto, float32 or int8; `flips`, `min_area_m2` and `water_caps` ((VV, VH) dB,
+  None for no cap on a band) replace the model's own settings. Mapping with a model folder on
+  ONNX Runtime imports neither jax nor flax.
+  """
+  if source is None:
+    if not model_folder.is_model_folder(BUNDLED_MODEL):
+      raise UsageError("no model given, and this install has no bundled model")
+    source = BUNDLED_MODEL
+  spec = batch.ModelSpec(
+    str(source), engine, precision, threads, flips, min_area_m2, water_caps
+  )  # fmt: skip
+  return FloodModel(batch.worker_model(spec), spec)
+
+
+def _stacked_bands(vv_db: np.ndarray, vh_db: np.ndarray) -> np.ndarray:
+  """float32 [H, W, 2] of two [H, W] arrays of the same shape."""
+  vv_db, vh_db = np.asarray(vv_db), np.asarray(vh_db)
+  for name, band in (("VV", vv_db), ("VH", vh_db)):
+    if band.ndim != 2:
+      raise DataError(f"{name} array: {band.ndim}-D, expected [height, width] in dB")
+  if vv_db.shape != vh_db.shape:
+    size = lambda band: "x".join(map(str, band.shape))  # noqa: E731
+    raise DataError(
+      f"VH array: VH is not on VV's grid (size {size(vh_db)} against {size(vv_db)}); no "
+      "resampling is done silently: warp it onto VV first"
+    )
+  return np.stack([vv_db, vh_db], axis=-1).astype(np.float32)
+
+
+def _grid(shape: tuple[int, int], crs, transform) -> Grid | None:
+  """The arrays' grid, where both a CRS and a transform were given."""
+  if (crs is None) != (transform is None):
+    raise UsageError("give both crs and transform, or neither")
+  if crs is None:
+    return None
+  return Grid(CRS.from_user_input(crs), Affine(*tuple(transform)[:6]), *shape)
+
+
+def _map_options(options: dict) -> MapOptions:
+  known = {field.name for field in dataclasses.fields(MapOptions)}
+  unknown = sorted(set(options) - known)
+  if unknown:
+    raise UsageError(f"unknown mapping options {unknown}; choose from {sorted(known)}")
+  return MapOptions(**options)
+
+
+def map_scene(
+  input: str | Path | None = None,
+  output: str | Path | None = None,
+  *,
+  vv: str | Path | None = None,
+  vh: str | Path | None = None,
+  model: FloodModel | None = None,
+  scale: str = "auto",
+  probability: bool = False,
+  vectors: str | Path | None = None,
+  **options,
+) -> dict:
+  """Maps one scene (`input`, or `vv` and `vh`) into the flood map COG `output`, as
+  `python -m flood_jax.predict` does, and returns its summary (areas, scale, model, ...).
+
+  `options` are the fields of `flood_jax.mapping.scene_map.MapOptions`: reference_water,
+  exclusion, hand, pre_event, resample_m, tile_size, overwrite, show_progress, ...
+  """
+  if output is None:
+    raise UsageError("map_scene needs an output path for the flood map (.tif)")
+  options = _map_options({"show_progress": False, **options})
+  scene = sources.resolve_input(
+    None if input is None else str(input),
+    None if vv is None else str(vv),
+    None if vh is None else str(vh),
+    scale,
+  )
+  outputs = Outputs.beside(Path(output), probability, None)
+  if vectors:
+    outputs = dataclasses.replace(outputs, vectors=Path(vectors))
+  return predict_scene((model or load_model()).trained, scene, outputs, options)
+
+
+def map_scenes(
+  inputs: str | Path | Sequence[str | Path],
+  folder: str | Path,
+  *,
+  client=None,
+  model: FloodModel | None = None,
+  scale: str = "auto",
+  probability: bool = False,
+  vectors_suffix: str | None = None,
+  retries: int = 2,
+  show_progress: bool = False,
+  **options,
+) -> list[dict]:
+  """Maps many scenes into `folder`: a folder, a .txt list or a STAC ItemCollection, or a
+  sequence of inputs. One row per scene (also `folder/summary.csv`); a scene that fails is a
+  row with its error while the others go on; complete outputs are skipped. With a
+  `dask.distributed` client, one task per scene on its workers."""
+  scenes = _scene_specs(inputs)
+  spec = (model or load_model()).spec
+  job = batch.ListJob(_map_options(options), scale, probability, vectors_suffix)
+  if client is None:
+    rows = batch.run_serial(scenes, spec, folder, job, show_progress)
+  else:
+    rows = batch.run_dask(scenes, spec, folder, job, client, retries, show_progress)
+  batch.write_summary(rows, Path(folder))
+  return sorted(rows, key=lambda row: row["scene"])
+
+
+def _scene_specs(inputs: str | Path | Iterable[str | Path]) -> list[batch.SceneSpec]:
+  if isinstance(inputs, (str, Path)):
+    if not batch.is_scene_list(str(inputs)):
+      raise UsageError(f"{inputs}: not a folder, .txt list or STAC ItemCollection of scenes")
+    return batch.list_scenes(str(inputs))
+  return [batch.SceneSpec(Path(str(entry).rstrip("/")).stem, input=str(entry)) for entry in inputs]

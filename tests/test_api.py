@@ -1,0 +1,195 @@
+"""The Python API (`flood_jax.load_model`, `FloodModel.map`, `map_scene`, `map_scenes`) and
+`flood_jax.xarray.map_floods` give the command line's maps, and its one-line errors."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+import flood_jax
+from flood_jax.errors import DataError, UsageError
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def run(*arguments):
+  return subprocess.run(
+    [sys.executable, *arguments],
+    cwd=PROJECT,
+    env=dict(os.environ, JAX_PLATFORMS="cpu"),
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
+
+
+def hand_chips(real_root: Path) -> list[Path]:
+  return sorted(real_root.glob("data/flood_events/HandLabeled/S1Hand/*_S1Hand.tif"))
+
+
+def read_bands(path: Path):
+  with rasterio.open(path) as dataset:
+    bands = dataset.read([1, 2]).astype(np.float32)
+    return bands[0], bands[1], dataset.crs, dataset.transform
+
+
+def read_classes(path: Path) -> np.ndarray:
+  with rasterio.open(path) as dataset:
+    return dataset.read(1)
+
+
+@pytest.fixture(scope="module")
+def model():
+  return flood_jax.load_model()
+
+
+@pytest.fixture(scope="module")
+def cli_maps(real_root, tmp_path_factory) -> dict[str, np.ndarray]:
+  """The real chips mapped by `python -m flood_jax.predict` (one process, a .txt list)."""
+  folder = tmp_path_factory.mktemp("cli")
+  listing = folder / "chips.txt"
+  listing.write_text("\n".join(str(path) for path in hand_chips(real_root)))
+  result = run("-m", "flood_jax.predict", f"--input={listing}", f"--output={folder / 'maps'}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  return {path.stem: read_classes(folder / "maps" / f"{path.stem}_flood.tif") for path in hand_chips(real_root)}  # fmt: skip
+
+
+def test_model_map_and_map_scene_give_the_cli_classes_on_real_chips(
+  real_root, cli_maps, model, tmp_path
+):
+  water = 0
+  for path in hand_chips(real_root):
+    vv, vh, crs, transform = read_bands(path)
+    mapped = model.map(vv, vh, crs=crs, transform=transform)
+    np.testing.assert_array_equal(mapped.classes, cli_maps[path.stem], err_msg=path.name)
+    assert mapped.probability.dtype == np.float32 and mapped.crs == crs
+    assert np.array_equal(np.isnan(mapped.probability), mapped.classes == 255)
+    summary = flood_jax.map_scene(path, tmp_path / f"{path.stem}.tif", model=model)
+    np.testing.assert_array_equal(read_classes(tmp_path / f"{path.stem}.tif"), cli_maps[path.stem])
+    assert summary["valid_pixels"] == int((mapped.classes != 255).sum())
+    water += int(mapped.water.sum())
+  assert water > 10_000  # the chips hold water: the comparison is not of empty maps
+
+
+def test_map_floods_over_256_px_dask_chunks_keeps_the_cli_classes_and_the_crs(
+  real_root, cli_maps, model
+):
+  rioxarray = pytest.importorskip("rioxarray")
+  import flood_jax.xarray
+
+  for path in hand_chips(real_root):
+    stack = rioxarray.open_rasterio(path, chunks={"x": 256, "y": 256})
+    vv, vh = stack.sel(band=1, drop=True), stack.sel(band=2, drop=True)
+    floods = flood_jax.xarray.map_floods(vv, vh, model=model)
+    assert floods.flood.chunks is not None  # lazy until computed
+    classes = floods.flood.values
+    agreement = (classes == cli_maps[path.stem]).mean()
+    assert agreement >= 0.999, (path.name, agreement)
+    assert floods.rio.crs == stack.rio.crs
+    assert floods.rio.transform() == stack.rio.transform()
+    assert floods.flood.rio.nodata == 255 and floods.probability.dtype == np.float32
+
+
+def test_map_floods_agrees_where_its_windows_fall_elsewhere_than_the_cli_s(real_root, model):
+  """On a 1024² mosaic of four chips the chunks' windows are not the whole scene's, so
+  probabilities differ a little where context changes abruptly (the seams); classes agree on
+  >= 99.9% of pixels."""
+  xarray = pytest.importorskip("xarray")
+  pytest.importorskip("rioxarray")
+  import flood_jax.xarray
+  from rasterio.transform import from_origin
+
+  chips = [read_bands(path)[:2] for path in hand_chips(real_root)]
+  picked = [np.stack(chips[index]) for index in (3, 5, 4, 2)]
+  mosaic = np.concatenate(
+    [np.concatenate(picked[:2], axis=2), np.concatenate(picked[2:], axis=2)], axis=1
+  )
+  transform = from_origin(500_000, 2_000_000, 10, 10)
+  coords = {"y": 2_000_000 - 5 - 10 * np.arange(1024), "x": 500_005 + 10 * np.arange(1024)}
+  bands = [
+    xarray.DataArray(band, dims=("y", "x"), coords=coords).rio.write_crs("EPSG:32633")
+    for band in mosaic
+  ]
+  whole = model.map(mosaic[0], mosaic[1], crs="EPSG:32633", transform=transform)
+  floods = flood_jax.xarray.map_floods(*(band.chunk(256) for band in bands), model=model)
+  agreement = (floods.flood.values == whole.classes).mean()
+  assert agreement >= 0.999, agreement
+  assert (whole.classes == 1).mean() > 0.05
+
+
+def test_map_floods_maps_a_time_stack_step_by_step(real_root, model):
+  xarray = pytest.importorskip("xarray")
+  rioxarray = pytest.importorskip("rioxarray")
+  import flood_jax.xarray
+
+  path = hand_chips(real_root)[3]  # India: about half water
+  stack = rioxarray.open_rasterio(path).astype(np.float32)
+  brighter = stack + 6.0  # a later acquisition with rougher, brighter water
+  series = xarray.concat([stack, brighter], dim="time").assign_coords(time=[0, 1])
+  series = series.chunk({"time": 1, "x": 256, "y": 256})
+  floods = flood_jax.xarray.map_floods(
+    series.sel(band=1, drop=True), series.sel(band=2, drop=True), model=model
+  )
+  assert floods.flood.dims == ("time", "y", "x")
+  for step in (0, 1):
+    alone = flood_jax.xarray.map_floods(
+      series.isel(time=step).sel(band=1, drop=True),
+      series.isel(time=step).sel(band=2, drop=True),
+      model=model,
+    )
+    np.testing.assert_array_equal(floods.flood.isel(time=step).values, alone.flood.values)
+  water = [(floods.flood.isel(time=step).values == 1).mean() for step in (0, 1)]
+  assert water[1] < water[0]  # the steps are mapped from their own pixels
+
+
+def test_the_onnx_path_imports_neither_jax_nor_flax(real_root):
+  chip = hand_chips(real_root)[3]
+  script = (
+    "import sys, rasterio, flood_jax\n"
+    f"bands = rasterio.open({str(chip)!r}).read([1, 2]).astype('float32')\n"
+    "mapped = flood_jax.load_model().map(bands[0], bands[1])\n"
+    "print((mapped.classes == 1).sum(), [m for m in ('jax', 'flax') if m in sys.modules])\n"
+  )
+  result = run("-c", script)
+  assert result.returncode == 0, result.stderr[-2000:]
+  water, imported = result.stdout.split(maxsplit=1)
+  assert int(water) > 0 and imported.strip() == "[]"
+
+
+def test_map_scenes_maps_a_list_and_reports_each_scene(real_root, model, tmp_path):
+  chips = hand_chips(real_root)[2:4]
+  rows = flood_jax.map_scenes([*chips, tmp_path / "missing.tif"], tmp_path / "maps", model=model)
+  assert [row["status"] for row in rows] == ["done", "done", "failed"]
+  assert "missing.tif" in rows[2]["error"]
+  assert (tmp_path / "maps" / "summary.csv").exists()
+  again = flood_jax.map_scenes(chips, tmp_path / "maps", model=model)
+  assert {row["status"] for row in again} == {"skipped (complete)"}
+
+
+def test_bad_input_raises_the_cli_s_one_line_errors(tmp_path, model):
+  xarray = pytest.importorskip("xarray")
+  pytest.importorskip("rioxarray")
+  import flood_jax.xarray
+
+  (tmp_path / "not_a_model").mkdir()
+  with pytest.raises(UsageError) as api_error:
+    flood_jax.load_model(tmp_path / "not_a_model")
+  result = run("-m", "flood_jax.predict", f"--model={tmp_path / 'not_a_model'}",
+               "--input=x.tif", f"--output={tmp_path / 'x.tif'}")  # fmt: skip
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1] == f"error: {api_error.value}"
+
+  band = xarray.DataArray(np.zeros((64, 64), np.float32) - 15, dims=("y", "x"))
+  with pytest.raises(DataError, match="has no CRS"):
+    flood_jax.xarray.map_floods(band, band, model=model)
+  located = band.assign_coords(y=np.arange(64.0), x=np.arange(64.0)).rio.write_crs("EPSG:32633")
+  with pytest.raises(DataError, match="not on VV's grid"):
+    flood_jax.xarray.map_floods(located, located.isel(x=slice(0, 32)), model=model)
+  with pytest.raises(DataError, match="not on VV's grid"):
+    model.map(np.zeros((64, 64)), np.zeros((64, 32)))
+  with pytest.raises(UsageError, match="unknown mapping options"):
+    flood_jax.map_scene("x.tif", tmp_path / "y.tif", model=model, tile=256)
