@@ -16,7 +16,7 @@ the classes the command line gives for the same pixels. Errors are the project's
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -185,7 +185,7 @@ def map_scene(
 
 
 def map_scenes(
-  inputs: str | Path | Sequence[str | Path],
+  inputs: str | Path | Sequence[str | Path | batch.SceneSpec],
   folder: str | Path,
   *,
   client=None,
@@ -212,9 +212,15 @@ def map_scenes(
   return sorted(rows, key=lambda row: row["scene"])
 
 
-def _scene_specs(inputs: str | Path | Iterable[str | Path]) -> list[batch.SceneSpec]:
+def _scene_specs(inputs) -> list[batch.SceneSpec]:
+  """The scenes of a listing, or of a sequence of inputs (paths or `batch.SceneSpec`s)."""
   if isinstance(inputs, (str, Path)):
     if not batch.is_scene_list(str(inputs)):
       raise UsageError(f"{inputs}: not a folder, .txt list or STAC ItemCollection of scenes")
     return batch.list_scenes(str(inputs))
-  return [batch.SceneSpec(Path(str(entry).rstrip("/")).stem, input=str(entry)) for entry in inputs]
+  return [
+    entry
+    if isinstance(entry, batch.SceneSpec)
+    else batch.SceneSpec(Path(str(entry).rstrip("/")).stem, input=str(entry))
+    for entry in inputs
+  ]

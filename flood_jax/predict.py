@@ -28,11 +28,14 @@ from pathlib import Path
 
 from absl import flags
 
+from flood_jax import api
+from flood_jax.api import FloodModel
 from flood_jax.core import cli
+from flood_jax.core.cli import quiet_library_logs
 from flood_jax.errors import UsageError
-from flood_jax.mapping.inference import TrainedModel
-from flood_jax.mapping.scene_map import MapOptions, Outputs, describe, predict_scene
-from flood_jax.model_flags import define_model_flags, model_from_flags, parse_water_caps
+from flood_jax.mapping import batch
+from flood_jax.mapping.scene_map import MapOptions, Outputs, describe
+from flood_jax.model_flags import define_model_flags, model_source, parse_water_caps
 from flood_jax.scenes import sources
 
 FLAGS = flags.FLAGS
@@ -143,64 +146,75 @@ def map_options() -> MapOptions:
   )
 
 
-def map_one_scene(model: TrainedModel) -> None:
+def map_one_scene(model: FloodModel) -> None:
   """--input or --vv/--vh: one scene into --output."""
-  scene = sources.resolve_input(FLAGS.input, FLAGS.vv, FLAGS.vh, FLAGS.scale)
+  summary = api.map_scene(
+    FLAGS.input,
+    FLAGS.output,
+    vv=FLAGS.vv,
+    vh=FLAGS.vh,
+    model=model,
+    scale=FLAGS.scale,
+    probability=FLAGS.probability,
+    vectors=FLAGS.vectors,
+    **dataclasses.asdict(map_options()),
+  )
   outputs = Outputs.beside(Path(FLAGS.output), FLAGS.probability, None)
-  if FLAGS.vectors:
-    outputs = dataclasses.replace(outputs, vectors=Path(FLAGS.vectors))
-  print(describe(outputs, predict_scene(model, scene, outputs, map_options())))
+  print(describe(outputs, summary))
 
 
-def map_scene_list(model: TrainedModel) -> None:
+def map_scene_list(model: FloodModel) -> None:
   """A folder, list or ItemCollection into the --output folder: serially, or on Dask."""
-  from flood_jax.mapping import batch
-
   folder = Path(FLAGS.output)
   if FLAGS.pre_event or FLAGS.pre_vv or FLAGS.pre_vh:
     raise UsageError("--pre_event maps one scene; give one --input (or --vv and --vh)")
   if folder.suffix.lower() in (".tif", ".tiff"):
     raise UsageError(f"{folder}: --input names several scenes, so --output must be a folder")
   scenes = (
-    batch.list_scenes(FLAGS.input)
+    FLAGS.input
     if batch.is_scene_list(FLAGS.input)
     else [batch.SceneSpec(Path(FLAGS.input or FLAGS.vv).stem, FLAGS.input, FLAGS.vv, FLAGS.vh)]
   )
-  distributed = bool(FLAGS.workers or FLAGS.scheduler)
-  threads = FLAGS.threads or (batch.threads_per_worker(FLAGS.workers) if distributed else None)
-  model_spec = batch.ModelSpec(
-    model.source,
-    FLAGS.engine,
-    FLAGS.precision,
-    threads,
-    FLAGS.flips,
-    FLAGS.min_area_m2,
-    parse_water_caps(FLAGS.max_water_caps),
+  options = dataclasses.asdict(map_options())
+  for key in ("overwrite", "show_progress"):  # every scene of a list: skipped when complete
+    options.pop(key)
+  common = dict(
+    model=model,
+    scale=FLAGS.scale,
+    probability=FLAGS.probability,
+    vectors_suffix=Path(FLAGS.vectors).suffix if FLAGS.vectors else None,
+    show_progress=True,
+    **options,
   )
-  job = batch.ListJob(
-    map_options(),
-    FLAGS.scale,
-    FLAGS.probability,
-    Path(FLAGS.vectors).suffix if FLAGS.vectors else None,
-  )
-  if distributed:
+  if FLAGS.workers or FLAGS.scheduler:
     with batch.dask_client(FLAGS.workers, FLAGS.scheduler, FLAGS.retries) as client:
-      rows = batch.run_dask(scenes, model_spec, folder, job, client, FLAGS.retries)
+      rows = api.map_scenes(scenes, folder, client=client, retries=FLAGS.retries, **common)
   else:
-    rows = batch.run_serial(scenes, model_spec, folder, job)
-  if not batch.report(rows, folder):
+    rows = api.map_scenes(scenes, folder, **common)
+  if not batch.report(rows, batch.summary_path(folder)):
     sys.exit(1)
+
+
+def load_model() -> FloodModel:
+  """The model the flags name; with --workers, its threads share this machine's cores."""
+  threads = FLAGS.threads or (batch.threads_per_worker(FLAGS.workers) if FLAGS.workers else None)
+  return api.load_model(
+    model_source(FLAGS.model, FLAGS.workdir),
+    engine=FLAGS.engine,
+    precision=FLAGS.precision,
+    threads=threads,
+    flips=FLAGS.flips,
+    min_area_m2=FLAGS.min_area_m2,
+    water_caps=parse_water_caps(FLAGS.max_water_caps),
+  )
 
 
 def main() -> None:
   cli.require("output")
   if not (FLAGS.input or FLAGS.vv or FLAGS.vh):  # before minutes of loading a model
     raise UsageError("--input (or --vv and --vh) is required")
-  from flood_jax.core.cli import quiet_library_logs
-  from flood_jax.mapping import batch
-
   quiet_library_logs()
-  model = model_from_flags()
+  model = load_model()
   print(f"model: {model.describe()}", file=sys.stderr)
   if batch.is_scene_list(FLAGS.input) or FLAGS.workers or FLAGS.scheduler:
     map_scene_list(model)

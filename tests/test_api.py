@@ -100,8 +100,9 @@ def test_map_floods_agrees_where_its_windows_fall_elsewhere_than_the_cli_s(real_
   >= 99.9% of pixels."""
   xarray = pytest.importorskip("xarray")
   pytest.importorskip("rioxarray")
-  import flood_jax.xarray
   from rasterio.transform import from_origin
+
+  import flood_jax.xarray
 
   chips = [read_bands(path)[:2] for path in hand_chips(real_root)]
   picked = [np.stack(chips[index]) for index in (3, 5, 4, 2)]

@@ -55,7 +55,7 @@ def test_dask_maps_equal_serial_maps_and_reruns_skip(scenes, model_folder, clien
   distributed = batch.run_dask(specs, model, tmp_path / "dask", JOB, client, retries=2,
                                show_progress=False)  # fmt: skip
   for folder, rows in ((tmp_path / "serial", serial), (tmp_path / "dask", distributed)):
-    assert batch.report(rows, folder)
+    assert batch.report(rows, batch.write_summary(rows, folder))
   assert len(_maps(tmp_path / "serial")) == 2 * len(SIZES)  # map and probability of each
   assert _maps(tmp_path / "serial") == _maps(tmp_path / "dask")
   workers = {row["worker"] for row in _rows(tmp_path / "dask").values()}
@@ -91,7 +91,7 @@ def test_a_worker_killed_mid_scene_is_replaced_and_nothing_is_left_half_written(
   finally:
     client.unregister_worker_plugin("kill-once")
   assert not marker.exists(), "the plugin never fired"
-  assert batch.report(rows, tmp_path / "out")
+  assert batch.report(rows, batch.write_summary(rows, tmp_path / "out"))
   assert {row["status"] for row in rows} == {"done"}
   assert len(_maps(tmp_path / "out")) == 2 * len(SIZES)
   assert not [path for path in (tmp_path / "out").iterdir() if "partial" in path.name]
@@ -106,7 +106,7 @@ def test_a_corrupt_scene_fails_alone(scenes, model_folder, client, tmp_path):
   model = batch.ModelSpec(str(model_folder), threads=1)
   rows = batch.run_dask(batch.list_scenes(str(listing)), model, tmp_path / "out", JOB, client,
                         retries=2, show_progress=False)  # fmt: skip
-  assert not batch.report(rows, tmp_path / "out")
+  assert not batch.report(rows, batch.write_summary(rows, tmp_path / "out"))
   summary = _rows(tmp_path / "out")
   assert summary["corrupt"]["status"] == "failed" and "corrupt.tif" in summary["corrupt"]["error"]
   assert all(summary[name]["status"] == "done" for name in ("scene_a", "scene_b", "scene_c"))

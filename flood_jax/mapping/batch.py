@@ -29,6 +29,7 @@ from pathlib import Path
 
 import rasterio
 
+from flood_jax.core.files import atomic_path
 from flood_jax.errors import FloodJaxError, UsageError
 from flood_jax.mapping.inference import TrainedModel
 from flood_jax.mapping.scene_map import MapOptions, Outputs, input_fingerprint, predict_scene
@@ -195,14 +196,17 @@ def map_scene(scene_spec: SceneSpec, model_spec: ModelSpec, folder: str, job: Li
   }
 
 
-def write_summary(rows: list[dict], folder: Path) -> Path:
-  path = Path(folder) / "summary.csv"
-  partial = path.with_name(".summary.csv.partial")
-  with partial.open("w", newline="") as file:
+def summary_path(folder: str | Path) -> Path:
+  return Path(folder) / "summary.csv"
+
+
+def write_summary(rows: list[dict], folder: str | Path) -> Path:
+  """FOLDER/summary.csv: one row per scene, sorted by name."""
+  path = summary_path(folder)
+  with atomic_path(path) as partial, partial.open("w", newline="") as file:
     writer = csv.DictWriter(file, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(sorted(rows, key=lambda row: row["scene"]))
-  partial.replace(path)
   return path
 
 
@@ -277,9 +281,9 @@ def threads_per_worker(workers: int | None) -> int:
   return max(available_cores() // max(workers or 1, 1), 1)
 
 
-def report(rows: list[dict], folder: Path) -> bool:
-  """Writes summary.csv, prints failed scenes; True if every scene is done or skipped."""
-  path = write_summary(rows, folder)
+def report(rows: list[dict], path: Path) -> bool:
+  """Prints failed scenes and the counts (with summary.csv at `path`); True if every scene is
+  done or skipped."""
   failed = [row for row in rows if row["status"] == "failed"]
   for row in failed:
     print(f"failed: {row['scene']}: {row.get('error', '')}", file=sys.stderr)
