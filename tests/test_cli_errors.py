@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import rasterio
 
+from flood_jax.core.files import partial_path
+
 PROJECT = Path(__file__).resolve().parents[1]
 
 
@@ -46,7 +48,7 @@ def test_missing_dataset_root(tmp_path):
     f"--output={tmp_path}/out",
   )
   assert_clean_error(result, "nowhere", "dataset root not found")
-  assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+  assert not (tmp_path / "out").exists() and not partial_path(tmp_path / "out").exists()
 
 
 def test_root_without_the_layout(tmp_path):
@@ -71,7 +73,7 @@ def test_split_naming_a_missing_chip(synthetic_root, tmp_path):
     f"--output={tmp_path}/out",
   )
   assert_clean_error(result, "Spain_1_S1Hand.tif", "file not found", "valid split")
-  assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+  assert not (tmp_path / "out").exists() and not partial_path(tmp_path / "out").exists()
 
 
 def test_corrupt_label_values_leave_no_output(synthetic_root, tmp_path):
@@ -89,7 +91,7 @@ def test_corrupt_label_values_leave_no_output(synthetic_root, tmp_path):
     f"--output={tmp_path}/out",
   )
   assert_clean_error(result, label_path.name, "values [5]")
-  assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+  assert not (tmp_path / "out").exists() and not partial_path(tmp_path / "out").exists()
 
 
 def test_verbose_shows_the_traceback(tmp_path):

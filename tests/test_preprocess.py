@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from configs import test as test_config
+from flood_jax.core.files import partial_path
 from flood_jax.dataset.catalog import build_catalog
 from flood_jax.dataset.tiles import TileSource, tile_folder
 from flood_jax.errors import DataError
@@ -56,7 +57,7 @@ def test_real_chips_skip_empty_ones_and_need_stats_from(real_root, tile_store, t
   config.data.root = str(real_root)
   with pytest.raises(DataError, match="stats_from"):
     preprocess(config, tmp_path / "real")
-  assert not (tmp_path / "real").exists() and not (tmp_path / "real.partial").exists()
+  assert not (tmp_path / "real").exists() and not partial_path(tmp_path / "real").exists()
   config.data.stats_from = str(tile_store / "stats.json")
   manifest = preprocess(config, tmp_path / "real")
   skipped = {chip["chip_id"] for chip in manifest["skipped_chips"]}
@@ -66,7 +67,7 @@ def test_real_chips_skip_empty_ones_and_need_stats_from(real_root, tile_store, t
 
 
 def test_interrupted_run_leaves_no_complete_looking_output(synthetic_root, tmp_path):
-  """A preprocess killed mid-way leaves only a .partial folder, never the output itself."""
+  """A preprocess killed mid-way leaves only its partial folder, never the output itself."""
   code = (
     "import sys, flood_jax.scenes.geotiff as g\n"
     "from configs import test as t\n"
@@ -83,12 +84,12 @@ def test_interrupted_run_leaves_no_complete_looking_output(synthetic_root, tmp_p
   )
   result = subprocess.run([sys.executable, "-c", code, str(synthetic_root), str(tmp_path / "out")])
   assert result.returncode == 9
-  assert not (tmp_path / "out").exists()
+  assert not (tmp_path / "out").exists() and partial_path(tmp_path / "out").is_dir()
   config = test_config.get_config()
   config.data.root = str(synthetic_root)
   preprocess(config, tmp_path / "out")  # a later run completes and replaces the partial folder
   assert (tmp_path / "out" / "manifest.json").exists()
-  assert not (tmp_path / "out.partial").exists()
+  assert not partial_path(tmp_path / "out").exists()
 
 
 def test_class_weights_are_balanced_weights_of_the_training_pixels(tile_store):

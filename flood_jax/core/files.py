@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +15,10 @@ import numpy as np
 
 
 def partial_path(path: str | Path) -> Path:
-  """Where `path` is written before it is renamed into place: `.<name>.partial` beside it."""
+  """Where `path` is written before it is renamed into place: `.<stem>.partial<suffix>` beside
+  it (hidden, and with the suffix GDAL and OGR choose a driver by)."""
   path = Path(path)
-  return path.with_name(f".{path.name}.partial")
+  return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
 @contextlib.contextmanager
@@ -26,12 +28,32 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
   path = Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   partial = partial_path(path)
+  partial.unlink(missing_ok=True)
   try:
     yield partial
   except BaseException:
     partial.unlink(missing_ok=True)
     raise
   partial.replace(path)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+  """Yields an empty partial folder to fill; when the block succeeds it replaces `path` (and
+  whatever was there), when it raises it is removed. A hard kill leaves only the partial
+  folder, which the next run clears."""
+  path = Path(path)
+  partial = partial_path(path)
+  shutil.rmtree(partial, ignore_errors=True)
+  partial.mkdir(parents=True)
+  try:
+    yield partial
+  except BaseException:
+    shutil.rmtree(partial, ignore_errors=True)
+    raise
+  if path.exists():
+    shutil.rmtree(path)
+  partial.rename(path)
 
 
 def _json_safe(value):

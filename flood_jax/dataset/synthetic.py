@@ -46,6 +46,7 @@ from scipy import ndimage
 
 from flood_jax.core import cli
 from flood_jax.core.baselines import otsu_threshold
+from flood_jax.core.files import atomic_folder, atomic_path
 from flood_jax.dataset.catalog import HAND_DIR, SPLIT_DIR, WEAK_DIR
 
 CHIP_SIZE = 512
@@ -293,12 +294,9 @@ def _profile(crs_zone: int, origin: tuple[float, float], count: int, dtype: str,
 
 def write_geotiff(path: Path, array: np.ndarray, profile: dict) -> None:
   """Writes [H, W, C] or [H, W] as a GeoTIFF; atomically (temporary name, then rename)."""
-  path.parent.mkdir(parents=True, exist_ok=True)
   bands = array[None] if array.ndim == 2 else np.moveaxis(array, -1, 0)
-  partial = path.with_name(path.name + ".partial")
-  with rasterio.open(partial, "w", **profile) as dataset:
+  with atomic_path(path) as partial, rasterio.open(partial, "w", **profile) as dataset:
     dataset.write(bands)
-  partial.replace(path)
 
 
 def _assign_splits(rng: np.random.Generator, num_hand: int) -> list[str]:
@@ -369,26 +367,21 @@ def generate_dataset(
 def ensure_synthetic_root(config, workdir: Path) -> Path:
   """`<workdir>/synthetic/v1.1`, generated from the config's sizes and seed unless complete.
 
-  Generated under `synthetic.partial` and renamed, so an interrupted run regenerates it.
+  Generated under a partial name and renamed, so an interrupted run regenerates it.
   """
-  import shutil
-
   from absl import logging
 
   root = Path(workdir) / "synthetic" / "v1.1"
   if not (root / "splits").exists():
-    partial = Path(workdir) / "synthetic.partial"
-    shutil.rmtree(partial, ignore_errors=True)
     logging.info("No data root given: generating synthetic Sen1Floods11 data in %s", root)
-    generate_dataset(
-      partial / "v1.1",
-      config.data.synthetic_hand,
-      config.data.synthetic_weak,
-      config.seed,
-      config.data.get("synthetic_dark_fields", 0.0),
-    )
-    shutil.rmtree(Path(workdir) / "synthetic", ignore_errors=True)
-    partial.rename(Path(workdir) / "synthetic")
+    with atomic_folder(Path(workdir) / "synthetic") as partial:
+      generate_dataset(
+        partial / "v1.1",
+        config.data.synthetic_hand,
+        config.data.synthetic_weak,
+        config.seed,
+        config.data.get("synthetic_dark_fields", 0.0),
+      )
   return root
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
+from flood_jax.core.files import atomic_folder
 from flood_jax.errors import DataError, UsageError
 
 MODEL_JSON = "model.json"
@@ -40,16 +40,11 @@ def write_folder(output: Path, files: dict[str, bytes], card: dict, overwrite: b
   output = Path(output)
   if output.exists() and not overwrite:
     raise UsageError(f"{output}: already exists; pass --overwrite to replace it")
-  partial = output.with_name(f".{output.name}.partial")
-  shutil.rmtree(partial, ignore_errors=True)
-  partial.mkdir(parents=True)
-  for name, content in files.items():
-    (partial / name).write_bytes(content)
-  card = {**card, "files": {name: sha256(partial / name) for name in files}}
-  (partial / MODEL_JSON).write_text(json.dumps(card, indent=2))
-  if output.exists():
-    shutil.rmtree(output)
-  partial.rename(output)
+  with atomic_folder(output) as partial:
+    for name, content in files.items():
+      (partial / name).write_bytes(content)
+    card = {**card, "files": {name: sha256(partial / name) for name in files}}
+    (partial / MODEL_JSON).write_text(json.dumps(card, indent=2))
 
 
 def read_folder(path: str | Path) -> dict:

@@ -23,6 +23,7 @@ import rasterio
 import rasterio.shutil
 from rasterio.windows import Window
 
+from flood_jax.core.files import atomic_path, partial_path
 from flood_jax.errors import UsageError
 from flood_jax.scenes.scene import Grid
 
@@ -75,8 +76,9 @@ KINDS = {  # dtype, nodata, overview resampling
 
 
 def partial_paths(path: Path) -> tuple[Path, Path]:
-  """The temporary files a map is written through (cleared by the next run if left over)."""
-  return path.with_name(f".{path.name}.strips.partial"), path.with_name(f".{path.name}.cog.partial")
+  """The temporary files a map is written through, its strips and its COG (cleared by the next
+  run if left over)."""
+  return partial_path(path.with_name(f"{path.stem}.strips{path.suffix}")), partial_path(path)
 
 
 class MapWriter:
@@ -84,7 +86,7 @@ class MapWriter:
 
   def __init__(self, path: Path, grid: Grid, kind: str, tags: dict | None = None):
     self.path, self.kind = Path(path), kind
-    self.partial, self.cog = partial_paths(self.path)
+    self.partial = partial_paths(self.path)[0]
     dtype, nodata, self.overviews = KINDS[kind]
     self._dataset = rasterio.open(
       self.partial,
@@ -113,22 +115,22 @@ class MapWriter:
   def finish(self) -> None:
     self._dataset.close()
     predictor = 3 if self.kind == "probability_float32" else 2
-    rasterio.shutil.copy(
-      self.partial,
-      self.cog,
-      driver="COG",
-      COMPRESS="DEFLATE",
-      PREDICTOR=predictor,
-      BLOCKSIZE=512,
-      OVERVIEW_RESAMPLING=self.overviews,
-      BIGTIFF="IF_SAFER",
-    )
-    self.cog.replace(self.path)
+    with atomic_path(self.path) as cog:
+      rasterio.shutil.copy(
+        self.partial,
+        cog,
+        driver="COG",
+        COMPRESS="DEFLATE",
+        PREDICTOR=predictor,
+        BLOCKSIZE=512,
+        OVERVIEW_RESAMPLING=self.overviews,
+        BIGTIFF="IF_SAFER",
+      )
     self.partial.unlink()
 
   def abort(self) -> None:
     self._dataset.close()
-    for leftover in (self.partial, self.cog):
+    for leftover in partial_paths(self.path):
       leftover.unlink(missing_ok=True)
 
 

@@ -15,6 +15,7 @@ import rasterio
 import shapely
 from rasterio.features import shapes
 
+from flood_jax.core.files import atomic_path
 from flood_jax.mapping.products import ClassScheme
 
 CHUNK = 10_000  # polygons per write
@@ -60,15 +61,9 @@ def write_vectors(map_path: Path, output: Path, scheme: ClassScheme) -> int:
   Returns how many."""
   crs, geometries, classes, areas = _polygons(map_path, scheme.water_classes)
   names = scheme.names
-  partial = output.with_name(f".{output.name}.partial{output.suffix}")
-  partial.unlink(missing_ok=True)
   layer = re.sub(r"\W", "_", output.stem) or "water"
-  try:
+  with atomic_path(output) as partial:
     _write(partial, layer, crs, geometries, classes, areas, names)
-  except BaseException:
-    partial.unlink(missing_ok=True)
-    raise
-  partial.replace(output)
   return len(geometries)
 
 

@@ -17,6 +17,8 @@ import jax
 import numpy as np
 from absl import logging
 
+from flood_jax.core.files import atomic_path
+
 
 class MetricsCSV:
   """One row per evaluation. On resume, rows after the restored step are dropped."""
@@ -33,12 +35,10 @@ class MetricsCSV:
     if jax.process_index() != 0:
       return
     fields = list(self.rows[0]) if self.rows else ["step"]
-    partial = self.path.with_name(self.path.name + ".partial")
-    with partial.open("w", newline="") as file:
+    with atomic_path(self.path) as partial, partial.open("w", newline="") as file:
       writer = csv.DictWriter(file, fieldnames=fields)
       writer.writeheader()
       writer.writerows(self.rows)
-    partial.replace(self.path)
 
   def append(self, row: dict) -> None:
     self.rows.append(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from flood_jax.core.files import write_json
+from flood_jax.core.files import atomic_folder, write_json
 from flood_jax.dataset.catalog import SOURCES, SPLITS, build_catalog
 from flood_jax.dataset.stats import (
   CLASS_WEIGHTS_FILE,
@@ -52,20 +51,10 @@ def preprocess(
   records = build_catalog(data.root, tuple(data.splits), use_weak=data.use_weak)
   if not records:
     raise DataError(f"{data.root}: no chip listed in the splits {tuple(data.splits)}")
-  partial = output.with_name(f"{output.name}.partial")
-  shutil.rmtree(partial, ignore_errors=True)
-  partial.mkdir(parents=True)
-  try:
-    manifest = _write_store(config, records, partial)
-  except BaseException:
-    # A user error (or Ctrl-C) leaves nothing behind; a hard kill leaves only `.partial`,
-    # which is never taken as complete and is replaced by the next run.
-    shutil.rmtree(partial, ignore_errors=True)
-    raise
-  if output.exists():
-    shutil.rmtree(output)
-  partial.rename(output)
-  return manifest
+  # A user error (or Ctrl-C) leaves nothing behind; a hard kill leaves only the partial
+  # folder, which is never taken as complete and is replaced by the next run.
+  with atomic_folder(output) as partial:
+    return _write_store(config, records, partial)
 
 
 class _TrainingPixels:
