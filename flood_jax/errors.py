@@ -7,7 +7,7 @@
   workdir or model folder that holds no model, an output that would replace an input or an
   existing file (names the flag or path).
 
-`flood_jax.core.cli` prints any of them in one line, without a traceback, and exits with status 2.
+`flood_jax.cli` prints any of them in one line, without a traceback, and exits with status 2.
 """
 
 from __future__ import annotations

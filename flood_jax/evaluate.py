@@ -25,7 +25,7 @@ from pathlib import Path
 
 from absl import flags
 
-from flood_jax.core import cli
+from flood_jax import cli
 from flood_jax.core.files import write_json
 from flood_jax.dataset.catalog import SPLITS
 from flood_jax.errors import UsageError
@@ -81,7 +81,7 @@ def compare_engines(models: Iterable[TrainedModel], data_root: str | Path, outpu
 
 
 def main() -> None:
-  from flood_jax.core.cli import quiet_library_logs
+  from flood_jax.cli import quiet_library_logs
 
   quiet_library_logs()
   specs = engine_specs(FLAGS.engines or []) or [(None, None)]  # a typo stops before any load

@@ -14,7 +14,7 @@ import sys
 from absl import flags, logging
 from ml_collections import config_flags
 
-from flood_jax.core import cli
+from flood_jax import cli
 
 FLAGS = flags.FLAGS
 
@@ -38,7 +38,7 @@ def main() -> None:
   cli.require("config", "workdir")
   import jax
 
-  from flood_jax.core.cli import quiet_library_logs
+  from flood_jax.cli import quiet_library_logs
 
   quiet_library_logs()
   if FLAGS.coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS"):

@@ -28,10 +28,9 @@ from pathlib import Path
 
 from absl import flags
 
-from flood_jax import api
+from flood_jax import api, cli
 from flood_jax.api import FloodModel
-from flood_jax.core import cli
-from flood_jax.core.cli import quiet_library_logs
+from flood_jax.cli import quiet_library_logs
 from flood_jax.errors import UsageError
 from flood_jax.mapping import batch
 from flood_jax.mapping.scene_map import MapOptions, Outputs, describe

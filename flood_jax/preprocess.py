@@ -16,7 +16,7 @@ import json
 from absl import flags
 from ml_collections import config_flags
 
-from flood_jax.core import cli
+from flood_jax import cli
 from flood_jax.training.preprocess import preprocess
 
 FLAGS = flags.FLAGS

@@ -35,7 +35,16 @@ FLOORS = [
   {"evaluation"},
   {"export"},
   {"__init__", "api", "xarray"},
-  {"main", "predict", "evaluate", "preprocess", "export.__main__", "model_flags"},
+  {
+    "main",
+    "predict",
+    "evaluate",
+    "preprocess",
+    "synthesize",
+    "export.__main__",
+    "model_flags",
+    "cli",
+  },
 ]
 
 
@@ -106,3 +115,14 @@ def test_the_import_graph_has_no_circle():
   for module in graph:
     visit(module)
   assert not circles, circles
+
+
+def test_only_programs_define_or_read_flags():
+  """The library takes values as arguments; absl flags live in the programs' floor alone."""
+  programs = FLOORS[-1]
+  reading = [
+    module
+    for module, path in ((_module_name(path), path) for path in sorted(PACKAGE.rglob("*.py")))
+    if module not in programs and ("FLAGS" in path.read_text() or "DEFINE_" in path.read_text())
+  ]
+  assert not reading, reading

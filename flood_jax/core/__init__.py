@@ -1,2 +1,2 @@
-"""The ground floor: windows, metrics, thresholds, plots, logs and the programs' runner, used by
-every floor above and importing none of them."""
+"""The ground floor: windows, metrics, classical thresholds, plots and atomic file writing, used
+by every floor above and importing none of them."""

@@ -1,22 +1,17 @@
-"""How much synthetic chips look like real Sentinel-1: per-class statistics and histograms.
+"""How much synthetic chips look like real Sentinel-1: per-class statistics and histograms
+(`python -m experiments.realism` compares two roots).
 
-    python -m flood_jax.dataset.realism --real_root=../shared/data/sen1floods11/v1.1 \
-        --synthetic_root=runs/demo/synthetic/v1.1 --output=docs/synthetic_vs_real.png
-
-compares VV, VH and the engineered bands of water and dry pixels (valid pixels only) in both
+Compares VV, VH and the engineered bands of water and dry pixels (valid pixels only) in both
 roots and prints the per-class medians. `REAL_MEDIAN_RANGES` records the range of per-chip
 medians measured on the seven real chips (2026-11-24); the generator is tested against it.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
-from absl import flags
 
-from flood_jax.core import cli
 from flood_jax.dataset.catalog import build_catalog
 from flood_jax.scenes.geotiff import read_chip
 
@@ -100,32 +95,3 @@ def plot_histograms(real: dict, synthetic: dict, output: str | Path) -> None:
   Path(output).parent.mkdir(parents=True, exist_ok=True)
   figure.savefig(output, dpi=90)
   plt.close(figure)
-
-
-FLAGS = flags.FLAGS
-
-
-def define_flags() -> None:
-  flags.DEFINE_string("real_root", None, "Root with real hand-labelled chips.")
-  flags.DEFINE_string(
-    "synthetic_root", None, "Root with synthetic chips (flood_jax.dataset.synthetic)."
-  )
-  flags.DEFINE_string("output", "synthetic_vs_real.png", "Histogram figure to write.")
-
-
-def main() -> None:
-  cli.require("real_root", "synthetic_root")
-  real, synthetic = class_pixels(FLAGS.real_root), class_pixels(FLAGS.synthetic_root, max_chips=60)
-  plot_histograms(real, synthetic, FLAGS.output)
-  real_medians, synthetic_medians = overall_medians(real), overall_medians(synthetic)
-  ranges = median_ranges(real)
-  print("class band   real median  real per-chip range   synthetic median")
-  for key in sorted(real_medians):
-    print(
-      f"{key[0]:5s} {key[1]:4s}  {real_medians[key]:10.1f}   [{ranges[key][0]:6.1f}, {ranges[key][1]:6.1f}]   {synthetic_medians[key]:12.1f}"
-    )
-  print(f"wrote {FLAGS.output}", file=sys.stderr)
-
-
-if __name__ == "__main__":
-  cli.run(define_flags, main)

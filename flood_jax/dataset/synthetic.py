@@ -40,11 +40,9 @@ from typing import NamedTuple
 
 import numpy as np
 import rasterio
-from absl import flags
 from rasterio.transform import from_origin
 from scipy import ndimage
 
-from flood_jax.core import cli
 from flood_jax.core.baselines import otsu_threshold
 from flood_jax.core.files import atomic_folder, atomic_path
 from flood_jax.dataset.catalog import HAND_DIR, SPLIT_DIR, WEAK_DIR
@@ -383,24 +381,3 @@ def ensure_synthetic_root(config, workdir: Path) -> Path:
         config.data.get("synthetic_dark_fields", 0.0),
       )
   return root
-
-
-FLAGS = flags.FLAGS
-
-
-def define_flags() -> None:
-  """Command-line flags, defined only when run as a program (modules stay importable)."""
-  flags.DEFINE_string("output", None, "Folder to write the dataset root into.")
-  flags.DEFINE_integer("num_hand", 40, "Hand-labelled chips (split 10% Bolivia, then 60/20/20).")
-  flags.DEFINE_integer("num_weak", 40, "Weakly (Otsu) labelled chips, training only.")
-  flags.DEFINE_integer("seed", 0, "Random seed; the same seed writes the same bytes.")
-
-
-def main() -> None:
-  cli.require("output")
-  root = generate_dataset(FLAGS.output, FLAGS.num_hand, FLAGS.num_weak, FLAGS.seed)
-  print(f"wrote synthetic Sen1Floods11 root to {root}")
-
-
-if __name__ == "__main__":
-  cli.run(define_flags, main)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from flood_jax.core import cli
+from flood_jax import cli
 from flood_jax.export.exporter import export
 
 FLAGS = flags.FLAGS

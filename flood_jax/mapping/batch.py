@@ -109,10 +109,10 @@ def _stac_scenes(path: Path) -> list[SceneSpec]:
 
 def list_scenes(listing: str) -> list[SceneSpec]:
   """The scenes of a folder, a text file (one input per line, # comments) or an ItemCollection."""
-  path = Path(listing)
-  if path.is_dir():
+  path, kind = Path(listing), sources.input_kind(listing)
+  if kind == "folder":
     return [SceneSpec(Path(entry).stem, input=entry) for entry in sources.folder_entries(path)]
-  if path.suffix.lower() == ".json":
+  if kind == "stac_list":
     return _stac_scenes(path)
   lines = [line.strip() for line in path.read_text().splitlines()]
   entries = [line for line in lines if line and not line.startswith("#")]
@@ -123,10 +123,7 @@ def list_scenes(listing: str) -> list[SceneSpec]:
 
 def is_scene_list(input: str | None) -> bool:
   """A list of scenes: a folder of inputs, a .txt list or a STAC ItemCollection."""
-  if not input or input.startswith("/vsi"):
-    return False
-  path = Path(input)
-  return sources.is_input_folder(input) or path.suffix.lower() in (".txt", ".json")
+  return bool(input) and sources.input_kind(input) in sources.LIST_KINDS
 
 
 @functools.lru_cache(maxsize=2)

@@ -162,10 +162,21 @@ def _hyp3_product(path: Path, scale: str) -> SceneInput:
   return _scene(name, vv, vh, scale, _hyp3_letter(name), layover_shadow)
 
 
-def _is_hyp3(path: Path) -> bool:
-  if path.suffix.lower() == ".zip":
-    return True
-  return path.is_dir() and any(path.glob("*_VV.tif"))
+LIST_KINDS = ("folder", "text_list", "stac_list")  # kinds that name several scenes
+
+
+def input_kind(input: str) -> str:
+  """What an input string names, decided here alone: "gdal" (a /vsi path), "hyp3_zip",
+  "hyp3_folder" (a folder holding *_VV.tif), "folder" (a folder of inputs), "text_list" (.txt,
+  one input per line), "stac_list" (a .json ItemCollection) or "raster" (any other file)."""
+  if input.startswith("/vsi"):
+    return "gdal"
+  path = Path(input)
+  if path.is_dir():
+    return "hyp3_folder" if any(path.glob("*_VV.tif")) else "folder"
+  return {".zip": "hyp3_zip", ".txt": "text_list", ".json": "stac_list"}.get(
+    path.suffix.lower(), "raster"
+  )
 
 
 def resolve_input(
@@ -178,10 +189,10 @@ def resolve_input(
     return _scene(Path(vv).stem, BandRef(vv), BandRef(vh), scale)
   if input is None:
     raise UsageError("--input (or --vv and --vh) is required")
-  path = Path(input)
-  if not input.startswith("/vsi") and not path.exists():
+  path, kind = Path(input), input_kind(input)
+  if kind != "gdal" and not path.exists():
     raise UsageError(f"{input}: input not found")
-  if _is_hyp3(path):
+  if kind in ("hyp3_zip", "hyp3_folder"):
     return _hyp3_product(path, scale)
   return _scene(path.stem, *_stacked_bands(input), scale)
 
@@ -191,16 +202,9 @@ def folder_entries(folder: Path) -> list[str]:
   entries = [
     path
     for path in sorted(folder.iterdir())
-    if path.suffix.lower() in (*RASTER_SUFFIXES, ".zip") or (path.is_dir() and _is_hyp3(path))
+    if input_kind(str(path)) in ("hyp3_zip", "hyp3_folder")
+    or (input_kind(str(path)) == "raster" and path.suffix.lower() in RASTER_SUFFIXES)
   ]
   if not entries:
     raise UsageError(f"{folder}: folder holds no raster, HyP3 zip or HyP3 product folder")
   return [str(path) for path in entries]
-
-
-def is_input_folder(input: str | None) -> bool:
-  """A folder of several inputs (as opposed to one HyP3 product folder)."""
-  if not input or input.startswith("/vsi"):
-    return False
-  path = Path(input)
-  return path.is_dir() and not any(path.glob("*_VV.tif"))
