@@ -79,17 +79,12 @@ class FloodModel:
     """
     vv_vh_db = _stacked_bands(vv_db, vh_db)
     grid = _grid(vv_vh_db.shape[:2], crs, transform)
-    pixel_area = grid.centre_pixel_area_m2() if grid else self._trained_pixel_m() ** 2
+    pixel_area = grid.centre_pixel_area_m2() if grid else self.trained.pixel_size_m**2
     probability = self.trained.predict_array(vv_vh_db)
     valid = np.isfinite(probability)
     classes = self.trained.classes(np.nan_to_num(probability, nan=0.0), valid, vv_vh_db)
     mapped = map_rules(min_pixels(self.trained.min_area_m2, pixel_area)).apply(classes)
     return FloodMap(mapped, probability, grid.crs if grid else None, transform)
-
-  def _trained_pixel_m(self) -> float:
-    trained = self.trained
-    size = trained.card.get("input", {}).get("pixel_size_m")
-    return float(size or trained.config.data.get("pixel_size_m", 10.0))
 
 
 def load_model(

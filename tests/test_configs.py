@@ -37,7 +37,11 @@ def test_config_is_valid_and_builds(name):
 
 
 def test_default_documents_every_field():
-  source = (PROJECT / "configs" / "default.py").read_text()
+  import inspect
+
+  from flood_jax.core.config import default_config
+
+  source = inspect.getsource(default_config)
   config = importlib.import_module("configs.default").get_config()
 
   def leaves(node, prefix=""):
@@ -52,7 +56,7 @@ def test_default_documents_every_field():
       line for line in source.splitlines() if f".{key} =" in line or f"config.{key} =" in line
     ]
     assert lines and all("#" in line for line in lines), (
-      f"{path} has no comment in configs/default.py"
+      f"{path} has no comment in flood_jax/core/config.py's default_config"
     )
 
 
@@ -90,3 +94,53 @@ def test_collect_gathers_results(tmp_path):
   rows = run_sweep.collect(tmp_path, runs)
   assert rows[0]["test_iou"] == "0.5000" and "test_iou" not in rows[1]
   assert "| a | - | 0.5000 |" in (tmp_path / "results.md").read_text()
+
+
+def test_load_config_fills_fields_a_stored_config_lacks_with_the_defaults(tmp_path):
+  """A model trained before a field existed takes the default of configs/default.py (the old
+  scattered `.get(field, False)` made calibrate_threshold False where the default is True)."""
+  from flood_jax.core.config import load_config
+
+  stored = load("test.py").to_dict()
+  del stored["calibrate_threshold"]
+  del stored["predict"]["max_water_vv_db"], stored["predict"]["min_area_m2"]
+  stored["loss"]["terms"] = {"dice": 1.0}
+  (tmp_path / "config.json").write_text(json.dumps(stored, default=list))
+  config = load_config(tmp_path)  # a workdir: its config.json
+  assert config.calibrate_threshold is True
+  assert config.predict.max_water_vv_db is None and config.predict.min_area_m2 == 0.0
+  assert dict(config.loss.terms) == {"dice": 1.0}  # a stored mapping replaces, never merges
+  assert config.model.filters == tuple(stored["model"]["filters"])
+
+
+def test_load_config_reads_a_model_folder_s_card():
+  from flood_jax.core.config import load_config
+  from flood_jax.mapping.inference import BUNDLED_MODEL
+
+  card = json.loads((BUNDLED_MODEL / "model.json").read_text())
+  config = load_config(BUNDLED_MODEL)
+  assert config.predict.max_water_vv_db == card["config"]["predict"]["max_water_vv_db"]
+
+
+@pytest.mark.parametrize(
+  "change, message",
+  [
+    ({"loss": {"terms": {"dice": -1.0}}}, r"config.loss.terms\['dice'\]=-1.0 must be"),
+    ({"loss": {"terms": {"dice": 0.0}}}, "at least one weight must be > 0"),
+    ({"augment": {"flip_probability": 1.5}}, "config.augment.flip_probability=1.5"),
+    ({"data": {"weak_fraction": -0.1}}, "config.data.weak_fraction=-0.1"),
+    ({"predict": {"min_area_m2": -5.0}}, "config.predict.min_area_m2=-5.0"),
+    ({"threshold": 1.5}, "config.threshold=1.5"),
+  ],
+)
+def test_load_config_refuses_bad_stored_values_naming_file_and_field(tmp_path, change, message):
+  from flood_jax.core.config import load_config
+
+  stored = load("test.py").to_dict()
+  for section, value in change.items():
+    stored[section] = {**stored[section], **value} if isinstance(value, dict) else value
+  path = tmp_path / "config.json"
+  path.write_text(json.dumps(stored, default=list))
+  with pytest.raises(ConfigError, match=message) as error:
+    load_config(path)
+  assert str(error.value).startswith(f"{path}: ")

@@ -378,6 +378,6 @@ def ensure_synthetic_root(config, workdir: Path) -> Path:
         config.data.synthetic_hand,
         config.data.synthetic_weak,
         config.seed,
-        config.data.get("synthetic_dark_fields", 0.0),
+        config.data.synthetic_dark_fields,
       )
   return root

@@ -45,7 +45,7 @@ def chip_results(
       continue
     probability = model.predict_array(chip.vv_vh_db)
     # Chips are at the dataset's resolution, the one the model was trained at.
-    pixel_area = model.config.data.get("pixel_size_m", 10.0) ** 2
+    pixel_area = model.pixel_size_m**2
     water = model.water(probability, pixel_area, chip.vv_vh_db)
     yield chip_result(record, chip, probability, water)
 

@@ -234,7 +234,7 @@ def model_card(model: TrainedModel, workdir: Path, root: Path, checks: dict) -> 
       "bands": ["VV", "VH"],
       "scale": "db",
       "band_domain": config.data.band_domain,
-      "pixel_size_m": config.data.get("pixel_size_m", 10.0),
+      "pixel_size_m": config.data.pixel_size_m,
       "band_formulas": ["VV", "(VH - VV) / (VH + VV)", "sqrt((VH^2 + VV^2) / 2)"],
     },
     "window": {"tile_size": model.tiling()[0], "dynamic": ["batch"]},

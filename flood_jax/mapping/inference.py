@@ -17,6 +17,7 @@ from pathlib import Path
 import ml_collections
 import numpy as np
 
+from flood_jax.core.config import load_config
 from flood_jax.core.windows import check_tiling
 from flood_jax.dataset.stats import load_stats, normalised_bands
 from flood_jax.errors import UsageError
@@ -89,13 +90,19 @@ class TrainedModel:
   @property
   def min_area_m2(self) -> float:
     """Water patches smaller than this become dry (config.predict.min_area_m2; 0: none)."""
-    return float(self.config.predict.get("min_area_m2", 0.0))
+    return float(self.config.predict.min_area_m2)
 
   @property
   def water_caps(self) -> tuple[float | None, float | None]:
     """(VV, VH) dB above which no pixel is water (config.predict.max_water_*_db; None: none)."""
     predict = self.config.predict
-    return predict.get("max_water_vv_db"), predict.get("max_water_vh_db")
+    return predict.max_water_vv_db, predict.max_water_vh_db
+
+  @property
+  def pixel_size_m(self) -> float:
+    """Ground pixel size (m) of the data the model was trained on."""
+    size = self.card.get("input", {}).get("pixel_size_m")
+    return float(size or self.config.data.pixel_size_m)
 
   def classes(
     self, probability: np.ndarray, valid: np.ndarray, vv_vh_db: np.ndarray | None = None
@@ -161,7 +168,7 @@ class TrainedModel:
       )
     else:
       model = cls.load_workdir(source)
-    return model.with_options(flips=bool(model.config.predict.get("test_time_flips", False)))
+    return model.with_options(flips=bool(model.config.predict.test_time_flips))
 
   @classmethod
   def load_workdir(cls, workdir: str | Path) -> TrainedModel:
@@ -172,7 +179,7 @@ class TrainedModel:
       raise UsageError(
         f"{workdir}: not a training workdir (no config.json) nor a model folder (no model.json)"
       )
-    config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
+    config = load_config(config_path)
     stats = load_stats(workdir / "stats.json")
     import jax
 
@@ -203,7 +210,7 @@ class TrainedModel:
     """
     folder = Path(folder)
     card = model_folder.read_folder(folder)
-    config = ml_collections.ConfigDict(card["config"])
+    config = load_config(folder)
     engine = ("xla" if accelerator_present() else "onnxruntime") if engine == "auto" else engine
     flax = None
     if model_folder.FILES["variables"] in card["files"]:

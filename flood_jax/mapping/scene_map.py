@@ -142,9 +142,7 @@ def open_reader(scene: sources.SceneInput, model: TrainedModel, resample_m: floa
   """The scene's reader, on a grid of `resample_m` metres if asked; warns once where the
   input's pixels differ from those the model was trained at by more than 1.5x."""
   reader = SceneReader(scene)
-  trained = float(
-    model.card.get("input", {}).get("pixel_size_m") or model.config.data.get("pixel_size_m", 10.0)
-  )
+  trained = model.pixel_size_m
   if resample_m:
     if reader.grid.crs.is_geographic:
       reader.close()

@@ -23,11 +23,11 @@ import grain
 import ml_collections
 import numpy as np
 
+from flood_jax.core.config import check_batch_rows, check_divisible, check_weak_fraction
 from flood_jax.dataset.catalog import SOURCES
 from flood_jax.dataset.stats import normalised_bands
 from flood_jax.dataset.tiles import TileSource, tile_folder
 from flood_jax.errors import DataError
-from flood_jax.training.config_checks import check_batch_rows, check_divisible, check_weak_fraction
 
 
 def prepare(element: dict, stats: dict, band_domain: str) -> dict:

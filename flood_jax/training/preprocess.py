@@ -10,6 +10,7 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
+from flood_jax.core.config import check_tile_stride
 from flood_jax.core.files import atomic_folder, write_json
 from flood_jax.dataset.catalog import SOURCES, SPLITS, build_catalog
 from flood_jax.dataset.stats import (
@@ -22,7 +23,6 @@ from flood_jax.dataset.stats import (
 from flood_jax.dataset.tiles import TileWriter, cut_tiles, tile_folder, tile_offsets
 from flood_jax.errors import DataError, UsageError
 from flood_jax.scenes.geotiff import read_chip
-from flood_jax.training.config_checks import check_tile_stride
 
 MANIFEST = "manifest.json"
 

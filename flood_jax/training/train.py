@@ -462,7 +462,7 @@ def decision_threshold(trainer: Trainer, state, store: Path, stats: dict) -> dic
   config.calibrate_threshold is False), with the IoU at it and at config.threshold."""
   config = trainer.config
   fixed = {"threshold": config.threshold, "method": "config.threshold"}
-  if not config.get("calibrate_threshold", False):
+  if not config.calibrate_threshold:
     return fixed
   histograms = trainer.probability_histograms(state, split_batches(store, "valid", config, stats))
   threshold, iou = calibrate_threshold(histograms)
