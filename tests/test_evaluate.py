@@ -115,3 +115,39 @@ def test_real_chips_skip_empty_ones_and_score_baselines(trained_workdir, real_ro
   # The classical anchors quoted for these seven chips: Otsu about 0.32, -15 dB about 0.41.
   assert summary["otsu_vv"]["overall"]["iou"] == pytest.approx(0.32, abs=0.01)
   assert summary["fixed_vv_-15db"]["overall"]["iou"] == pytest.approx(0.41, abs=0.01)
+
+
+class ChipCounter:
+  """An evaluator from outside evaluate(): counts the chips it is given."""
+
+  def __init__(self):
+    self.count = 0
+
+  def add(self, result):
+    self.count += 1
+
+  def results(self):
+    yield "chips_counted", self.count
+
+
+def test_evaluators_return_values_and_more_can_be_given(tiny_root, tmp_path):
+  """The evaluators write nothing (the report does); evaluate() takes evaluators beside its own
+  and their results join the summary; a skipped chip is reported, not fed to them."""
+  from flood_jax.dataset.catalog import build_catalog
+  from flood_jax.evaluation.evaluate import chip_results, run_evaluators
+  from flood_jax.evaluation.evaluators import PerImage, Samples, Scores
+
+  root, _, _ = tiny_root
+  records = build_catalog(root, ("test",))
+  counter = ChipCounter()
+  results = run_evaluators(
+    chip_results(threshold_model(), records), [Scores(), PerImage(), Samples(1, 0), counter]
+  )
+  assert counter.count == 1 and len(results["per_image"]) == 1
+  assert [row["chip_id"] for row in results["skipped"]] == ["A_2"]
+  assert results["chips_counted"] == 1 and len(results["samples"]) == 1
+  assert not any(tmp_path.glob("*.png")) and not any(tmp_path.glob("*.csv"))
+  summary = evaluate(threshold_model(), "test", root, tmp_path / "report", num_panels=1,
+                     show_progress=False, evaluators=[ChipCounter()])  # fmt: skip
+  assert summary["chips_counted"] == 1
+  assert (tmp_path / "report" / "panels" / "A_1.png").exists()

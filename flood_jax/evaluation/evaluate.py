@@ -2,37 +2,32 @@
 
 from __future__ import annotations
 
-import csv
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from flood_jax.core.files import write_json
 from flood_jax.dataset.catalog import SPLITS, build_catalog
 from flood_jax.errors import DataError, UsageError
 from flood_jax.evaluation.evaluators import (
   METHODS,
-  ChipResult,
-  ConfusionPlots,
   Evaluator,
-  GradCam,
-  Panels,
   PerImage,
+  Samples,
   Scores,
+  Skipped,
   chip_result,
 )
 from flood_jax.evaluation.gradcam import layer_names
+from flood_jax.evaluation.report import write_report
 from flood_jax.mapping.inference import ENGINES, PRECISIONS, TrainedModel
 from flood_jax.scenes.geotiff import read_chip
 
 
-def chip_results(
-  model: TrainedModel, records, skipped: list, show_progress: bool
-) -> Iterator[ChipResult]:
-  """Each chip of `records` predicted and scored; chips with no valid pixel go to `skipped`."""
+def chip_results(model: TrainedModel, records, show_progress: bool = False) -> Iterator:
+  """Each chip of `records` predicted and scored (a `ChipResult`), or `Skipped` with why."""
   for record in tqdm(
     records, desc="evaluate", unit="chip", disable=not show_progress, file=sys.stderr
   ):
@@ -41,31 +36,26 @@ def chip_results(
     )
     if not chip.validity.any():
       reason = "image all NaN" if not np.isfinite(chip.vv_vh_db).any() else "no valid label pixel"
-      skipped.append({"chip_id": record.chip_id, "source": record.source, "reason": reason})
+      yield Skipped(record, reason)
       continue
     probability = model.predict_array(chip.vv_vh_db)
     # Chips are at the dataset's resolution, the one the model was trained at.
-    pixel_area = model.pixel_size_m**2
-    water = model.water(probability, pixel_area, chip.vv_vh_db)
+    water = model.water(probability, model.pixel_size_m**2, chip.vv_vh_db)
     yield chip_result(record, chip, probability, water)
 
 
-def run_evaluators(results: Iterator[ChipResult], evaluators: list[Evaluator]) -> dict:
-  """Feeds every chip to every evaluator, then gathers their named results."""
+def run_evaluators(results: Iterable, evaluators: list[Evaluator]) -> dict:
+  """Feeds every scored chip to every evaluator, then gathers their named results, with the
+  skipped chips under "skipped"."""
+  skipped = []
   for result in results:
+    if isinstance(result, Skipped):
+      skipped.append(result.row())
+      continue
     for evaluator in evaluators:
       evaluator.add(result)
-  return {name: value for evaluator in evaluators for name, value in evaluator.results()}
-
-
-def write_per_image(rows: list[dict], path: Path) -> None:
-  with path.open("w", newline="") as file:
-    writer = csv.DictWriter(file, fieldnames=list(rows[0]) if rows else ["chip_id"])
-    writer.writeheader()
-    writer.writerows(
-      {key: (f"{value:.6g}" if isinstance(value, float) else value) for key, value in row.items()}
-      for row in rows
-    )
+  gathered = {name: value for evaluator in evaluators for name, value in evaluator.results()}
+  return {**gathered, "skipped": skipped}
 
 
 def evaluate(
@@ -77,37 +67,35 @@ def evaluate(
   seed: int = 0,
   show_progress: bool = True,
   gradcam_layer: str | None = None,
+  evaluators: Sequence[Evaluator] = (),
 ) -> dict:
-  """Evaluates `model` on the chips of `split` under `data_root`; returns summary.json."""
+  """Evaluates `model` on the chips of `split` under `data_root`, writes the report into
+  `output` (`evaluation.report`) and returns summary.json; `evaluators` run beside the
+  built-in ones and their results join the summary."""
   if split not in SPLITS:
     raise UsageError(f"unknown split {split!r}; choose from {SPLITS}")
   root, output = Path(data_root), Path(output)
   records = build_catalog(root, (split,), use_weak=split == "train")
   if not records:
     raise DataError(f"{root}: no chip in the {split} split (is flood_{split}_data.csv there?)")
-  output.mkdir(parents=True, exist_ok=True)
   num_panels = model.config.evaluate.num_panels if num_panels is None else num_panels
-  evaluators = [
-    Scores(),
-    PerImage(),
-    ConfusionPlots(output, split),
-    Panels(output, num_panels, seed),
-  ]
-  if model.model is not None:  # Grad-CAM++ needs the differentiable model
-    layer = gradcam_layer or layer_names(model.model)[-1]
-    evaluators.append(GradCam(model, output, num_panels, seed, layer))
-  skipped = []
-  results = run_evaluators(chip_results(model, records, skipped, show_progress), evaluators)
-  write_per_image(results["per_image"], output / "per_image.csv")
+  built_in = [Scores(), PerImage(), Samples(num_panels, seed)]
+  results = run_evaluators(chip_results(model, records, show_progress), [*built_in, *evaluators])
+  own = {*METHODS, "per_image", "samples", "skipped"}
+  extra = {name: value for name, value in results.items() if name not in own}
   summary = {
     "split": split,
     "data_root": str(root),
     "num_chips": len(results["per_image"]),
-    "skipped": skipped,
+    "skipped": results["skipped"],
     "threshold": model.threshold,
     **{method: results[method] for method in METHODS},
+    **extra,
   }
-  write_json(output / "summary.json", summary)
+  if model.model is None:  # Grad-CAM++ needs the differentiable model
+    write_report(summary, results, output)
+  else:
+    write_report(summary, results, output, model, gradcam_layer or layer_names(model.model)[-1])
   return summary
 
 

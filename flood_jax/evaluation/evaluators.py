@@ -1,29 +1,27 @@
-"""Evaluators of whole-chip predictions: small objects run by `flood_jax.evaluate`.
+"""Evaluators of whole-chip predictions: small objects that return values, never write files.
 
 Each evaluator takes the chips one `ChipResult` at a time (`add`) and then yields named results
-(`results`). The driver computes every prediction and confusion matrix once per chip and hands
-the same `ChipResult` to all of them:
+(`results`). The driver (`evaluation.evaluate`) computes every prediction and confusion matrix
+once per chip and hands the same `ChipResult` to all of them; `evaluation.report` writes the
+files and figures from their values:
 
 - `Scores`: the official Sen1Floods11 figures of the model and of each baseline, from summed
   confusion matrices, overall and per source, and the mean of per-chip IoUs;
 - `PerImage`: one row per chip;
-- `ConfusionPlots`: a confusion-matrix figure per method;
-- `Panels` and `GradCam`: figures of a seeded sample of chips per source (the same chips).
+- `Samples`: a seeded sample of chips per source (what the panels and Grad-CAM++ figures show).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from flood_jax.core import baselines, plots
+from flood_jax.core import baselines
 from flood_jax.core.metrics import confusion_matrix, error_rates, scores
 from flood_jax.dataset.catalog import ChipRecord
-from flood_jax.evaluation.gradcam import gradcam_of_chip
 from flood_jax.scenes.geotiff import Chip
 
 METHODS = ("model", "otsu_vv", "fixed_vv_-15db")
@@ -37,6 +35,17 @@ PER_IMAGE_SCORES = (
   "omission",
   "commission",
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+  """A chip that could not be scored, and why."""
+
+  record: ChipRecord
+  reason: str
+
+  def row(self) -> dict:
+    return {"chip_id": self.record.chip_id, "source": self.record.source, "reason": self.reason}
 
 
 @dataclasses.dataclass
@@ -139,27 +148,6 @@ class PerImage:
     yield "per_image", self.rows
 
 
-class ConfusionPlots:
-  """confusion_<method>.png of each method's summed matrix."""
-
-  def __init__(self, output: Path, split: str):
-    self.output, self.split = output, split
-    self.counts = dict.fromkeys(METHODS, 0)
-
-  def add(self, result: ChipResult) -> None:
-    for method, matrix in result.confusion.items():
-      self.counts[method] = self.counts[method] + matrix
-
-  def results(self) -> Iterator[tuple[str, Any]]:
-    paths = []
-    for method, counts in self.counts.items():
-      paths.append(self.output / f"confusion_{method}.png")
-      plots.plot_confusion(
-        np.asarray(counts) + np.zeros((2, 2), np.int64), f"{method} ({self.split})", paths[-1]
-      )
-    yield "confusion_plots", paths
-
-
 def sample_chips(results: list[ChipResult], count: int, seed: int) -> list[ChipResult]:
   """A seeded choice of `count` chips per source (the same for every figure evaluator)."""
   rng = np.random.default_rng(seed)
@@ -172,56 +160,16 @@ def sample_chips(results: list[ChipResult], count: int, seed: int) -> list[ChipR
   return chosen
 
 
-class Panels:
-  """panels/<chip>.png: SAR, truth, validity and prediction of the sampled chips."""
+class Samples:
+  """A seeded sample of `count` chips per source, for the figures of `evaluation.report`."""
 
-  def __init__(self, output: Path, count: int, seed: int):
-    self.output, self.count, self.seed = output, count, seed
+  def __init__(self, count: int, seed: int):
+    self.count, self.seed = count, seed
     self.chips: list[ChipResult] = []
 
   def add(self, result: ChipResult) -> None:
-    self.chips.append(result)
+    if self.count:
+      self.chips.append(result)
 
   def results(self) -> Iterator[tuple[str, Any]]:
-    paths = []
-    for result in sample_chips(self.chips, self.count, self.seed):
-      paths.append(self.output / "panels" / f"{result.record.chip_id}.png")
-      chip = result.chip
-      plots.panel_figure(
-        result.record.chip_id,
-        chip.vv_vh_db,
-        chip.label,
-        chip.validity,
-        result.water["model"],
-        all_scores(result.confusion["model"]),
-        paths[-1],
-      )
-    yield "panels", paths
-
-
-class GradCam(Panels):
-  """gradcam/<chip>.png: Grad-CAM++ of the model at `layer` on the sampled chips."""
-
-  def __init__(self, model, output: Path, count: int, seed: int, layer: str):
-    super().__init__(output, count, seed)
-    self.model, self.layer = model, layer
-
-  def results(self) -> Iterator[tuple[str, Any]]:
-    paths = []
-    for result in sample_chips(self.chips, self.count, self.seed):
-      paths.append(self.output / "gradcam" / f"{result.record.chip_id}.png")
-      chip = result.chip
-      crop, heat, region = gradcam_of_chip(
-        self.model, chip.vv_vh_db, result.water["model"], self.layer
-      )
-      plots.gradcam_figure(
-        result.record.chip_id,
-        chip.vv_vh_db[crop],
-        chip.label[crop],
-        chip.validity[crop],
-        region,
-        heat,
-        self.layer,
-        paths[-1],
-      )
-    yield "gradcam", paths
+    yield "samples", sample_chips(self.chips, self.count, self.seed)

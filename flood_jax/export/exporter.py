@@ -183,7 +183,7 @@ def validation_iou(model: TrainedModel, root: Path) -> float:
   records = build_catalog(root, ("valid",), use_weak=False)
   if not records:
     raise DataError(f"{root}: no validation chip to check the int8 model on")
-  results = run_evaluators(chip_results(model, records, [], False), [Scores()])
+  results = run_evaluators(chip_results(model, records), [Scores()])
   return results["model"]["overall"]["iou"]
 
 
