@@ -185,12 +185,12 @@ class TrainedModel:
 
     from flood_jax.models import model_from_config
     from flood_jax.training import checkpoints as checkpoints_lib
-    from flood_jax.training.train import Trainer
+    from flood_jax.training.train import initial_state
 
-    abstract_state = jax.eval_shape(Trainer(config).initial_state)
-    state, _ = checkpoints_lib.restore_best(workdir, checkpoints_lib.abstract(abstract_state))
-    variables = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
     model = model_from_config(config.model)
+    shapes = jax.eval_shape(lambda: initial_state(config, model, config.data.tile_size))
+    state, _ = checkpoints_lib.restore_best(workdir, checkpoints_lib.abstract(shapes))
+    variables = jax.device_get({"params": state.params, "batch_stats": state.batch_stats})
     threshold = workdir / "threshold.json"  # written by training when it calibrates one
     card = (
       {"threshold": json.loads(threshold.read_text())["threshold"]} if threshold.exists() else {}

@@ -151,6 +151,14 @@ def step_metrics(output: dict) -> SegmentationMetrics:
   )
 
 
+def initial_state(config: ml_collections.ConfigDict, model, tile_size: int) -> TrainState:
+  """The state a run starts from: parameters seeded by config.seed, the optimiser's state.
+  Under `jax.eval_shape`, the abstract state a checkpoint is restored into."""
+  schedule = learning_rate_schedule(config.optimizer, config.num_train_steps)
+  tx = make_optimizer(config.optimizer, schedule)
+  return create_train_state(model, jax.random.key(config.seed), tile_size, tx)
+
+
 class Trainer:
   """The jitted steps of one config on one mesh, shared by training, evaluation and reports."""
 
@@ -194,9 +202,7 @@ class Trainer:
     )
 
   def initial_state(self) -> TrainState:
-    rng = jax.random.key(self.config.seed)
-    tx = make_optimizer(self.config.optimizer, self.schedule)
-    return create_train_state(self.model, rng, self.tile_size, tx)
+    return initial_state(self.config, self.model, self.tile_size)
 
   def replicate(self, state: TrainState) -> TrainState:
     return jax.device_put(state, parallel.replicated(self.mesh))
