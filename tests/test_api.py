@@ -194,3 +194,20 @@ def test_bad_input_raises_the_cli_s_one_line_errors(tmp_path, model):
     model.map(np.zeros((64, 64)), np.zeros((64, 32)))
   with pytest.raises(UsageError, match="unknown mapping options"):
     flood_jax.map_scene("x.tif", tmp_path / "y.tif", model=model, tile=256)
+
+
+def test_map_scenes_on_a_dask_client_writes_the_serial_maps(real_root, model, tmp_path):
+  distributed = pytest.importorskip("distributed")
+  chips = hand_chips(real_root)[3:5]
+  serial = flood_jax.map_scenes(chips, tmp_path / "serial", model=model)
+  cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                     dashboard_address=None)  # fmt: skip
+  with cluster, distributed.Client(cluster) as client:
+    rows = flood_jax.map_scenes(chips, tmp_path / "dask", model=model, client=client)
+  assert [row["status"] for row in rows] == ["done", "done"]
+  assert [row["valid_pixels"] for row in rows] == [row["valid_pixels"] for row in serial]
+  for chip in chips:
+    name = f"{chip.stem}_flood.tif"
+    np.testing.assert_array_equal(
+      read_classes(tmp_path / "dask" / name), read_classes(tmp_path / "serial" / name)
+    )
