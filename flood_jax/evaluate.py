@@ -44,7 +44,10 @@ def define_flags() -> None:
   )
   flags.DEFINE_string("output", None, "Report folder (default: <workdir>/eval/<split>).")
   flags.DEFINE_integer(
-    "num_panels", None, "Sample panels per source (default: config.evaluate.num_panels)."
+    "num_panels",
+    None,
+    "Sample panels per source (default: config.evaluate.num_panels).",
+    lower_bound=0,
   )
   flags.DEFINE_integer("seed", 0, "Seed of the choice of sample chips.")
   flags.DEFINE_list(

@@ -31,7 +31,9 @@ def define_model_flags() -> None:
     list(PRECISIONS),
     "ONNX Runtime's model; auto: int8 where export checked it, else float32.",
   )
-  flags.DEFINE_integer("threads", None, "ONNX Runtime threads (default: the available cores).")
+  flags.DEFINE_integer(
+    "threads", None, "ONNX Runtime threads (default: the available cores).", lower_bound=1
+  )
   flags.DEFINE_bool(
     "flips",
     None,
@@ -42,6 +44,7 @@ def define_model_flags() -> None:
     "min_area_m2",
     None,
     "Water patches smaller than this become dry (default: the model's config.predict.min_area_m2).",
+    lower_bound=0.0,
   )
   flags.DEFINE_string(
     "max_water_caps",

@@ -65,7 +65,11 @@ def define_flags() -> None:
     "0-100 %): water there becomes permanent water (2).",
   )
   flags.DEFINE_float(
-    "permanent_water_percent", 90.0, "Occurrence (%) from which water is permanent."
+    "permanent_water_percent",
+    90.0,
+    "Occurrence (%) from which water is permanent.",
+    lower_bound=0.0,
+    upper_bound=100.0,
   )
   define_layer_flags()
   flags.DEFINE_string(
@@ -76,21 +80,29 @@ def define_flags() -> None:
   flags.DEFINE_float(
     "resample_m",
     None,
-    "Map on a grid of this pixel size (m) instead of the input's (power is averaged).",
+    "Map on a grid of this pixel size (m, >= 1) instead of the input's (power is averaged).",
+    lower_bound=1.0,
   )
-  flags.DEFINE_integer("tile_size", None, "Window size (default: the model's).")
-  flags.DEFINE_integer("overlap", None, "Window overlap in pixels (default: the model's).")
-  flags.DEFINE_integer("batch_size", None, "Windows per batch (default: the model's).")
+  flags.DEFINE_integer("tile_size", None, "Window size (default: the model's).", lower_bound=1)
+  flags.DEFINE_integer(
+    "overlap", None, "Window overlap in pixels (default: the model's).", lower_bound=0
+  )
+  flags.DEFINE_integer(
+    "batch_size", None, "Windows per batch (default: the model's).", lower_bound=1
+  )
   flags.DEFINE_integer(
     "workers",
     None,
     "Map a list of scenes on a local Dask cluster of this "
     "many worker processes (pip install -e '.[cluster]').",
+    lower_bound=1,
   )
   flags.DEFINE_string(
     "scheduler", None, "Map a list of scenes on an existing Dask cluster, e.g. tcp://HOST:8786."
   )
-  flags.DEFINE_integer("retries", 2, "Times a scene is retried when its Dask worker dies.")
+  flags.DEFINE_integer(
+    "retries", 2, "Times a scene is retried when its Dask worker dies.", lower_bound=0
+  )
 
 
 def define_layer_flags() -> None:
@@ -104,7 +116,9 @@ def define_layer_flags() -> None:
   flags.DEFINE_string(
     "hand", None, "HAND raster (height above nearest drainage, m): above --hand_max_m excluded."
   )
-  flags.DEFINE_float("hand_max_m", 15.0, "HAND (m) above which pixels are excluded.")
+  flags.DEFINE_float(
+    "hand_max_m", 15.0, "HAND (m) above which pixels are excluded.", lower_bound=0.0
+  )
   flags.DEFINE_string(
     "pre_event",
     None,

@@ -17,8 +17,12 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   flags.DEFINE_string("output", None, "Folder to write the dataset root into.")
-  flags.DEFINE_integer("num_hand", 40, "Hand-labelled chips (split 10% Bolivia, then 60/20/20).")
-  flags.DEFINE_integer("num_weak", 40, "Weakly (Otsu) labelled chips, training only.")
+  flags.DEFINE_integer(
+    "num_hand", 40, "Hand-labelled chips (split 10% Bolivia, then 60/20/20).", lower_bound=1
+  )
+  flags.DEFINE_integer(
+    "num_weak", 40, "Weakly (Otsu) labelled chips, training only.", lower_bound=0
+  )
   flags.DEFINE_integer("seed", 0, "Random seed; the same seed writes the same bytes.")
 
 

@@ -203,3 +203,44 @@ def test_bad_config_argument(tmp_path):
   result = run("flood_jax.main", "--config=configs/best.py:model=resnet", f"--workdir={tmp_path}")
   assert_clean_error(result, "model=resnet", "model=<unet|")
   assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+  "flag",
+  [
+    "--workers=-1",
+    "--workers=0",
+    "--resample_m=-10",
+    "--resample_m=0.5",
+    "--threads=0",
+    "--batch_size=0",
+    "--tile_size=0",
+    "--overlap=-1",
+    "--min_area_m2=-5",
+    "--permanent_water_percent=150",
+    "--retries=-1",
+    "--hand_max_m=-1",
+  ],
+)
+def test_out_of_range_flags_are_one_line_naming_the_flag(flag):
+  """Every numeric flag has a checked range (a negative --workers used to hang for good)."""
+  result = run("flood_jax.predict", "--input=x.tif", "--output=x_flood.tif", flag)
+  assert_clean_error(result, flag)
+  assert result.returncode == 2
+
+
+def test_resampling_finer_than_half_the_input_pixels_is_refused(tmp_path):
+  """--resample_m=2 on a 10 m scene would make 25 pixels of each (and 88 Mpx of a chip at
+  0.5 m); refused in one line before anything is written."""
+  import rasterio
+  from rasterio.transform import from_origin
+
+  scene = tmp_path / "scene.tif"
+  values = np.full((2, 64, 64), -12.0, np.float32)
+  with rasterio.open(scene, "w", driver="GTiff", height=64, width=64, count=2, dtype="float32",
+                     crs="EPSG:32633", transform=from_origin(500_000, 5_000_000, 10, 10)) as out:  # fmt: skip
+    out.write(values)
+  result = run("flood_jax.predict", f"--input={scene}", f"--output={tmp_path / 'map.tif'}",
+               "--resample_m=2")  # fmt: skip
+  assert_clean_error(result, "--resample_m=2 is finer than half the input's 10.0 m pixels")
+  assert result.returncode == 2 and not list(tmp_path.glob("*map*"))

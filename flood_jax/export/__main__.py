@@ -30,7 +30,9 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   flags.DEFINE_string("workdir", None, "Training workdir whose best checkpoint is exported.")
   flags.DEFINE_string("output", None, "Model folder to write (refused if it exists).")
-  flags.DEFINE_integer("calibration_windows", 32, "Training windows that calibrate int8.")
+  flags.DEFINE_integer(
+    "calibration_windows", 32, "Training windows that calibrate int8.", lower_bound=1
+  )
   flags.DEFINE_bool("overwrite", False, "Replace an existing model folder.")
 
 

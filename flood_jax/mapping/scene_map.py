@@ -138,17 +138,30 @@ class AreaTally:
     return summary
 
 
+def _resample_problem(grid: Grid, resample_m: float) -> str | None:
+  """Why the scene cannot be mapped at `resample_m` metres, or None."""
+  if grid.crs.is_geographic:
+    return "--resample_m needs a projected CRS; warp it to UTM first"
+  size = grid.pixel_size()
+  if resample_m < size / 2:
+    return (
+      f"--resample_m={resample_m:g} is finer than half the input's {size:.1f} m pixels (it would "
+      f"make {(size / resample_m) ** 2:.0f} pixels of each); use >= {size / 2:g}"
+    )
+  return None
+
+
 def open_reader(scene: sources.SceneInput, model: TrainedModel, resample_m: float | None):
   """The scene's reader, on a grid of `resample_m` metres if asked; warns once where the
   input's pixels differ from those the model was trained at by more than 1.5x."""
   reader = SceneReader(scene)
-  trained = model.pixel_size_m
+  trained, size = model.pixel_size_m, reader.grid.pixel_size()
   if resample_m:
-    if reader.grid.crs.is_geographic:
+    problem = _resample_problem(reader.grid, resample_m)
+    if problem:
       reader.close()
-      raise UsageError(f"{scene.name}: --resample_m needs a projected CRS; warp it to UTM first")
+      raise UsageError(f"{scene.name}: {problem}")
     return resampled_reader(reader, resample_m / reader.grid.crs.linear_units_factor[1])
-  size = reader.grid.pixel_size()
   if max(size / trained, trained / size) > PIXEL_SIZE_TOLERANCE:
     logging.warning(
       "%s: pixels of %.1f m, but the model was trained at %.1f m; pass --resample_m=%g to map "
