@@ -64,6 +64,15 @@ class FloodModel:
     """Source, engine, threshold and map rules, as `predict` prints them."""
     return self.trained.describe()
 
+  def training_data(self) -> str:
+    """What the model was trained on: its data root, or that it saw synthetic data only."""
+    root = self.trained.config.data.root
+    if root:
+      return root
+    card = Path(self.trained.source) / "MODEL_CARD.md"
+    where = f"; read {card} before relying on its maps" if card.exists() else ""
+    return f"synthetic data only (flood_jax.dataset.synthetic), no real scene{where}"
+
   def map(
     self,
     vv_db: np.ndarray,

@@ -53,9 +53,17 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
 def run(define_flags: Callable[[], None], main: Callable[[], None]) -> None:
   """Defines the flags, parses them and runs `main()` with user errors as one line."""
   define_flags()
-  flags.DEFINE_bool("verbose", False, "Show tracebacks for user errors.")
+  # Declared as the program's own flag, so --help lists it with the program's.
+  flags.DEFINE_bool(
+    "verbose",
+    False,
+    "Show tracebacks and library logs (Dask, Orbax, ...).",
+    module_name=sys.argv[0],
+  )
 
   def wrapped(argv: Sequence[str]) -> None:
+    if not FLAGS.verbose:
+      quiet_library_logs()
     try:
       if len(argv) > 1:
         raise UsageError(f"unexpected arguments {list(argv[1:])}; every input is a --flag")
@@ -69,15 +77,21 @@ def run(define_flags: Callable[[], None], main: Callable[[], None]) -> None:
 
 
 class _LibraryInfoFilter:
-  """Drops INFO lines from libraries (Orbax prints a dozen per checkpoint); keeps warnings."""
+  """Drops INFO lines from libraries (Orbax prints a dozen per checkpoint, a Dask cluster
+  dozens per start); keeps warnings."""
 
-  NOISY = ("/orbax/", "/jax/", "/jaxlib/", "/tensorstore/", "/grain/", "/tensorboardX/")
+  NOISY = (
+    "/orbax/", "/jax/", "/jaxlib/", "/tensorstore/", "/grain/", "/tensorboardX/", "/distributed/",
+    "/dask/", "/pyogrio/", "/rasterio/",
+  )  # fmt: skip
 
   def filter(self, record) -> bool:
     return record.levelno >= 30 or not any(part in record.pathname for part in self.NOISY)
 
 
 def quiet_library_logs() -> None:
+  """Libraries' INFO lines off (every program, unless --verbose); Dask's loggers, which have
+  handlers of their own, to warnings."""
   import logging as python_logging
 
   from absl import logging as absl_logging
@@ -86,3 +100,5 @@ def quiet_library_logs() -> None:
   for target in (handler, python_logging.getLogger()):
     if not any(isinstance(existing, _LibraryInfoFilter) for existing in target.filters):
       target.addFilter(_LibraryInfoFilter())
+  for name in ("distributed", "dask", "pyogrio", "rasterio"):
+    python_logging.getLogger(name).setLevel(python_logging.WARNING)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from absl import flags
 
-from flood_jax import cli
+from flood_jax import cli, model_flags
 from flood_jax.core.files import write_json
 from flood_jax.dataset.catalog import SPLITS
 from flood_jax.errors import UsageError
@@ -38,6 +38,7 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   define_model_flags()
+  flags.adopt_module_key_flags(model_flags)  # --help lists the model's flags with these
   flags.DEFINE_enum("split", "test", list(SPLITS), "Split to evaluate.")
   flags.DEFINE_string(
     "data_root", None, "Dataset root (default: the run's config, or its synthetic data)."
@@ -84,9 +85,6 @@ def compare_engines(models: Iterable[TrainedModel], data_root: str | Path, outpu
 
 
 def main() -> None:
-  from flood_jax.cli import quiet_library_logs
-
-  quiet_library_logs()
   specs = engine_specs(FLAGS.engines or []) or [(None, None)]  # a typo stops before any load
   # One engine's model at a time; the first also gives the config (a workdir's data root).
   models = (model_from_flags(engine=engine, precision=precision) for engine, precision in specs)

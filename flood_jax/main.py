@@ -38,9 +38,6 @@ def main() -> None:
   cli.require("config", "workdir")
   import jax
 
-  from flood_jax.cli import quiet_library_logs
-
-  quiet_library_logs()
   if FLAGS.coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS"):
     jax.distributed.initialize(
       coordinator_address=FLAGS.coordinator_address,

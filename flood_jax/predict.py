@@ -28,9 +28,8 @@ from pathlib import Path
 
 from absl import flags
 
-from flood_jax import api, cli
+from flood_jax import api, cli, model_flags
 from flood_jax.api import FloodModel
-from flood_jax.cli import quiet_library_logs
 from flood_jax.errors import UsageError
 from flood_jax.mapping import batch
 from flood_jax.mapping.scene_map import MapOptions, Outputs, describe
@@ -42,6 +41,7 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   define_model_flags()
+  flags.adopt_module_key_flags(model_flags)  # --help lists the model's flags with these
   flags.DEFINE_string(
     "input",
     None,
@@ -173,6 +173,7 @@ def map_one_scene(model: FloodModel) -> None:
     **dataclasses.asdict(map_options()),
   )
   outputs = Outputs.beside(Path(FLAGS.output), FLAGS.probability, None)
+  print(f"scale: {summary['scale']} ({summary['scale_reason']})", file=sys.stderr)
   print(describe(outputs, summary))
 
 
@@ -226,9 +227,9 @@ def main() -> None:
   cli.require("output")
   if not (FLAGS.input or FLAGS.vv or FLAGS.vh):  # before minutes of loading a model
     raise UsageError("--input (or --vv and --vh) is required")
-  quiet_library_logs()
   model = load_model()
   print(f"model: {model.describe()}", file=sys.stderr)
+  print(f"trained on: {model.training_data()}", file=sys.stderr)
   if batch.is_scene_list(FLAGS.input) or FLAGS.workers or FLAGS.scheduler:
     map_scene_list(model)
   else:

@@ -244,3 +244,32 @@ def test_resampling_finer_than_half_the_input_pixels_is_refused(tmp_path):
                "--resample_m=2")  # fmt: skip
   assert_clean_error(result, "--resample_m=2 is finer than half the input's 10.0 m pixels")
   assert result.returncode == 2 and not list(tmp_path.glob("*map*"))
+
+
+def test_help_lists_every_flag_a_user_may_need():
+  """--help used to hide the model's flags and --verbose (only --helpfull showed them)."""
+  result = run("flood_jax.predict", "--help")
+  for flag in ("--model", "--engine", "--precision", "--threads", "--[no]flips", "--min_area_m2",
+               "--max_water_caps", "--[no]verbose", "--input", "--workers"):  # fmt: skip
+    assert flag in result.stdout, flag
+
+
+def test_predict_says_the_scale_decision_and_what_the_model_was_trained_on(real_root, tmp_path):
+  chip = real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif"
+  result = run("flood_jax.predict", f"--input={chip}", f"--output={tmp_path / 'map.tif'}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "scale: db (values:" in result.stderr
+  assert "trained on: synthetic data only" in result.stderr
+
+
+def test_a_dask_run_prints_no_library_info_lines(real_root, tmp_path):
+  """With --workers, 68 of 75 lines used to be Dask INFO lines; --verbose shows them."""
+  listing = tmp_path / "one.txt"
+  listing.write_text(
+    str(real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif")
+  )
+  result = run("flood_jax.predict", f"--input={listing}", f"--output={tmp_path / 'maps'}",
+               "--workers=1")  # fmt: skip
+  assert result.returncode == 0, result.stderr[-2000:]
+  library = [line for line in result.stderr.splitlines() if "distributed" in line]
+  assert not library, library[:5]
