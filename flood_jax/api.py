@@ -208,11 +208,15 @@ def map_scenes(
   scenes = _scene_specs(inputs)
   spec = (model or load_model()).spec
   job = batch.ListJob(_map_options(options), scale, probability, vectors_suffix)
+
+  def on_row(rows):  # summary.csv as rows finish: a killed batch still has one
+    batch.write_summary(rows, folder)
+
   if client is None:
-    rows = batch.run_serial(scenes, spec, folder, job, show_progress)
+    rows = batch.run_serial(scenes, spec, folder, job, show_progress, on_row)
   else:
-    rows = batch.run_dask(scenes, spec, folder, job, client, retries, show_progress)
-  batch.write_summary(rows, Path(folder))
+    rows = batch.run_dask(scenes, spec, folder, job, client, retries, show_progress, on_row)
+  batch.write_summary(rows, folder)
   return sorted(rows, key=lambda row: row["scene"])
 
 

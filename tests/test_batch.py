@@ -12,6 +12,7 @@ from rasterio.transform import from_origin
 
 from flood_jax.dataset.synthetic import synthesize_scene
 from flood_jax.mapping import batch
+from flood_jax.mapping.inference import BUNDLED_MODEL
 
 pytest.importorskip("distributed")
 
@@ -137,3 +138,31 @@ def test_stac_item_collection_lists_vv_and_vh_assets(scenes, tmp_path):
   specs = batch.list_scenes(str(listing))
   assert [spec.name for spec in specs] == ["S1A_item0", "S1A_item1"]
   assert specs[0].vv == str(folder / "item0_vv.tif") and specs[0].vh.endswith("item0_vh.tif")
+
+
+def test_one_bad_scene_fails_alone_and_the_batch_goes_on(real_root, tmp_path):
+  """A truncated TIFF (a library's RasterioIOError, not a project error) between good scenes
+  used to end the serial batch in a traceback with no summary.csv; now it is that scene's failed
+  row naming its file, the others are mapped, and summary.csv keeps everything."""
+  import flood_jax
+
+  chips = real_root / "data/flood_events/HandLabeled/S1Hand"
+  folder = tmp_path / "scenes"
+  folder.mkdir()
+  good = [chips / "India_900498_S1Hand.tif", chips / "Mekong_333434_S1Hand.tif"]
+  (folder / "a_good.tif").write_bytes(good[0].read_bytes())
+  data = good[1].read_bytes()
+  (folder / "b_truncated.tif").write_bytes(data[: len(data) // 2])
+  (folder / "c_good.tif").write_bytes(good[1].read_bytes())
+  seen = []
+  rows = batch.run_serial(batch.list_scenes(str(folder)), batch.ModelSpec(str(BUNDLED_MODEL)),
+                          tmp_path / "maps", batch.ListJob(), False, lambda rows: seen.append(len(rows)))  # fmt: skip
+  assert [row["status"] for row in rows] == ["done", "failed", "done"]
+  assert str(folder / "b_truncated.tif") in rows[1]["error"] and "\n" not in rows[1]["error"]
+  assert seen == [1, 2, 3]  # summary.csv can be written as each row finishes
+  again = flood_jax.map_scenes(str(folder), tmp_path / "maps")
+  by_scene = {row["scene"]: row for row in again}
+  assert by_scene["a_good"]["status"] == "skipped (complete)"
+  assert by_scene["a_good"]["water_km2"] == pytest.approx(rows[0]["water_km2"])  # kept areas
+  written = _rows(tmp_path / "maps")
+  assert written["a_good"]["water_km2"] != "" and written["b_truncated"]["status"] == "failed"

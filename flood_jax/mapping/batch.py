@@ -157,11 +157,15 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+AREA_FIELDS = ("valid_pixels", "water_km2", "flood_km2", "permanent_water_km2")
+
+
 def map_scene(scene_spec: SceneSpec, model_spec: ModelSpec, folder: str, job: ListJob) -> dict:
   """Maps one scene into `folder` (or skips it when complete); one summary.csv row.
 
-  User errors (a corrupt or unreadable scene) become a failed row; anything else propagates,
-  so Dask can retry the task.
+  Any error of this scene (a corrupt file, a library's exception) becomes its failed row with a
+  one-line message naming its input, so the other scenes go on; only a dying worker makes Dask
+  retry the task.
   """
   start = time.perf_counter()
   row = {"scene": scene_spec.name, "worker": _worker_name()}
@@ -173,24 +177,32 @@ def map_scene(scene_spec: SceneSpec, model_spec: ModelSpec, folder: str, job: Li
     model = worker_model(model_spec)
     scene = sources.resolve_input(scene_spec.input, scene_spec.vv, scene_spec.vh, job.scale)
     if is_complete(outputs, scene, model):
-      return {**row, "status": "skipped (complete)", "seconds": 0.0}
+      return {**row, **_recorded_areas(outputs), "status": "skipped (complete)", "seconds": 0.0}
     options = dataclasses.replace(job.options, overwrite=True, show_progress=False)
     summary = predict_scene(model, scene, outputs, options)
-  except FloodJaxError as error:
-    return {
-      **row,
-      "status": "failed",
-      "error": str(error),
-      "seconds": round(time.perf_counter() - start, 1),
-    }
-  areas = {key: summary.get(key, "") for key in ("water_km2", "flood_km2", "permanent_water_km2")}
-  return {
-    **row,
-    "status": "done",
-    "valid_pixels": summary["valid_pixels"],
-    **areas,
-    "seconds": round(time.perf_counter() - start, 1),
-  }
+  except Exception as error:  # this scene's failure, not the batch's
+    seconds = round(time.perf_counter() - start, 1)
+    return {**row, "status": "failed", "error": _one_line(error, scene_spec), "seconds": seconds}
+  areas = {key: summary.get(key, "") for key in AREA_FIELDS}
+  return {**row, "status": "done", **areas, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def _one_line(error: Exception, scene_spec: SceneSpec) -> str:
+  """The error in one line that names the scene's input (the project's errors already do)."""
+  if isinstance(error, FloodJaxError):
+    return str(error)
+  where = scene_spec.input or scene_spec.vv
+  message = " ".join(f"{type(error).__name__}: {error}".split())[:500]
+  return message if where and where in message else f"{where}: {message}"
+
+
+def _recorded_areas(outputs: Outputs) -> dict:
+  """The areas a complete scene's STAC Item recorded when it was mapped."""
+  try:
+    properties = json.loads(outputs.stac.read_text()).get("properties", {})
+  except (OSError, ValueError):
+    return {}
+  return {key: properties.get(f"flood_jax:{key}", "") for key in AREA_FIELDS}
 
 
 def summary_path(folder: str | Path) -> Path:
@@ -207,20 +219,25 @@ def write_summary(rows: list[dict], folder: str | Path) -> Path:
   return path
 
 
-def run_serial(scenes, model_spec, folder, job: ListJob, show_progress=True) -> list[dict]:
+def run_serial(
+  scenes, model_spec, folder, job: ListJob, show_progress=True, on_row=None
+) -> list[dict]:
+  """Each scene in turn in this process; `on_row(rows so far)` after each."""
   from tqdm import tqdm
 
   Path(folder).mkdir(parents=True, exist_ok=True)
-  return [
-    map_scene(scene, model_spec, str(folder), job)
-    for scene in tqdm(
-      scenes, desc="scenes", unit="scene", disable=not show_progress, file=sys.stderr
-    )
-  ]
+  rows = []
+  for scene in tqdm(
+    scenes, desc="scenes", unit="scene", disable=not show_progress, file=sys.stderr
+  ):
+    rows.append(map_scene(scene, model_spec, str(folder), job))
+    if on_row:
+      on_row(rows)
+  return rows
 
 
 def run_dask(
-  scenes, model_spec, folder, job: ListJob, client, retries: int, show_progress=True
+  scenes, model_spec, folder, job: ListJob, client, retries: int, show_progress=True, on_row=None
 ) -> list[dict]:
   """One task per scene on `client`; a task that still fails after `retries` is a failed row."""
   from distributed import as_completed
@@ -244,8 +261,9 @@ def run_dask(
     try:
       rows.append(future.result())
     except Exception as error:  # a worker died more than `retries` times, or a bug
-      message = " ".join(f"{type(error).__name__}: {error}".split())[:500]
-      rows.append({"scene": scene.name, "status": "failed", "error": message})
+      rows.append({"scene": scene.name, "status": "failed", "error": _one_line(error, scene)})
+    if on_row:
+      on_row(rows)
     progress.update()
   progress.close()
   return rows
