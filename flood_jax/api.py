@@ -205,7 +205,8 @@ def map_scenes(
   sequence of inputs. One row per scene (also `folder/summary.csv`); a scene that fails is a
   row with its error while the others go on; complete outputs are skipped. With a
   `dask.distributed` client, one task per scene on its workers."""
-  scenes = _scene_specs(inputs)
+  scenes = batch.unique_names(_scene_specs(inputs))
+  batch.check_folder_holds_no_input(scenes, folder)
   spec = (model or load_model()).spec
   job = batch.ListJob(_map_options(options), scale, probability, vectors_suffix)
 

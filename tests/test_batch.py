@@ -166,3 +166,34 @@ def test_one_bad_scene_fails_alone_and_the_batch_goes_on(real_root, tmp_path):
   assert by_scene["a_good"]["water_km2"] == pytest.approx(rows[0]["water_km2"])  # kept areas
   written = _rows(tmp_path / "maps")
   assert written["a_good"]["water_km2"] != "" and written["b_truncated"]["status"] == "failed"
+
+
+def test_inputs_sharing_a_name_keep_a_map_each(real_root, tmp_path):
+  """eventA/scene.tif and eventB/scene.tif used to write one scene_flood.tif (eventB's) with
+  both rows done; each now keeps its own map, the names stable across reruns."""
+  import flood_jax
+
+  chips = real_root / "data/flood_events/HandLabeled/S1Hand"
+  for event, chip in (("eventA", "India_900498"), ("eventB", "Mekong_333434")):
+    (tmp_path / event).mkdir()
+    (tmp_path / event / "scene.tif").write_bytes((chips / f"{chip}_S1Hand.tif").read_bytes())
+  listing = tmp_path / "scenes.txt"
+  listing.write_text(f"{tmp_path / 'eventA/scene.tif'}\n{tmp_path / 'eventB/scene.tif'}\n")
+  rows = flood_jax.map_scenes(str(listing), tmp_path / "maps")
+  maps = sorted((tmp_path / "maps").glob("*_flood.tif"))
+  assert len(maps) == 2 and [row["status"] for row in rows] == ["done", "done"]
+  assert rows[0]["water_km2"] != pytest.approx(rows[1]["water_km2"])  # two different scenes
+  again = flood_jax.map_scenes(str(listing), tmp_path / "maps")
+  assert {row["status"] for row in again} == {"skipped (complete)"}
+
+
+def test_an_output_folder_holding_an_input_is_refused(real_root, tmp_path):
+  """--input=FOLDER --output=FOLDER used to map, then map its own outputs on the rerun."""
+  import flood_jax
+  from flood_jax.errors import UsageError
+
+  chip = real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif"
+  (tmp_path / "scene.tif").write_bytes(chip.read_bytes())
+  with pytest.raises(UsageError, match="holds the input"):
+    flood_jax.map_scenes(str(tmp_path), tmp_path)
+  assert not list(tmp_path.glob("*_flood*"))

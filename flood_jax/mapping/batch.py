@@ -19,12 +19,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import socket
 import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import rasterio
@@ -119,6 +121,30 @@ def list_scenes(listing: str) -> list[SceneSpec]:
   if not entries:
     raise UsageError(f"{path}: lists no scene")
   return [SceneSpec(Path(entry.rstrip("/")).stem, input=entry) for entry in entries]
+
+
+def unique_names(scenes: list[SceneSpec]) -> list[SceneSpec]:
+  """The scenes with names their outputs can take side by side: where two inputs share a stem
+  (eventA/scene.tif and eventB/scene.tif, a zip and its unpacked folder), each takes a stable
+  suffix from its input's path, so neither map replaces the other."""
+  counts = Counter(scene.name for scene in scenes)
+  renamed = []
+  for scene in scenes:
+    if counts[scene.name] > 1:
+      where = str(scene.input or scene.vv)
+      suffix = hashlib.sha1(where.encode()).hexdigest()[:6]
+      scene = dataclasses.replace(scene, name=f"{scene.name}_{suffix}")
+    renamed.append(scene)
+  return renamed
+
+
+def check_folder_holds_no_input(scenes: list[SceneSpec], folder: str | Path) -> None:
+  """UsageError where the output folder holds an input (a rerun would map the maps)."""
+  folder = Path(folder).resolve()
+  for scene in scenes:
+    for where in (scene.input, scene.vv, scene.vh):
+      if where and not where.startswith("/vsi") and Path(where).resolve().is_relative_to(folder):
+        raise UsageError(f"{folder}: holds the input {where}; write the maps to another folder")
 
 
 def is_scene_list(input: str | None) -> bool:
