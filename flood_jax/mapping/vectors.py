@@ -1,8 +1,9 @@
 """Water polygons of a finished flood map, with their class and area, written by pyogrio (GDAL).
 
 Polygons come from GDAL's polygonize run on the map's band (`rasterio.features.shapes`), which
-reads the file block by block, so memory does not hold the whole map. Areas are in m²: planar in
-a projected CRS, geodesic on the WGS84 ellipsoid in a geographic one.
+reads the file block by block, so memory does not hold the whole map. Areas are ground areas in m²:
+geodesic on the WGS84 ellipsoid in a geographic CRS, planar over the CRS's area scale in a
+projected one (so Web Mercator's are true too).
 """
 
 from __future__ import annotations
@@ -17,13 +18,21 @@ from rasterio.features import shapes
 
 from flood_jax.core.files import atomic_path
 from flood_jax.mapping.products import ClassScheme
+from flood_jax.scenes.scene import areal_scales
 
 CHUNK = 10_000  # polygons per write
 
 
 def _areas_m2(geometries: list, crs) -> np.ndarray:
+  """Ground areas: geodesic in a geographic CRS, else planar over the CRS's area scale at each
+  polygon's centroid (as the map's tally counts them)."""
+  if not geometries:
+    return np.zeros(0)
   if not crs.is_geographic:
-    return shapely.area(np.asarray(geometries)) * crs.linear_units_factor[1] ** 2
+    polygons = np.asarray(geometries)
+    centroids = shapely.centroid(polygons)
+    scales = areal_scales(crs, shapely.get_x(centroids), shapely.get_y(centroids))
+    return shapely.area(polygons) * crs.linear_units_factor[1] ** 2 / scales
   from pyproj import Geod
 
   geod = Geod(ellps="WGS84")

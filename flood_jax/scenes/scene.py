@@ -39,6 +39,20 @@ def bounded_gdal_cache() -> rasterio.Env:
   return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20)  # bytes in rasterio 1.4
 
 
+AREA_SCALE_TOLERANCE = 0.005  # a CRS this close to true area keeps its planar areas (UTM)
+
+
+def areal_scales(crs, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+  """float64: how much larger the projected CRS `crs` draws ground areas at the points (xs, ys)
+  (pyproj's areal scale factor), 1 where that is within AREA_SCALE_TOLERANCE of 1."""
+  from pyproj import CRS, Proj, Transformer
+
+  projected = CRS.from_user_input(crs.to_wkt())
+  lon, lat = Transformer.from_crs(projected, "EPSG:4326", always_xy=True).transform(xs, ys)
+  scales = np.asarray(Proj(projected).get_factors(lon, lat).areal_scale, np.float64)
+  return np.where(np.abs(scales - 1.0) > AREA_SCALE_TOLERANCE, scales, 1.0)
+
+
 class Grid(NamedTuple):
   """Where a scene's pixels are: CRS, affine transform and size."""
 
@@ -66,11 +80,15 @@ class Grid(NamedTuple):
     return float(np.median(self.row_areas_m2(self.height // 2, 1)))
 
   def row_areas_m2(self, top: int, rows: int) -> np.ndarray:
-    """float64 [rows]: the ground area of one pixel of each row (geodesic if geographic)."""
+    """float64 [rows]: the ground area of one pixel of each row: geodesic in a geographic CRS;
+    in a projected one the planar area over the CRS's area scale at the row's centre
+    (`areal_scales`: Web Mercator's 1/cos² of the latitude; 1 within 0.5%, UTM)."""
     if not self.crs.is_geographic:
       side = self.crs.linear_units_factor[1]
       area = abs(self.transform.a * self.transform.e - self.transform.b * self.transform.d)
-      return np.full(rows, area * side * side)
+      centres = [self.transform * (self.width / 2, row + 0.5) for row in range(top, top + rows)]
+      xs, ys = (np.asarray(values) for values in zip(*centres, strict=True))
+      return area * side * side / areal_scales(self.crs, xs, ys)
     from pyproj import Geod
 
     geod = Geod(ellps="WGS84")
