@@ -340,3 +340,28 @@ def test_ground_areas_are_true_in_any_crs(crs, tmp_path):
   area = read(tmp_path / "water.gpkg", columns=["area_m2"])[3][0].sum()
   patch = grid.transform * rasterio.Affine.translation(50, 100)
   assert area == pytest.approx(_footprint_area_m2(grid.crs, patch, 100, 200), rel=0.005)
+
+
+def test_what_a_gis_reads_descriptions_units_wgs84_geojson_and_stac_ids(real_root, tmp_path):
+  """Rasters had no band description or unit, GeoJSON was in UTM, and every STAC Item had the id
+  'flood'. (A GeoTIFF palette holds no alpha, so its unused entries stay opaque black.)"""
+  import json
+
+  import flood_jax
+
+  chips = real_root / "data/flood_events/HandLabeled/S1Hand"
+  model = flood_jax.load_model()
+  (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+  flood_jax.map_scene(chips / "India_900498_S1Hand.tif", tmp_path / "a" / "flood.tif",
+                      model=model, probability=True, vectors=tmp_path / "a" / "flood.geojson")  # fmt: skip
+  flood_jax.map_scene(chips / "Mekong_333434_S1Hand.tif", tmp_path / "b" / "flood.tif", model=model)
+  with rasterio.open(tmp_path / "a" / "flood.tif") as dataset:
+    assert dataset.descriptions[0].startswith("flood map: 0 dry, 1 water")
+  with rasterio.open(tmp_path / "a" / "flood_probability.tif") as dataset:
+    assert dataset.descriptions[0] == "water probability (percent)" and dataset.units[0] == "%"
+  geojson = json.loads((tmp_path / "a" / "flood.geojson").read_text())
+  lon, lat = np.asarray(geojson["features"][0]["geometry"]["coordinates"][0]).T
+  assert 93.7 < lon.min() < lon.max() < 93.8 and 26.7 < lat.min() < lat.max() < 26.8
+  assert {feature["properties"]["class_name"] for feature in geojson["features"]} == {"water"}
+  ids = [json.loads((tmp_path / name / "flood.json").read_text())["id"] for name in "ab"]
+  assert ids[0].startswith("India_900498_S1Hand_flood_") and len(set(ids)) == 2

@@ -68,10 +68,10 @@ class ClassScheme:
     return "flood map: " + ", ".join(f"{value} {name}" for value, name in self.names.items())
 
 
-KINDS = {  # dtype, nodata, overview resampling
-  "classes": ("uint8", NODATA, "NEAREST"),
-  "probability": ("uint8", NODATA, "AVERAGE"),
-  "probability_float32": ("float32", float("nan"), "AVERAGE"),
+KINDS = {  # dtype, nodata, overview resampling, unit of the band
+  "classes": ("uint8", NODATA, "NEAREST", ""),
+  "probability": ("uint8", NODATA, "AVERAGE", "%"),
+  "probability_float32": ("float32", float("nan"), "AVERAGE", "1"),
 }
 
 
@@ -84,10 +84,12 @@ def partial_paths(path: Path) -> tuple[Path, Path]:
 class MapWriter:
   """Strips into a tiled GeoTIFF under a partial name; `finish()` makes it a COG at `path`."""
 
-  def __init__(self, path: Path, grid: Grid, kind: str, tags: dict | None = None):
+  def __init__(
+    self, path: Path, grid: Grid, kind: str, tags: dict | None = None, description: str = ""
+  ):
     self.path, self.kind = Path(path), kind
     self.partial = partial_paths(self.path)[0]
-    dtype, nodata, self.overviews = KINDS[kind]
+    dtype, nodata, self.overviews, unit = KINDS[kind]
     self._dataset = rasterio.open(
       self.partial,
       "w",
@@ -107,6 +109,8 @@ class MapWriter:
     )
     if kind == "classes":
       self._dataset.write_colormap(1, COLOURS)
+    self._dataset.set_band_description(1, description)
+    self._dataset.set_band_unit(1, unit)
     self._dataset.update_tags(**(tags or {}))
 
   def write_rows(self, top: int, rows: np.ndarray) -> None:

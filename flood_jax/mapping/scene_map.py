@@ -221,13 +221,18 @@ class SceneMapping:
     tags = {**_tags(scene, model), "flood_jax_classes": json.dumps(self.scheme.names)}
     if before is not None:
       tags["flood_jax_pre_event"] = json.dumps(scene_summary(before))
-    self.writers = [products.MapWriter(outputs.map, self.grid, "classes", tags)]
+    self.writers = [
+      products.MapWriter(outputs.map, self.grid, "classes", tags, self.scheme.title())
+    ]
     self.probability_kind = (
       "probability_float32" if options.probability_dtype == "float32" else "probability"
     )
     if outputs.probability:
+      unit = "percent" if self.probability_kind == "probability" else "0 to 1"
       self.writers.append(
-        products.MapWriter(outputs.probability, self.grid, self.probability_kind, tags)
+        products.MapWriter(
+          outputs.probability, self.grid, self.probability_kind, tags, f"water probability ({unit})"
+        )
       )
     unit = min_pixels(model.min_area_m2, self.grid.centre_pixel_area_m2())
     self.rules = map_rules(unit, self.scheme.permanent_water, permanent, excluded)
@@ -295,7 +300,8 @@ def predict_scene(
   summary["seconds"] = round(time.perf_counter() - start, 1)
   extra = {"probability": outputs.probability, "vectors": outputs.vectors}
   extra = {key: path for key, path in extra.items() if path}
-  item = stac_item(outputs.map, summary.pop("grid"), summary, extra, options.scheme)
+  item_id = f"{scene.name}_flood_{model.fingerprint()[:8]}"  # unique per input and model
+  item = stac_item(outputs.map, summary.pop("grid"), summary, extra, options.scheme, item_id)
   write_json(outputs.stac, item)
   return summary
 

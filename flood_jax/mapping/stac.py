@@ -62,9 +62,15 @@ def _add_map_asset(item, map_path: Path, grid: Grid, scheme: ClassScheme) -> Non
 
 
 def stac_item(
-  map_path: Path, grid: Grid, summary: dict, extra_assets: dict[str, Path], scheme: ClassScheme
+  map_path: Path,
+  grid: Grid,
+  summary: dict,
+  extra_assets: dict[str, Path],
+  scheme: ClassScheme,
+  item_id: str | None = None,
 ) -> dict:
-  """The STAC Item of the map at `map_path` (a dict ready for JSON), its classes `scheme`'s."""
+  """The STAC Item `item_id` (default: the map's stem) of the map at `map_path` (a dict ready
+  for JSON), its classes `scheme`'s."""
   import pystac
   from pystac.extensions.projection import ProjectionExtension
 
@@ -80,7 +86,7 @@ def stac_item(
     **{f"flood_jax:{key}": value for key, value in summary.items()},
   }
   item = pystac.Item(
-    id=map_path.stem,
+    id=item_id or map_path.stem,
     geometry=geometry,
     bbox=[west, south, east, north],
     datetime=acquired or dt.datetime.now(dt.UTC),

@@ -69,11 +69,25 @@ def write_vectors(map_path: Path, output: Path, scheme: ClassScheme) -> int:
   already removed the small ones (`flood_jax.mapping.sieve`), so the polygons' areas add up to the map's.
   Returns how many."""
   crs, geometries, classes, areas = _polygons(map_path, scheme.water_classes)
+  if output.suffix.lower() == ".geojson" and geometries:  # RFC 7946: WGS 84 longitude, latitude
+    geometries, crs = _to_wgs84(geometries, crs)
   names = scheme.names
   layer = re.sub(r"\W", "_", output.stem) or "water"
   with atomic_path(output) as partial:
     _write(partial, layer, crs, geometries, classes, areas, names)
   return len(geometries)
+
+
+def _to_wgs84(geometries: list, crs):
+  """The polygons in EPSG:4326 (longitude, latitude), areas already measured."""
+  from pyproj import Transformer
+  from rasterio.crs import CRS
+
+  transformer = Transformer.from_crs(crs.to_wkt(), "EPSG:4326", always_xy=True)
+  moved = shapely.transform(
+    np.asarray(geometries, object), lambda xy: np.column_stack(transformer.transform(*xy.T))
+  )
+  return list(moved), CRS.from_epsg(4326)
 
 
 def _write(path: Path, layer: str, crs, geometries, classes, areas, names) -> None:
