@@ -30,6 +30,7 @@ from flood_jax.mapping.map_rules import map_rules
 from flood_jax.mapping.products import ClassScheme
 from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
 from flood_jax.mapping.sieve import min_pixels
+from flood_jax.mapping.vectors import vectors_suffix as checked_suffix
 from flood_jax.scenes import sources
 from flood_jax.scenes.scene import Grid
 
@@ -208,7 +209,8 @@ def map_scenes(
   scenes = batch.unique_names(_scene_specs(inputs))
   batch.check_folder_holds_no_input(scenes, folder)
   spec = (model or load_model()).spec
-  job = batch.ListJob(_map_options(options), scale, probability, vectors_suffix)
+  suffix = None if vectors_suffix is None else checked_suffix(vectors_suffix)
+  job = batch.ListJob(_map_options(options), scale, probability, suffix)
 
   def on_row(rows):  # summary.csv as rows finish: a killed batch still has one
     batch.write_summary(rows, folder)

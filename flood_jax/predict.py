@@ -33,6 +33,7 @@ from flood_jax.api import FloodModel
 from flood_jax.errors import UsageError
 from flood_jax.mapping import batch
 from flood_jax.mapping.scene_map import MapOptions, Outputs, describe
+from flood_jax.mapping.vectors import vectors_suffix
 from flood_jax.model_flags import define_model_flags, model_source, parse_water_caps
 from flood_jax.scenes import sources
 
@@ -196,7 +197,7 @@ def map_scene_list(model: FloodModel) -> None:
     model=model,
     scale=FLAGS.scale,
     probability=FLAGS.probability,
-    vectors_suffix=Path(FLAGS.vectors).suffix if FLAGS.vectors else None,
+    vectors_suffix=vectors_suffix(FLAGS.vectors) if FLAGS.vectors else None,
     show_progress=True,
     **options,
   )

@@ -113,7 +113,7 @@ def test_small_patches_are_sieved_and_polygons_carry_class_and_area(products):
 def test_stac_item_names_inputs_model_scale_and_areas(products, scene):
   model, outputs, summary = products
   item = json.loads(outputs.stac.read_text())
-  assert item["type"] == "Feature" and item["id"] == "flood"
+  assert item["type"] == "Feature" and item["id"].startswith("scene_flood_")
   west, south, east, north = item["bbox"]
   assert -180 <= west < east <= 180 and -90 <= south < north <= 90
   properties = item["properties"]
@@ -365,3 +365,47 @@ def test_what_a_gis_reads_descriptions_units_wgs84_geojson_and_stac_ids(real_roo
   assert {feature["properties"]["class_name"] for feature in geojson["features"]} == {"water"}
   ids = [json.loads((tmp_path / name / "flood.json").read_text())["id"] for name in "ab"]
   assert ids[0].startswith("India_900498_S1Hand_flood_") and len(set(ids)) == 2
+
+
+def test_a_scene_s_products_are_all_or_nothing(real_root, tmp_path):
+  """A kill -9 while the polygons were written left a finished-looking map and probability, no
+  STAC Item and partial vectors the rerun refused; now nothing is in place until everything is
+  written, and the rerun clears the partial files and completes."""
+  import subprocess
+  import sys
+
+  chip = real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif"
+  map_path, shapefile = tmp_path / "flood.tif", tmp_path / "water.shp"
+  script = (
+    "import os, sys, flood_jax, flood_jax.mapping.vectors as v\n"
+    "v._write = lambda *a, **k: os._exit(9)\n"
+    "flood_jax.map_scene(sys.argv[1], sys.argv[2], probability=True, vectors=sys.argv[3])\n"
+  )
+  killed = subprocess.run([sys.executable, "-c", script, str(chip), str(map_path), str(shapefile)])
+  assert killed.returncode == 9
+  assert not [path for path in tmp_path.iterdir() if not path.name.startswith(".")]
+  assert any(".partial" in path.name for path in tmp_path.iterdir())  # what the kill left
+  import flood_jax
+
+  flood_jax.map_scene(chip, map_path, probability=True, vectors=shapefile)
+  names = sorted(path.name for path in tmp_path.iterdir())
+  assert names == ["flood.json", "flood.tif", "flood_probability.tif", "water.cpg", "water.dbf",
+                   "water.prj", "water.shp", "water.shx"]  # fmt: skip
+  from pyogrio.raw import read
+
+  assert len(read(shapefile, columns=["class_name"])[3][0]) > 0  # a readable Shapefile
+
+
+def test_vector_formats_are_checked_before_any_mapping(real_root, tmp_path):
+  import flood_jax
+  from flood_jax.errors import UsageError
+
+  chip = real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif"
+  for bad in ("water.txt", "water"):
+    with pytest.raises(UsageError, match="not a polygon format"):
+      flood_jax.map_scene(chip, tmp_path / "flood.tif", vectors=tmp_path / bad)
+  assert not list(tmp_path.iterdir())
+  (tmp_path / "scenes").mkdir()
+  (tmp_path / "scenes" / "india.tif").write_bytes(chip.read_bytes())
+  flood_jax.map_scenes(str(tmp_path / "scenes"), tmp_path / "maps", vectors_suffix=".gpkg")
+  assert (tmp_path / "maps" / "india_flood.gpkg").exists()  # --vectors=.gpkg with a folder

@@ -21,6 +21,28 @@ def partial_path(path: str | Path) -> Path:
   return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
+SIDECARS = {".shp": (".shp", ".shx", ".dbf", ".prj", ".cpg")}  # files a multi-file format writes
+
+
+def companions(path: str | Path) -> list[Path]:
+  """`path` and the files its format writes beside it (a Shapefile's .shx, .dbf, .prj, .cpg)."""
+  path = Path(path)
+  return [path.with_suffix(suffix) for suffix in SIDECARS.get(path.suffix.lower(), (path.suffix,))]
+
+
+def commit(path: str | Path) -> None:
+  """Renames the partial files of `path` (and of its companions) into place."""
+  for target in companions(path):
+    if partial_path(target).exists():
+      partial_path(target).replace(target)
+
+
+def clear_partial(path: str | Path) -> None:
+  """Removes the partial files of `path` and its companions (a killed run's, never finished)."""
+  for target in companions(path):
+    partial_path(target).unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
   """Yields the partial path to write; renames it to `path` when the block succeeds and
@@ -68,7 +90,12 @@ def _json_safe(value):
   return value
 
 
+def json_text(payload) -> str:
+  """JSON of `payload`, NaN and infinity as null (they are not JSON)."""
+  return json.dumps(_json_safe(payload), indent=2)
+
+
 def write_json(path: str | Path, payload) -> None:
   """Writes JSON atomically; NaN and infinity become null (they are not JSON)."""
   with atomic_path(path) as partial:
-    partial.write_text(json.dumps(_json_safe(payload), indent=2))
+    partial.write_text(json_text(payload))

@@ -23,7 +23,7 @@ import rasterio
 import rasterio.shutil
 from rasterio.windows import Window
 
-from flood_jax.core.files import atomic_path, partial_path
+from flood_jax.core.files import clear_partial, partial_path
 from flood_jax.errors import UsageError
 from flood_jax.scenes.scene import Grid
 
@@ -116,21 +116,24 @@ class MapWriter:
   def write_rows(self, top: int, rows: np.ndarray) -> None:
     self._dataset.write(rows[None], window=Window(0, top, rows.shape[1], rows.shape[0]))
 
-  def finish(self) -> None:
+  def finish(self) -> Path:
+    """The COG, written under its partial name (`core.files.commit` puts it in place, with the
+    scene's other files); returns that name."""
     self._dataset.close()
     predictor = 3 if self.kind == "probability_float32" else 2
-    with atomic_path(self.path) as cog:
-      rasterio.shutil.copy(
-        self.partial,
-        cog,
-        driver="COG",
-        COMPRESS="DEFLATE",
-        PREDICTOR=predictor,
-        BLOCKSIZE=512,
-        OVERVIEW_RESAMPLING=self.overviews,
-        BIGTIFF="IF_SAFER",
-      )
+    cog = partial_path(self.path)
+    rasterio.shutil.copy(
+      self.partial,
+      cog,
+      driver="COG",
+      COMPRESS="DEFLATE",
+      PREDICTOR=predictor,
+      BLOCKSIZE=512,
+      OVERVIEW_RESAMPLING=self.overviews,
+      BIGTIFF="IF_SAFER",
+    )
     self.partial.unlink()
+    return cog
 
   def abort(self) -> None:
     self._dataset.close()
@@ -164,6 +167,8 @@ def check_outputs(outputs: list[Path], inputs: tuple[str, ...], overwrite: bool)
       raise UsageError(f"{output}: is an input of this run; choose another output path")
     if not output.parent.is_dir():
       raise UsageError(f"{output}: output folder {output.parent} does not exist; create it first")
+    if output.is_dir():
+      raise UsageError(f"{output}: is a folder; give the path of a file to write")
     if output.exists() and not overwrite:
       raise UsageError(f"{output}: already exists; pass --overwrite to replace it")
     try:  # a probe, since permission bits say nothing about read-only file systems or root
@@ -173,3 +178,4 @@ def check_outputs(outputs: list[Path], inputs: tuple[str, ...], overwrite: bool)
       raise UsageError(f"{output}: output folder is not writable ({error.strerror})") from None
     for leftover in partial_paths(output):  # a killed run's, never a finished file
       leftover.unlink(missing_ok=True)
+    clear_partial(output)

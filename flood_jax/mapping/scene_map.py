@@ -13,7 +13,7 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
-from flood_jax.core.files import write_json
+from flood_jax.core.files import clear_partial, commit, json_text, partial_path
 from flood_jax.core.windows import column_blocks, window_starts
 from flood_jax.errors import UsageError
 from flood_jax.mapping import products
@@ -23,6 +23,7 @@ from flood_jax.mapping.map_rules import map_rules
 from flood_jax.mapping.pre_event import PreEvent
 from flood_jax.mapping.sieve import min_pixels
 from flood_jax.mapping.stac import acquisition_time, stac_item
+from flood_jax.mapping.vectors import vectors_suffix, write_vectors
 from flood_jax.scenes import sources
 from flood_jax.scenes.layers import Exclusion, ReferenceWater
 from flood_jax.scenes.scene import Grid, SceneReader, bounded_gdal_cache, resampled_reader
@@ -38,6 +39,10 @@ class Outputs:
   probability: Path | None = None
   vectors: Path | None = None
 
+  def __post_init__(self):
+    if self.vectors is not None:
+      vectors_suffix(str(self.vectors))
+
   @property
   def stac(self) -> Path:
     return self.map.with_name(f"{self.map.stem}.json")
@@ -52,7 +57,7 @@ class Outputs:
     probability_path = (
       map_path.with_name(f"{map_path.stem}_probability.tif") if probability else None
     )
-    vectors = map_path.with_suffix(vectors_suffix) if vectors_suffix else None
+    vectors = map_path.with_suffix(vectors_suffix) if vectors_suffix is not None else None
     return cls(map_path, probability_path, vectors)
 
 
@@ -292,24 +297,32 @@ def predict_scene(
   before = options.pre_event_scene()
   inputs = scene.files + (before.files if before else ())
   products.check_outputs(outputs.all(), inputs, options.overwrite)
+  try:  # all or nothing: every file under its partial name until all are written
+    summary = _written_partials(model, scene, outputs, options, before)
+  except BaseException:
+    for path in outputs.all():
+      clear_partial(path)
+    raise
+  for path in [*outputs.all()[1:], outputs.map]:  # the map last: it marks the scene complete
+    commit(path)
+  return summary
+
+
+def _written_partials(model, scene, outputs: Outputs, options: MapOptions, before) -> dict:
+  """Every file of the scene written under its partial name; the summary."""
   start = time.perf_counter()
   with bounded_gdal_cache():
     summary = _map_scene(model, scene, outputs, options, before)
   if outputs.vectors:
-    summary["polygons"] = _write_vectors(outputs, options.scheme)
+    map_written = partial_path(outputs.map)
+    summary["polygons"] = write_vectors(map_written, outputs.vectors, options.scheme, pending=True)
   summary["seconds"] = round(time.perf_counter() - start, 1)
   extra = {"probability": outputs.probability, "vectors": outputs.vectors}
   extra = {key: path for key, path in extra.items() if path}
   item_id = f"{scene.name}_flood_{model.fingerprint()[:8]}"  # unique per input and model
   item = stac_item(outputs.map, summary.pop("grid"), summary, extra, options.scheme, item_id)
-  write_json(outputs.stac, item)
+  partial_path(outputs.stac).write_text(json_text(item))
   return summary
-
-
-def _write_vectors(outputs: Outputs, scheme: products.ClassScheme) -> int:
-  from flood_jax.mapping.vectors import write_vectors
-
-  return write_vectors(outputs.map, outputs.vectors, scheme)
 
 
 def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions, before) -> dict:

@@ -16,11 +16,23 @@ import rasterio
 import shapely
 from rasterio.features import shapes
 
-from flood_jax.core.files import atomic_path
+from flood_jax.core.files import clear_partial, commit, partial_path
+from flood_jax.errors import UsageError
 from flood_jax.mapping.products import ClassScheme
 from flood_jax.scenes.scene import areal_scales
 
 CHUNK = 10_000  # polygons per write
+FORMATS = {".gpkg": "GeoPackage", ".geojson": "GeoJSON", ".fgb": "FlatGeobuf", ".shp": "Shapefile"}
+
+
+def vectors_suffix(text: str) -> str:
+  """The format suffix of --vectors (a path, or with a folder input a suffix such as .gpkg),
+  checked before any mapping."""
+  suffix = (Path(text).suffix or (text if text.startswith(".") else "")).lower()
+  if suffix not in FORMATS:
+    choices = ", ".join(f"{key} ({name})" for key, name in FORMATS.items())
+    raise UsageError(f"--vectors={text}: not a polygon format flood_jax writes; use {choices}")
+  return suffix
 
 
 def _areas_m2(geometries: list, crs) -> np.ndarray:
@@ -63,18 +75,25 @@ def _polygons(map_path: Path, water_classes: tuple[int, ...]):
   return crs, geometries, classes, areas
 
 
-def write_vectors(map_path: Path, output: Path, scheme: ClassScheme) -> int:
+def write_vectors(map_path: Path, output: Path, scheme: ClassScheme, pending: bool = False) -> int:
   """Writes the water polygons (`scheme`'s water classes, named as it names them) of `map_path`
   to `output` (.gpkg or .geojson), one per patch of the map: the map's minimum mapping unit has
   already removed the small ones (`flood_jax.mapping.sieve`), so the polygons' areas add up to the map's.
-  Returns how many."""
+  Returns how many. With `pending`, the files stay under their partial names for
+  `core.files.commit`."""
   crs, geometries, classes, areas = _polygons(map_path, scheme.water_classes)
   if output.suffix.lower() == ".geojson" and geometries:  # RFC 7946: WGS 84 longitude, latitude
     geometries, crs = _to_wgs84(geometries, crs)
   names = scheme.names
   layer = re.sub(r"\W", "_", output.stem) or "water"
-  with atomic_path(output) as partial:
-    _write(partial, layer, crs, geometries, classes, areas, names)
+  clear_partial(output)
+  try:
+    _write(partial_path(output), layer, crs, geometries, classes, areas, names)
+  except BaseException:
+    clear_partial(output)
+    raise
+  if not pending:
+    commit(output)
   return len(geometries)
 
 
