@@ -182,6 +182,7 @@ def map_scene(
     None if vv is None else str(vv),
     None if vh is None else str(vh),
     scale,
+    options.trust_scale,
   )
   outputs = Outputs.beside(Path(output), probability, None)
   if vectors:

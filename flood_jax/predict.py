@@ -50,6 +50,12 @@ def define_flags() -> None:
     "list of scenes: a folder, a .txt of inputs or a STAC ItemCollection .json.",
   )
   define_scene_flags("", "Input")
+  flags.DEFINE_bool(
+    "trust_scale",
+    False,
+    "Map a forced --scale (or --pre_scale) even where the values do not look like Sentinel-1 "
+    "read in it (by default that stops with what was seen).",
+  )
   flags.DEFINE_string("output", None, "Output flood map (.tif), or a folder when --input is one.")
   flags.DEFINE_bool("overwrite", False, "Replace existing outputs (never inputs).")
   flags.DEFINE_bool("probability", False, "Also write <map>_probability.tif.")
@@ -155,6 +161,7 @@ def map_options() -> MapOptions:
     pre_vv=FLAGS.pre_vv,
     pre_vh=FLAGS.pre_vh,
     pre_scale=FLAGS.pre_scale,
+    trust_scale=FLAGS.trust_scale,
     resample_m=FLAGS.resample_m,
     overwrite=FLAGS.overwrite,
   )

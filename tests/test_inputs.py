@@ -175,7 +175,9 @@ def test_scale_decisions_and_their_reasons(original, tmp_path):
   forms = _forms(folder, vv, vh, crs, transform)
   assert "HyP3 product name" in resolve_input(**forms["hyp3 zip"][0]).scale_reason
   assert resolve_input(**forms["power"][0]).scale_reason.startswith("values: read as power")
-  assert resolve_input(**forms["power"][0], scale="db").scale_reason == "--scale=db"
+  assert (
+    resolve_input(**forms["power"][0], scale="db", trust_scale=True).scale_reason == "--scale=db"
+  )
   tagged = write(tmp_path / "tagged.tif", [10 ** (vv / 10), 10 ** (vh / 10)], crs, transform)
   with rasterio.open(tagged, "r+") as dataset:
     dataset.update_tags(1, SCALE="amplitude")  # metadata wins over values
@@ -329,7 +331,7 @@ def test_a_scene_of_mostly_water_maps_in_every_form_with_every_default(flooded_c
   # Squared amplitudes halve the gap and double it: a flat gap of 3 dB fits no reading.
   ambiguous = write(tmp_path / "ambiguous.tif", [np.full(vv.shape, 0.004), np.full(vv.shape, 0.002)],
                     crs, transform)  # fmt: skip
-  with pytest.raises(DataError, match="cannot tell"):
+  with pytest.raises(DataError, match="no reading of the values looks like Sentinel-1"):
     resolve_input(str(ambiguous))
 
 
@@ -369,3 +371,40 @@ def test_every_real_chip_in_every_form_gets_its_scale(tmp_path):
     "amplitude fits too"
     in resolve_input(str(tmp_path / "Ghana_83483_S1Hand/power.tif")).scale_reason
   )
+
+
+def test_a_forced_scale_is_checked_against_the_values(original, tmp_path):
+  """--scale=db on power mapped 99% water, --scale=power on dB gave 0 valid pixels, amplitude
+  on digital numbers 0% water, and swapped bands mapped in silence; each now stops in one line
+  with what was seen, unless --trust_scale; what fits still maps."""
+  folder, vv, vh, crs, transform = original
+  power = write(tmp_path / "power.tif", [10 ** (vv / 10), 10 ** (vh / 10)], crs, transform)
+  numbers = write(tmp_path / "dn.tif", [10 ** (vv / 20) * 5000, 10 ** (vh / 20) * 5000], crs,
+                  transform, dtype="int16")  # fmt: skip
+  swapped = write(tmp_path / "swapped.tif", [vh, vv], crs, transform)
+  cases = [
+    (power, "db", "the values read as power"),
+    (folder / "stacked_db.tif", "power", "% of the valid values are negative"),
+    (numbers, "amplitude", "which Sentinel-1 VV and VH never are"),
+    (swapped, "db", "are the bands swapped?"),
+  ]
+  for path, scale, message in cases:
+    with pytest.raises(DataError, match=message) as error:
+      resolve_input(str(path), scale=scale)
+    assert "--trust_scale" in str(error.value) and str(path.name) in str(error.value)
+    assert resolve_input(str(path), scale=scale, trust_scale=True).scale == scale
+  assert resolve_input(str(power), scale="power").scale == "power"
+  assert resolve_input(str(folder / "stacked_db.tif"), scale="db").scale == "db"
+
+
+def test_the_automatic_error_never_advises_a_scale_the_values_contradict(original, tmp_path):
+  """Swapped power bands fit no reading: the error used to say 'pass --scale=db, --scale=power
+  or --scale=amplitude', and forcing any of them mapped in silence."""
+  folder, vv, vh, crs, transform = original
+  swapped = write(tmp_path / "swapped.tif", [10 ** (vh / 10), 10 ** (vv / 10)], crs, transform)
+  with pytest.raises(DataError, match="no reading of the values looks like Sentinel-1") as error:
+    resolve_input(str(swapped))
+  assert "--scale=db" not in str(error.value) and "check the bands" in str(error.value)
+  for scale in ("db", "power", "amplitude"):
+    with pytest.raises(DataError):
+      resolve_input(str(swapped), scale=scale)

@@ -201,7 +201,9 @@ def map_scene(scene_spec: SceneSpec, model_spec: ModelSpec, folder: str, job: Li
   row["map"] = str(outputs.map)
   try:
     model = worker_model(model_spec)
-    scene = sources.resolve_input(scene_spec.input, scene_spec.vv, scene_spec.vh, job.scale)
+    scene = sources.resolve_input(
+      scene_spec.input, scene_spec.vv, scene_spec.vh, job.scale, job.options.trust_scale
+    )
     if is_complete(outputs, scene, model):
       return {**row, **_recorded_areas(outputs), "status": "skipped (complete)", "seconds": 0.0}
     options = dataclasses.replace(job.options, overwrite=True, show_progress=False)

@@ -78,6 +78,7 @@ class MapOptions:
   pre_vv: str | None = None
   pre_vh: str | None = None
   pre_scale: str = "auto"
+  trust_scale: bool = False  # map a forced --scale (and --pre_scale) whatever the values look like
   resample_m: float | None = None
   overwrite: bool = False
   show_progress: bool = True
@@ -99,7 +100,9 @@ class MapOptions:
     """The pre-event scene, resolved (and its scale decided) as --input is."""
     if not self.change_detection:
       return None
-    return sources.resolve_input(self.pre_event, self.pre_vv, self.pre_vh, self.pre_scale)
+    return sources.resolve_input(
+      self.pre_event, self.pre_vv, self.pre_vh, self.pre_scale, self.trust_scale
+    )
 
 
 class AreaTally:

@@ -101,17 +101,61 @@ def plausible_readings(
   median within `median_range` and the gap within PLAUSIBLE_GAP_DB."""
   readings = {}
   for scale in SCALES:
-    vv_db, vh_db = to_db(vv, scale), to_db(vh, scale)
-    both = np.isfinite(vv_db) & np.isfinite(vh_db)
-    if scale == "db":
-      both &= (vv != 0) | (vh != 0)  # zero-filled borders
-    if both.sum() < 100:
-      continue
-    median, gap = float(np.median(vv_db[both])), float(np.median(vv_db[both] - vh_db[both]))
-    low, high = median_range
-    if low <= median <= high and PLAUSIBLE_GAP_DB[0] <= gap <= PLAUSIBLE_GAP_DB[1]:
-      readings[scale] = (median, gap)
+    seen = reading(vv, vh, scale)
+    if seen and _plausible(*seen, median_range):
+      readings[scale] = seen
   return readings
+
+
+def reading(vv: np.ndarray, vh: np.ndarray, scale: str) -> tuple[float, float] | None:
+  """(VV median dB, VV - VH median dB) of the values read in `scale`; None under 100 pixels."""
+  vv_db, vh_db = to_db(vv, scale), to_db(vh, scale)
+  both = np.isfinite(vv_db) & np.isfinite(vh_db)
+  if scale == "db":
+    both &= (vv != 0) | (vh != 0)  # zero-filled borders
+  if both.sum() < 100:
+    return None
+  return float(np.median(vv_db[both])), float(np.median(vv_db[both] - vh_db[both]))
+
+
+def _plausible(median: float, gap: float, median_range=WATER_VV_MEDIAN_DB) -> bool:
+  low, high = median_range
+  return low <= median <= high and PLAUSIBLE_GAP_DB[0] <= gap <= PLAUSIBLE_GAP_DB[1]
+
+
+def _seen(median: float, gap: float) -> str:
+  swapped = " (VV below VH: are the bands swapped?)" if gap < 0 else ""
+  return f"VV median {median:.1f} dB, {gap:.1f} dB above VH{swapped}"
+
+
+def check_forced_scale(scale: str, vv_dataset, vv_band: int, vh_dataset, vh_band: int, name: str):
+  """DataError, naming what was seen, where the values cannot be Sentinel-1 read in `scale`
+  (the plausibility rules of the automatic decision, the wide VV range of mostly-water scenes);
+  the user may insist with --trust_scale. The error names the VV file."""
+  from flood_jax.errors import DataError
+
+  vv, vh = _sample(vv_dataset, vv_band), _sample(vh_dataset, vh_band)
+  both = np.isfinite(vv) & np.isfinite(vh) & ((vv != 0) | (vh != 0))
+  negative = min(float(np.mean(vv[both] < 0)), float(np.mean(vh[both] < 0))) if both.any() else 0
+  if scale != "db" and negative > NEGATIVE_SHARE:
+    raise DataError(
+      f"{vv_dataset.name}: --scale={scale}, but {negative:.0%} of the valid values are negative, which "
+      f"{scale} cannot be (they look like dB: --scale=db or auto); pass --trust_scale to map "
+      "them anyway"
+    )
+  seen = reading(vv, vh, scale)
+  if seen is None:  # too few valid values to judge (or none: the map is no data)
+    return
+  if _plausible(*seen):
+    return
+  fits = [other for other, values in plausible_readings(vv, vh).items() if other != scale]
+  hint = f"; the values read as {' or '.join(fits)}" if fits else ""
+  raise DataError(
+    f"{vv_dataset.name}: --scale={scale} reads the values as {_seen(*seen)}, which Sentinel-1 VV and VH "
+    f"never are (VV median {WATER_VV_MEDIAN_DB[0]:g} to {WATER_VV_MEDIAN_DB[1]:g} dB, "
+    f"{PLAUSIBLE_GAP_DB[0]:g}-{PLAUSIBLE_GAP_DB[1]:g} dB above VH){hint}; pass --trust_scale to "
+    "map them anyway"
+  )
 
 
 def decide_from_values(vv_dataset, vv_band: int, vh_dataset, vh_band: int, name: str):
@@ -140,8 +184,15 @@ def decide_from_values(vv_dataset, vv_band: int, vh_dataset, vh_band: int, name:
     return scale, (
       f"values: read as {scale}, VV median {median:.1f} dB, {gap:.1f} dB above VH{note}"
     )
-  why = "several readings fit: " + ", ".join(readings) if readings else "no reading fits"
+  if readings:  # advise only the scales the values allow
+    advice = " or ".join(f"--scale={scale}" for scale in readings)
+    raise DataError(
+      f"{name}: cannot tell whether the values are {' or '.join(readings)} (both fit "
+      f"Sentinel-1); pass {advice}"
+    )
+  seen = {scale: reading(vv, vh, scale) for scale in SCALES}
+  described = "; ".join(f"as {scale}: {_seen(*values)}" for scale, values in seen.items() if values)
   raise DataError(
-    f"{name}: cannot tell whether the values are dB, power or amplitude ({why}); "
-    "pass --scale=db, --scale=power or --scale=amplitude"
+    f"{name}: no reading of the values looks like Sentinel-1 VV and VH ({described}); check "
+    "the bands, or pass --scale with --trust_scale if you know their scale"
   )

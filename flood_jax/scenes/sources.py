@@ -27,7 +27,12 @@ from pathlib import Path
 
 from flood_jax.errors import DataError, UsageError
 from flood_jax.scenes.geotiff import check_same_grid, open_raster
-from flood_jax.scenes.scale import SCALES, decide_from_text, decide_from_values
+from flood_jax.scenes.scale import (
+  SCALES,
+  check_forced_scale,
+  decide_from_text,
+  decide_from_values,
+)
 
 # <name> = S1x_yy_YYYYMMDDThhmmss_ppo_RTCzz_G_defklm_ssss; letter e is the scale.
 HYP3_NAME = re.compile(
@@ -97,6 +102,7 @@ def _scene(
   scale: str,
   hyp3: str | None = None,
   layover_shadow: BandRef | None = None,
+  trust_scale: bool = False,
 ) -> SceneInput:
   """The scene, once its bands are known to share a grid (checked before any value is read,
   so bands of different sizes are refused by name), with its scale decided."""
@@ -108,7 +114,10 @@ def _scene(
     open_raster(layover_shadow.path) if layover_shadow else nullcontext() as mask_dataset,
   ):
     check_same_grid(vv_dataset, {"VH": vh_dataset, "layover/shadow map": mask_dataset})
-    decided, reason = _decide_scale(scale, vv_dataset, vv.band, vh_dataset, vh.band, name, hyp3)
+    bands = (vv_dataset, vv.band, vh_dataset, vh.band, name)
+    if scale != "auto" and not trust_scale:
+      check_forced_scale(scale, *bands)
+    decided, reason = _decide_scale(scale, *bands, hyp3)
   return SceneInput(name, vv, vh, decided, reason, layover_shadow)
 
 
@@ -142,7 +151,7 @@ def _hyp3_members(names: list[str], where: str) -> dict[str, str]:
   return found
 
 
-def _hyp3_product(path: Path, scale: str) -> SceneInput:
+def _hyp3_product(path: Path, scale: str, trust_scale: bool = False) -> SceneInput:
   """An ASF HyP3 RTC product, unzipped (a folder) or zipped (read through /vsizip/)."""
   if path.is_dir():
     members = _hyp3_members([str(p) for p in sorted(path.glob("*.tif"))], str(path))
@@ -159,7 +168,7 @@ def _hyp3_product(path: Path, scale: str) -> SceneInput:
   name = Path(members["vv"]).name[: -len("_VV.tif")]
   vv, vh = BandRef(members["vv"]), BandRef(members["vh"])
   layover_shadow = BandRef(members["ls"]) if "ls" in members else None
-  return _scene(name, vv, vh, scale, _hyp3_letter(name), layover_shadow)
+  return _scene(name, vv, vh, scale, _hyp3_letter(name), layover_shadow, trust_scale)
 
 
 LIST_KINDS = ("folder", "text_list", "stac_list")  # kinds that name several scenes
@@ -180,21 +189,26 @@ def input_kind(input: str) -> str:
 
 
 def resolve_input(
-  input: str | None = None, vv: str | None = None, vh: str | None = None, scale: str = "auto"
+  input: str | None = None,
+  vv: str | None = None,
+  vh: str | None = None,
+  scale: str = "auto",
+  trust_scale: bool = False,
 ) -> SceneInput:
-  """The one scene named by --input, or by --vv and --vh."""
+  """The one scene named by --input, or by --vv and --vh; a forced `scale` is checked against
+  the values unless `trust_scale`."""
   if vv or vh:
     if not (vv and vh) or input:
       raise UsageError("give --vv and --vh together, and no --input with them")
-    return _scene(Path(vv).stem, BandRef(vv), BandRef(vh), scale)
+    return _scene(Path(vv).stem, BandRef(vv), BandRef(vh), scale, trust_scale=trust_scale)
   if input is None:
     raise UsageError("--input (or --vv and --vh) is required")
   path, kind = Path(input), input_kind(input)
   if kind != "gdal" and not path.exists():
     raise UsageError(f"{input}: input not found")
   if kind in ("hyp3_zip", "hyp3_folder"):
-    return _hyp3_product(path, scale)
-  return _scene(path.stem, *_stacked_bands(input), scale)
+    return _hyp3_product(path, scale, trust_scale)
+  return _scene(path.stem, *_stacked_bands(input), scale, trust_scale=trust_scale)
 
 
 def folder_entries(folder: Path) -> list[str]:
