@@ -56,6 +56,13 @@ def define_flags() -> None:
     "Map a forced --scale (or --pre_scale) even where the values do not look like Sentinel-1 "
     "read in it (by default that stops with what was seen).",
   )
+  define_output_flags()
+  define_layer_flags()
+  define_window_flags()
+
+
+def define_output_flags() -> None:
+  """What is written and where."""
   flags.DEFINE_string("output", None, "Output flood map (.tif), or a folder when --input is one.")
   flags.DEFINE_bool("overwrite", False, "Replace existing outputs (never inputs).")
   flags.DEFINE_bool("probability", False, "Also write <map>_probability.tif.")
@@ -78,12 +85,16 @@ def define_flags() -> None:
     lower_bound=0.0,
     upper_bound=100.0,
   )
-  define_layer_flags()
   flags.DEFINE_string(
     "vectors",
     None,
-    "Water polygons (.gpkg or .geojson); with a folder input, the suffix of one file per map.",
+    "Water polygons (.gpkg, .geojson, .fgb or .shp); with a folder input, the suffix of one "
+    "file per map (e.g. --vectors=.gpkg).",
   )
+
+
+def define_window_flags() -> None:
+  """The grid and windows the model maps on, and how lists of scenes are spread."""
   flags.DEFINE_float(
     "resample_m",
     None,

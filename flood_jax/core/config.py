@@ -34,8 +34,19 @@ def default_config() -> ml_collections.ConfigDict:
   """Every field of flood_jax with its default and what it means (documented here once)."""
   config = ml_collections.ConfigDict()
   config.seed = 0  # Seeds parameters, shuffling and augmentation; same seed, same run.
+  _data_fields(config)
+  _augment_fields(config)
+  _model_fields(config)
+  _loss_fields(config)
+  _optimizer_fields(config)
+  _loop_fields(config)
+  _predict_fields(config)
+  _evaluate_fields(config)
+  return config
 
-  # ---- data -------------------------------------------------------------------------------
+
+def _data_fields(config: ml_collections.ConfigDict) -> None:
+  """config.data: where the chips are, tiles, weak labels, synthetic data."""
   data = config.data = ml_collections.ConfigDict()
   data.root = ""  # Sen1Floods11 v1.1 folder (holds data/ and splits/). "" = generate synthetic.
   data.preprocessed = ""  # Tile store of flood_jax.preprocess; "" = <workdir>/tiles.
@@ -54,7 +65,9 @@ def default_config() -> ml_collections.ConfigDict:
   data.synthetic_weak = 60  # Weak synthetic chips.
   data.synthetic_dark_fields = 0.0  # Largest share of dark smooth dry parcels per chip, [0, 1].
 
-  # ---- augmentation (training only; each probability in [0, 1]) -------------------------
+
+def _augment_fields(config: ml_collections.ConfigDict) -> None:
+  """config.augment: training augmentation (each probability in [0, 1])."""
   aug = config.augment = ml_collections.ConfigDict()
   aug.flip_probability = 0.5  # Each of horizontal and vertical flip.
   aug.rotate_probability = 0.75  # Rotate by 90, 180 or 270 degrees (chosen uniformly).
@@ -67,7 +80,9 @@ def default_config() -> ml_collections.ConfigDict:
   aug.speckle_probability = 0.0  # Extra multiplicative Gamma speckle with this many looks.
   aug.speckle_looks = 8.0  # Equivalent number of looks of the extra speckle (higher = milder).
 
-  # ---- model ------------------------------------------------------------------------------
+
+def _model_fields(config: ml_collections.ConfigDict) -> None:
+  """config.model: the architecture."""
   model = config.model = ml_collections.ConfigDict()
   model.filters = (64, 128, 256, 512)  # Encoder widths; the bottleneck is the last.
   model.residual = True  # Residual blocks (ResUNet) instead of plain double convolutions.
@@ -81,7 +96,9 @@ def default_config() -> ml_collections.ConfigDict:
   # (benchmarks/README.md). False uses lax.conv_general_dilated and nn.ConvTranspose throughout.
   model.fast_convolutions = True  # False: the library's convolutions (for comparison).
 
-  # ---- loss -------------------------------------------------------------------------------
+
+def _loss_fields(config: ml_collections.ConfigDict) -> None:
+  """config.loss: the weighted terms and their parameters."""
   loss = config.loss = ml_collections.ConfigDict()
   loss.terms = {"focal_tversky": 1.0}  # Weighted sum of losses {name: weight} (losses.LOSSES).
   loss.tversky_alpha = 0.7  # Weight of false negatives in the Tversky index (Abraham & Khan).
@@ -92,7 +109,9 @@ def default_config() -> ml_collections.ConfigDict:
   # balanced weight of the training pixels (class_weights.json, written by preprocessing).
   loss.water_weight = ml_collections.FieldReference(1.0, field_type=object)  # number or "auto"
 
-  # ---- optimiser and SGDR schedule --------------------------------------------------------
+
+def _optimizer_fields(config: ml_collections.ConfigDict) -> None:
+  """config.optimizer: the optimiser and its SGDR schedule."""
   opt = config.optimizer = ml_collections.ConfigDict()
   opt.name = "adamw"  # "adam", "adamw" or "sgd" (momentum 0.9).
   opt.learning_rate = 1e-3  # Peak learning rate of each cosine cycle (> 0).
@@ -103,7 +122,9 @@ def default_config() -> ml_collections.ConfigDict:
   opt.weight_decay = 1e-4  # Decoupled weight decay (adamw only).
   opt.grad_clip_norm = 1.0  # Clip the global gradient norm; 0 disables.
 
-  # ---- training loop ----------------------------------------------------------------------
+
+def _loop_fields(config: ml_collections.ConfigDict) -> None:
+  """The training loop: batches, steps, evaluation, early stopping, threshold."""
   config.batch_size = 16  # Global batch (all devices, all hosts); divisible by device count.
   config.num_train_steps = 10_000  # Upper bound on steps; early stopping may end sooner.
   config.eval_every_steps = 500  # Validation (and checkpoint) period in steps.
@@ -117,7 +138,9 @@ def default_config() -> ml_collections.ConfigDict:
   # and in exported models, used by evaluate and predict); False keeps config.threshold.
   config.calibrate_threshold = True  # True: calibrated threshold; False: config.threshold.
 
-  # ---- prediction of whole scenes ----------------------------------------------------------
+
+def _predict_fields(config: ml_collections.ConfigDict) -> None:
+  """config.predict: whole-scene prediction and the map rules."""
   predict = config.predict = ml_collections.ConfigDict()
   # 512-px windows recompute 1.3x the scene where 256-px ones recompute 1.8x (the overlaps):
   # scene prediction ran 1.4-1.7x faster in about the same memory, with the same IoU (README).
@@ -132,10 +155,11 @@ def default_config() -> ml_collections.ConfigDict:
   predict.max_water_vv_db = ml_collections.config_dict.placeholder(float)  # dB, or None: no cap
   predict.max_water_vh_db = ml_collections.config_dict.placeholder(float)  # dB, or None: no cap
 
-  # ---- evaluation reports -------------------------------------------------------------------
+
+def _evaluate_fields(config: ml_collections.ConfigDict) -> None:
+  """config.evaluate: evaluation reports."""
   evaluate = config.evaluate = ml_collections.ConfigDict()
   evaluate.num_panels = 4  # Sample panels per source in reports.
-  return config
 
 
 def check_optimizer(opt: ml_collections.ConfigDict) -> None:
