@@ -209,6 +209,7 @@ def map_scenes(
   `dask.distributed` client, one task per scene on its workers."""
   scenes = batch.unique_names(_scene_specs(inputs))
   batch.check_folder_holds_no_input(scenes, folder)
+  batch.check_output_folder(folder)
   spec = (model or load_model()).spec
   suffix = None if vectors_suffix is None else checked_suffix(vectors_suffix)
   job = batch.ListJob(_map_options(options), scale, probability, suffix)

@@ -197,3 +197,38 @@ def test_an_output_folder_holding_an_input_is_refused(real_root, tmp_path):
   with pytest.raises(UsageError, match="holds the input"):
     flood_jax.map_scenes(str(tmp_path), tmp_path)
   assert not list(tmp_path.glob("*_flood*"))
+
+
+def test_a_single_stac_item_is_a_list_of_one(tmp_path):
+  """A STAC Item (not a collection) used to end in a STACTypeError traceback."""
+  import json
+
+  item = {
+    "type": "Feature", "stac_version": "1.0.0", "id": "S1A_scene", "properties":
+    {"datetime": "2026-11-30T05:00:00Z"}, "geometry": None, "links": [],
+    "assets": {"vv": {"href": "vv.tif"}, "vh": {"href": "vh.tif"}},
+  }  # fmt: skip
+  (tmp_path / "item.json").write_text(json.dumps(item))
+  (scene,) = batch.list_scenes(str(tmp_path / "item.json"))
+  assert scene.name == "S1A_scene" and scene.vv == str(tmp_path / "vv.tif")
+  (tmp_path / "bad.json").write_text('{"type": "Catalog"}')
+  with pytest.raises(Exception, match="not a STAC ItemCollection or Item"):
+    batch.list_scenes(str(tmp_path / "bad.json"))
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line(real_root, tmp_path):
+  """A read-only folder of maps (or a file where it should be) used to end in an OSError
+  traceback after the first scene; it is refused before any work."""
+  import flood_jax
+  from flood_jax.errors import UsageError
+
+  chip = real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif"
+  (tmp_path / "scenes").mkdir()
+  (tmp_path / "scenes" / "india.tif").write_bytes(chip.read_bytes())
+  (tmp_path / "a_file").write_text("not a folder")
+  with pytest.raises(UsageError, match="cannot write maps there"):
+    flood_jax.map_scenes(str(tmp_path / "scenes"), tmp_path / "a_file")
+  if os.geteuid() != 0:  # root writes to read-only folders
+    (tmp_path / "read_only").mkdir(mode=0o500)
+    with pytest.raises(UsageError, match="cannot write maps there"):
+      flood_jax.map_scenes(str(tmp_path / "scenes"), tmp_path / "read_only")

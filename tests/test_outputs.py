@@ -409,3 +409,22 @@ def test_vector_formats_are_checked_before_any_mapping(real_root, tmp_path):
   (tmp_path / "scenes" / "india.tif").write_bytes(chip.read_bytes())
   flood_jax.map_scenes(str(tmp_path / "scenes"), tmp_path / "maps", vectors_suffix=".gpkg")
   assert (tmp_path / "maps" / "india_flood.gpkg").exists()  # --vectors=.gpkg with a folder
+
+
+def test_a_reference_layer_that_misses_the_scene_is_said(real_root, tmp_path, caplog):
+  """A reference water layer that did not overlap gave 'permanent water 0.000 km²' in silence."""
+  import logging
+
+  from rasterio.transform import from_origin
+
+  import flood_jax
+
+  chip = real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif"
+  elsewhere = tmp_path / "occurrence.tif"  # 100 % water, a degree east of the chip
+  with rasterio.open(elsewhere, "w", driver="GTiff", height=100, width=100, count=1, dtype="uint8",
+                     crs="EPSG:4326", transform=from_origin(95.0, 27.0, 0.001, 0.001)) as out:  # fmt: skip
+    out.write(np.full((1, 100, 100), 100, np.uint8))
+  with caplog.at_level(logging.WARNING):
+    summary = flood_jax.map_scene(chip, tmp_path / "flood.tif", reference_water=str(elsewhere))
+  assert summary["permanent_water_km2"] == 0
+  assert any("covers 0.0% of the scene" in record.getMessage() for record in caplog.records)

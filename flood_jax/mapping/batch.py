@@ -24,6 +24,7 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -93,14 +94,22 @@ def _href(href: str, folder: Path) -> str:
   return str(folder / href)
 
 
-def _stac_scenes(path: Path) -> list[SceneSpec]:
+def _stac_items(path: Path) -> list:
+  """The items of a STAC ItemCollection, or the one item of a STAC Item."""
   import pystac
 
   try:
-    collection = pystac.ItemCollection.from_file(str(path))
-  except (ValueError, KeyError, pystac.STACError) as error:
-    raise UsageError(f"{path}: not a STAC ItemCollection ({error})") from None
+    text = json.loads(path.read_text())
+    if isinstance(text, dict) and text.get("type") == "Feature":
+      return [pystac.Item.from_dict(text)]
+    return list(pystac.ItemCollection.from_dict(text))
+  except (ValueError, KeyError, TypeError, pystac.STACError, pystac.STACTypeError) as error:
+    raise UsageError(f"{path}: not a STAC ItemCollection or Item ({error})") from None
+
+
+def _stac_scenes(path: Path) -> list[SceneSpec]:
   scenes = []
+  collection = _stac_items(path)
   for item in collection:
     if "vv" not in item.assets or "vh" not in item.assets:
       raise UsageError(f"{path}: item {item.id} has no 'vv' and 'vh' assets")
@@ -136,6 +145,17 @@ def unique_names(scenes: list[SceneSpec]) -> list[SceneSpec]:
       scene = dataclasses.replace(scene, name=f"{scene.name}_{suffix}")
     renamed.append(scene)
   return renamed
+
+
+def check_output_folder(folder: str | Path) -> None:
+  """UsageError, before any work, where the folder of maps cannot be made or written."""
+  folder = Path(folder)
+  try:
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".flood_jax_probe"):
+      pass
+  except OSError as error:
+    raise UsageError(f"{folder}: cannot write maps there ({error.strerror})") from None
 
 
 def check_folder_holds_no_input(scenes: list[SceneSpec], folder: str | Path) -> None:

@@ -11,24 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 from absl import logging
-from rasterio.warp import transform_bounds
 
 from flood_jax.core.windows import column_blocks
 from flood_jax.errors import DataError
 from flood_jax.mapping.change import backscatter_drop
 from flood_jax.mapping.products import WATER
 from flood_jax.scenes.geotiff import georeference_mismatch
-from flood_jax.scenes.scene import Grid, SceneReader, WarpedReader
+from flood_jax.scenes.scene import Grid, SceneReader, WarpedReader, overlap_fraction
 from flood_jax.scenes.sources import SceneInput
-
-
-def overlap_fraction(inner: Grid, outer: Grid) -> float:
-  """The share of `outer`'s extent that `inner`'s extent covers (in `outer`'s CRS)."""
-  west, south, east, north = transform_bounds(inner.crs, outer.crs, *inner.bounds(), densify_pts=21)
-  o_west, o_south, o_east, o_north = outer.bounds()
-  width = max(min(east, o_east) - max(west, o_west), 0.0)
-  height = max(min(north, o_north) - max(south, o_south), 0.0)
-  return width * height / ((o_east - o_west) * (o_north - o_south))
 
 
 class PreEvent:

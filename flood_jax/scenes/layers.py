@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import rasterio
+from absl import logging
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
@@ -21,7 +22,20 @@ from rasterio.windows import Window
 from flood_jax.core.windows import column_blocks
 from flood_jax.errors import DataError
 from flood_jax.scenes.geotiff import read_window
-from flood_jax.scenes.scene import Grid
+from flood_jax.scenes.scene import Grid, overlap_fraction
+
+
+def _warn_partial_overlap(path: str, what: str, source, grid: Grid) -> None:
+  """A warning, with the figure, where the layer covers less than the whole scene: outside it
+  the map decides as without it (no permanent water, nothing excluded)."""
+  covered = overlap_fraction(Grid(source.crs, source.transform, source.height, source.width), grid)
+  if covered < 0.999:
+    logging.warning(
+      "%s: the %s raster covers %.1f%% of the scene; outside it the map decides as without it",
+      path,
+      what,
+      100 * covered,
+    )
 
 
 class WarpedLayer:
@@ -36,6 +50,7 @@ class WarpedLayer:
     if self._source.crs is None:
       self._source.close()
       raise DataError(f"{path}: {what} raster has no CRS")
+    _warn_partial_overlap(path, what, self._source, grid)
     self._vrt = WarpedVRT(
       self._source,
       crs=grid.crs,

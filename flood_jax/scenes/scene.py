@@ -230,3 +230,12 @@ def resampled_grid(grid: Grid, pixel_size: float, name: str) -> Grid:
 def resampled_reader(reader: SceneReader, pixel_size: float) -> WarpedReader:
   """The scene on a grid of `pixel_size` (CRS units) with the same origin, power averaged."""
   return WarpedReader(reader, resampled_grid(reader.grid, pixel_size, reader.scene.name))
+
+
+def overlap_fraction(inner: Grid, outer: Grid) -> float:
+  """The share of `outer`'s extent that `inner`'s extent covers (in `outer`'s CRS)."""
+  west, south, east, north = transform_bounds(inner.crs, outer.crs, *inner.bounds(), densify_pts=21)
+  o_west, o_south, o_east, o_north = outer.bounds()
+  width = max(min(east, o_east) - max(west, o_west), 0.0)
+  height = max(min(north, o_north) - max(south, o_south), 0.0)
+  return width * height / ((o_east - o_west) * (o_north - o_south))
