@@ -273,3 +273,13 @@ def test_a_dask_run_prints_no_library_info_lines(real_root, tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   library = [line for line in result.stderr.splitlines() if "distributed" in line]
   assert not library, library[:5]
+
+
+def test_an_existing_folder_as_the_output_of_one_scene_is_one_line(real_root, tmp_path):
+  """--output=existing_dir/ --overwrite used to end in IsADirectoryError after the mapping."""
+  chip = real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif"
+  (tmp_path / "maps").mkdir()
+  result = run("flood_jax.predict", f"--input={chip}", f"--output={tmp_path / 'maps'}",
+               "--overwrite")  # fmt: skip
+  assert_clean_error(result, "is a folder; give the path of a file to write")
+  assert result.returncode == 2 and not list((tmp_path / "maps").iterdir())
