@@ -343,8 +343,10 @@ def test_ground_areas_are_true_in_any_crs(crs, tmp_path):
 
 
 def test_what_a_gis_reads_descriptions_units_wgs84_geojson_and_stac_ids(real_root, tmp_path):
-  """Rasters had no band description or unit, GeoJSON was in UTM, and every STAC Item had the id
-  'flood'. (A GeoTIFF palette holds no alpha, so its unused entries stay opaque black.)"""
+  """QGIS showed palette indices (class names lived in a custom tag), rasters had no band
+  description or unit, GeoJSON was in UTM, and every STAC Item had the id 'flood'. GDAL now reads
+  the class names and attribute table from the map's .aux.xml (a copy as VRT carries them). (A
+  GeoTIFF palette holds no alpha, so its unused entries stay opaque black.)"""
   import json
 
   import flood_jax
@@ -355,6 +357,14 @@ def test_what_a_gis_reads_descriptions_units_wgs84_geojson_and_stac_ids(real_roo
   flood_jax.map_scene(chips / "India_900498_S1Hand.tif", tmp_path / "a" / "flood.tif",
                       model=model, probability=True, vectors=tmp_path / "a" / "flood.geojson")  # fmt: skip
   flood_jax.map_scene(chips / "Mekong_333434_S1Hand.tif", tmp_path / "b" / "flood.tif", model=model)
+  import re
+
+  import rasterio.shutil
+
+  rasterio.shutil.copy(tmp_path / "a" / "flood.tif", tmp_path / "flood.vrt", driver="VRT")
+  vrt = (tmp_path / "flood.vrt").read_text()
+  assert re.findall(r"<Category>([^<]+)</Category>", vrt) == ["dry", "water", "no data"]
+  assert "GDALRasterAttributeTable" in vrt
   with rasterio.open(tmp_path / "a" / "flood.tif") as dataset:
     assert dataset.descriptions[0].startswith("flood map: 0 dry, 1 water")
   with rasterio.open(tmp_path / "a" / "flood_probability.tif") as dataset:
@@ -389,7 +399,7 @@ def test_a_scene_s_products_are_all_or_nothing(real_root, tmp_path):
 
   flood_jax.map_scene(chip, map_path, probability=True, vectors=shapefile)
   names = sorted(path.name for path in tmp_path.iterdir())
-  assert names == ["flood.json", "flood.tif", "flood_probability.tif", "water.cpg", "water.dbf",
+  assert names == ["flood.json", "flood.tif", "flood.tif.aux.xml", "flood_probability.tif", "water.cpg", "water.dbf",
                    "water.prj", "water.shp", "water.shx"]  # fmt: skip
   from pyogrio.raw import read
 

@@ -85,9 +85,15 @@ class MapWriter:
   """Strips into a tiled GeoTIFF under a partial name; `finish()` makes it a COG at `path`."""
 
   def __init__(
-    self, path: Path, grid: Grid, kind: str, tags: dict | None = None, description: str = ""
+    self,
+    path: Path,
+    grid: Grid,
+    kind: str,
+    tags: dict | None = None,
+    description: str = "",
+    class_names: dict[int, str] | None = None,
   ):
-    self.path, self.kind = Path(path), kind
+    self.path, self.kind, self.class_names = Path(path), kind, class_names
     self.partial = partial_paths(self.path)[0]
     dtype, nodata, self.overviews, unit = KINDS[kind]
     self._dataset = rasterio.open(
@@ -133,12 +139,38 @@ class MapWriter:
       BIGTIFF="IF_SAFER",
     )
     self.partial.unlink()
+    if self.class_names:
+      aux = self.path.with_name(f"{self.path.name}.aux.xml")
+      partial_path(aux).write_text(class_table_xml(self.class_names))
     return cog
 
   def abort(self) -> None:
     self._dataset.close()
     for leftover in partial_paths(self.path):
       leftover.unlink(missing_ok=True)
+    clear_partial(self.path)
+
+
+def class_table_xml(names: dict[int, str]) -> str:
+  """GDAL's PAM sidecar (<map>.aux.xml) naming the classes: category names (value = index) and
+  a thematic raster attribute table, which QGIS and GDAL show instead of palette indices."""
+  from xml.etree import ElementTree
+
+  dataset = ElementTree.Element("PAMDataset")
+  band = ElementTree.SubElement(dataset, "PAMRasterBand", band="1")
+  categories = ElementTree.SubElement(band, "CategoryNames")
+  for value in range(max(names) + 1):
+    ElementTree.SubElement(categories, "Category").text = names.get(value, "")
+  table = ElementTree.SubElement(band, "GDALRasterAttributeTable", tableType="thematic")
+  for index, (name, kind, usage) in enumerate((("value", "0", "5"), ("class", "2", "2"))):
+    field = ElementTree.SubElement(table, "FieldDefn", index=str(index))
+    for tag, text in (("Name", name), ("Type", kind), ("Usage", usage)):
+      ElementTree.SubElement(field, tag).text = text
+  for index, (value, name) in enumerate(sorted(names.items())):
+    row = ElementTree.SubElement(table, "Row", index=str(index))
+    ElementTree.SubElement(row, "F").text = str(value)
+    ElementTree.SubElement(row, "F").text = name
+  return ElementTree.tostring(dataset, encoding="unicode")
 
 
 def probability_values(probability: np.ndarray, valid: np.ndarray, kind: str) -> np.ndarray:

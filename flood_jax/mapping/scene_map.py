@@ -230,7 +230,9 @@ class SceneMapping:
     if before is not None:
       tags["flood_jax_pre_event"] = json.dumps(scene_summary(before))
     self.writers = [
-      products.MapWriter(outputs.map, self.grid, "classes", tags, self.scheme.title())
+      products.MapWriter(
+        outputs.map, self.grid, "classes", tags, self.scheme.title(), self.scheme.names
+      )
     ]
     self.probability_kind = (
       "probability_float32" if options.probability_dtype == "float32" else "probability"
