@@ -166,11 +166,13 @@ def map_scene(
   scale: str = "auto",
   probability: bool = False,
   vectors: str | Path | None = None,
+  acquired: str | None = None,
   **options,
 ) -> dict:
   """Maps one scene (`input`, or `vv` and `vh`) into the flood map COG `output`, as
   `python -m flood_jax.predict` does, and returns its summary (areas, scale, model, ...).
 
+  `acquired` (ISO 8601) replaces the acquisition time the product gives (or lacks).
   `options` are the fields of `flood_jax.mapping.scene_map.MapOptions`: reference_water,
   exclusion, hand, pre_event, resample_m, tile_size, overwrite, show_progress, ...
   """
@@ -183,6 +185,7 @@ def map_scene(
     None if vh is None else str(vh),
     scale,
     options.trust_scale,
+    acquired,
   )
   outputs = Outputs.beside(Path(output), probability, None)
   if vectors:

@@ -36,6 +36,7 @@ from flood_jax.mapping.scene_map import MapOptions, Outputs, describe
 from flood_jax.mapping.vectors import vectors_suffix
 from flood_jax.model_flags import define_model_flags, model_source, parse_water_caps
 from flood_jax.scenes import sources
+from flood_jax.scenes.acquired import parse_time
 
 FLAGS = flags.FLAGS
 
@@ -50,6 +51,12 @@ def define_flags() -> None:
     "list of scenes: a folder, a .txt of inputs or a STAC ItemCollection .json.",
   )
   define_scene_flags("", "Input")
+  flags.DEFINE_string(
+    "acquired",
+    None,
+    "Acquisition time (ISO 8601, e.g. 2026-11-30T05:42:10Z) where the product does not say it "
+    "(its name or tags); otherwise the map says 'unknown'.",
+  )
   flags.DEFINE_bool(
     "trust_scale",
     False,
@@ -189,10 +196,12 @@ def map_one_scene(model: FloodModel) -> None:
     scale=FLAGS.scale,
     probability=FLAGS.probability,
     vectors=FLAGS.vectors,
+    acquired=FLAGS.acquired,
     **dataclasses.asdict(map_options()),
   )
   outputs = Outputs.beside(Path(FLAGS.output), FLAGS.probability, None)
   print(f"scale: {summary['scale']} ({summary['scale_reason']})", file=sys.stderr)
+  print(f"acquired: {summary['acquired']} ({summary['acquired_from']})", file=sys.stderr)
   print(describe(outputs, summary))
 
 
@@ -246,6 +255,8 @@ def main() -> None:
   cli.require("output")
   if not (FLAGS.input or FLAGS.vv or FLAGS.vh):  # before minutes of loading a model
     raise UsageError("--input (or --vv and --vh) is required")
+  if FLAGS.acquired:
+    parse_time(FLAGS.acquired)
   model = load_model()
   print(f"model: {model.describe()}", file=sys.stderr)
   print(f"trained on: {model.training_data()}", file=sys.stderr)

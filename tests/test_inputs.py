@@ -408,3 +408,57 @@ def test_the_automatic_error_never_advises_a_scale_the_values_contradict(origina
   for scale in ("db", "power", "amplitude"):
     with pytest.raises(DataError):
       resolve_input(str(swapped), scale=scale)
+
+
+def test_the_acquisition_time_comes_from_the_product_or_the_user_never_the_clock(
+  original, tmp_path
+):
+  """The STAC Item's datetime was the time of mapping wherever the product name had none."""
+  import json
+
+  import flood_jax
+
+  folder, vv, vh, crs, transform = original
+  named = write(tmp_path / "S1A_IW_20190812T115000_DVR_RTC10_G_gpufed_0C8D.tif", [vv, vh], crs,
+                transform)  # fmt: skip
+  assert resolve_input(str(named)).acquired == "2019-08-12T11:50:00+00:00"
+  tagged = write(tmp_path / "tagged.tif", [vv, vh], crs, transform)
+  with rasterio.open(tagged, "r+") as dataset:
+    dataset.update_tags(TIFFTAG_DATETIME="2021:03:04 05:06:07")
+  assert resolve_input(str(tagged)).acquired == "2021-03-04T05:06:07+00:00"
+  earth_engine = write(tmp_path / "ee.tif", [vv, vh], crs, transform)
+  with rasterio.open(earth_engine, "r+") as dataset:
+    dataset.update_tags(1, **{"system:time_start": "1577836800000"})
+  assert resolve_input(str(earth_engine)).acquired == "2020-01-01T00:00:00+00:00"
+  given = resolve_input(str(tagged), acquired="2022-05-06T07:08:09Z")
+  assert (given.acquired, given.acquired_from) == ("2022-05-06T07:08:09+00:00", "--acquired")
+  plain = folder / "stacked_db.tif"
+  summary = flood_jax.map_scene(plain, tmp_path / "flood.tif")
+  item = json.loads((tmp_path / "flood.json").read_text())
+  assert summary["acquired"] == "unknown" and item["properties"]["datetime"] is None
+  assert item["properties"]["start_datetime"].startswith("2014-04-03")  # a range, not a time
+  with rasterio.open(tmp_path / "flood.tif") as dataset:
+    assert dataset.tags()["flood_jax_acquired"] == "unknown"
+  with pytest.raises(UsageError, match="not an ISO 8601 time"):
+    resolve_input(str(plain), acquired="yesterday")
+
+
+def test_a_stac_listing_gives_each_scene_its_item_s_datetime(original, tmp_path):
+  import json
+
+  import flood_jax
+
+  folder, vv, vh, crs, transform = original
+  write(tmp_path / "vv.tif", vv, crs, transform)
+  write(tmp_path / "vh.tif", vh, crs, transform)
+  item = {
+    "type": "Feature", "stac_version": "1.0.0", "id": "S1_item", "geometry": None, "links": [],
+    "properties": {"datetime": "2024-09-10T17:30:00Z"},
+    "assets": {"vv": {"href": "vv.tif"}, "vh": {"href": "vh.tif"}},
+  }  # fmt: skip
+  listing = tmp_path / "items.json"
+  listing.write_text(json.dumps({"type": "FeatureCollection", "features": [item]}))
+  (row,) = flood_jax.map_scenes(str(listing), tmp_path / "maps")
+  assert row["status"] == "done", row
+  mapped = json.loads((tmp_path / "maps" / "S1_item_flood.json").read_text())
+  assert mapped["properties"]["datetime"].startswith("2024-09-10T17:30:00")

@@ -60,6 +60,7 @@ class SceneSpec:
   input: str | None = None
   vv: str | None = None
   vh: str | None = None
+  acquired: str | None = None  # a STAC item's datetime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +115,8 @@ def _stac_scenes(path: Path) -> list[SceneSpec]:
     if "vv" not in item.assets or "vh" not in item.assets:
       raise UsageError(f"{path}: item {item.id} has no 'vv' and 'vh' assets")
     hrefs = [_href(item.assets[key].href, path.parent) for key in ("vv", "vh")]
-    scenes.append(SceneSpec(item.id, vv=hrefs[0], vh=hrefs[1]))
+    when = item.datetime.isoformat() if item.datetime else None
+    scenes.append(SceneSpec(item.id, vv=hrefs[0], vh=hrefs[1], acquired=when))
   return scenes
 
 
@@ -222,7 +224,12 @@ def map_scene(scene_spec: SceneSpec, model_spec: ModelSpec, folder: str, job: Li
   try:
     model = worker_model(model_spec)
     scene = sources.resolve_input(
-      scene_spec.input, scene_spec.vv, scene_spec.vh, job.scale, job.options.trust_scale
+      scene_spec.input,
+      scene_spec.vv,
+      scene_spec.vh,
+      job.scale,
+      job.options.trust_scale,
+      scene_spec.acquired,
     )
     if is_complete(outputs, scene, model):
       return {**row, **_recorded_areas(outputs), "status": "skipped (complete)", "seconds": 0.0}

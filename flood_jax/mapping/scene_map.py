@@ -22,7 +22,7 @@ from flood_jax.mapping.inference import TrainedModel
 from flood_jax.mapping.map_rules import map_rules
 from flood_jax.mapping.pre_event import PreEvent
 from flood_jax.mapping.sieve import min_pixels
-from flood_jax.mapping.stac import acquisition_time, stac_item
+from flood_jax.mapping.stac import stac_item
 from flood_jax.mapping.vectors import vectors_suffix, write_vectors
 from flood_jax.scenes import sources
 from flood_jax.scenes.layers import Exclusion, ReferenceWater
@@ -192,6 +192,7 @@ def _tags(scene: sources.SceneInput, model: TrainedModel) -> dict:
     "flood_jax_model_fingerprint": model.fingerprint(),
     "flood_jax_scale": scene.scale,
     "flood_jax_scale_reason": scene.scale_reason,
+    "flood_jax_acquired": scene.acquired or "unknown",
   }
 
 
@@ -381,13 +382,13 @@ def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions
 
 def scene_summary(scene: sources.SceneInput) -> dict:
   """What a summary, the tags and the STAC Item say of an input scene."""
-  acquired = acquisition_time(scene.name)
   return {
     "scene": scene.name,
     "inputs": list(scene.files),
     "scale": scene.scale,
     "scale_reason": scene.scale_reason,
-    "acquired": acquired.isoformat() if acquired else "unknown",
+    "acquired": scene.acquired or "unknown",
+    "acquired_from": scene.acquired_from,
   }
 
 

@@ -8,7 +8,6 @@ properties: the inputs, the scale decision, the model and its version, and the a
 from __future__ import annotations
 
 import datetime as dt
-import re
 from importlib.metadata import version
 from pathlib import Path
 
@@ -18,14 +17,7 @@ from flood_jax.mapping.products import COLOURS, NODATA, ClassScheme
 from flood_jax.scenes.scene import Grid
 
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
-
-
-def acquisition_time(name: str) -> dt.datetime | None:
-  """The acquisition time in a Sentinel-1 product name (…_YYYYMMDDThhmmss_…), if any."""
-  match = re.search(r"_(\d{8}T\d{6})_", name)
-  if not match:
-    return None
-  return dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
+SENTINEL1_START = "2014-04-03T00:00:00+00:00"  # Sentinel-1A's launch: no scene is older
 
 
 def _classes(scheme: ClassScheme) -> list:
@@ -79,17 +71,20 @@ def stac_item(
     "type": "Polygon",
     "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]],
   }
-  acquired = acquisition_time(summary["scene"])
+  acquired = summary.get("acquired", "unknown")
+  known = acquired != "unknown"
   properties = {
     "created": dt.datetime.now(dt.UTC).isoformat(),
     "flood_jax:version": version("flood_jax"),
     **{f"flood_jax:{key}": value for key, value in summary.items()},
   }
+  if not known:  # STAC: no datetime, only the range it lies in (Sentinel-1 to now)
+    properties.update(start_datetime=SENTINEL1_START, end_datetime=properties["created"])
   item = pystac.Item(
     id=item_id or map_path.stem,
     geometry=geometry,
     bbox=[west, south, east, north],
-    datetime=acquired or dt.datetime.now(dt.UTC),
+    datetime=dt.datetime.fromisoformat(acquired) if known else None,
     properties=properties,
   )
   projection = ProjectionExtension.ext(item, add_if_missing=True)

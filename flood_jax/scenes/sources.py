@@ -26,6 +26,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from flood_jax.errors import DataError, UsageError
+from flood_jax.scenes.acquired import acquisition, parse_time
 from flood_jax.scenes.geotiff import check_same_grid, open_raster
 from flood_jax.scenes.scale import (
   SCALES,
@@ -60,6 +61,8 @@ class SceneInput:
   scale: str
   scale_reason: str
   layover_shadow: BandRef | None = None
+  acquired: str | None = None  # ISO 8601, None where unknown (`scenes.acquired`)
+  acquired_from: str = "unknown"
 
   @property
   def files(self) -> tuple[str, ...]:
@@ -118,7 +121,9 @@ def _scene(
     if scale != "auto" and not trust_scale:
       check_forced_scale(scale, *bands)
     decided, reason = _decide_scale(scale, *bands, hyp3)
-  return SceneInput(name, vv, vh, decided, reason, layover_shadow)
+    files = tuple(ref.path for ref in (vv, vh))
+    acquired, acquired_from = acquisition(name, files, [vv_dataset, vh_dataset])
+  return SceneInput(name, vv, vh, decided, reason, layover_shadow, acquired, acquired_from)
 
 
 def _decide_scale(scale: str, vv_dataset, vv_band, vh_dataset, vh_band, name, hyp3):
@@ -194,9 +199,18 @@ def resolve_input(
   vh: str | None = None,
   scale: str = "auto",
   trust_scale: bool = False,
+  acquired: str | None = None,
 ) -> SceneInput:
   """The one scene named by --input, or by --vv and --vh; a forced `scale` is checked against
-  the values unless `trust_scale`."""
+  the values unless `trust_scale`; `acquired` (ISO 8601) replaces what the product says."""
+  scene = _resolved(input, vv, vh, scale, trust_scale)
+  if acquired is None:
+    return scene
+  given = parse_time(acquired).isoformat()
+  return dataclasses.replace(scene, acquired=given, acquired_from="--acquired")
+
+
+def _resolved(input, vv, vh, scale: str, trust_scale: bool) -> SceneInput:
   if vv or vh:
     if not (vv and vh) or input:
       raise UsageError("give --vv and --vh together, and no --input with them")
