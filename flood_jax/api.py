@@ -166,12 +166,14 @@ def map_scene(
   scale: str = "auto",
   probability: bool = False,
   vectors: str | Path | None = None,
+  quicklook: str | Path | None = None,
   acquired: str | None = None,
   **options,
 ) -> dict:
   """Maps one scene (`input`, or `vv` and `vh`) into the flood map COG `output`, as
   `python -m flood_jax.predict` does, and returns its summary (areas, scale, model, ...).
 
+  `quicklook`: a PNG picture of the map over the radar image (`mapping.quicklook`).
   `acquired` (ISO 8601) replaces the acquisition time the product gives (or lacks).
   `options` are the fields of `flood_jax.mapping.scene_map.MapOptions`: reference_water,
   exclusion, hand, pre_event, resample_m, tile_size, overwrite, show_progress, ...
@@ -188,8 +190,11 @@ def map_scene(
     acquired,
   )
   outputs = Outputs.beside(Path(output), probability, None)
-  if vectors:
-    outputs = dataclasses.replace(outputs, vectors=Path(vectors))
+  outputs = dataclasses.replace(
+    outputs,
+    vectors=Path(vectors) if vectors else None,
+    quicklook=Path(quicklook) if quicklook else None,
+  )
   return predict_scene((model or load_model()).trained, scene, outputs, options)
 
 

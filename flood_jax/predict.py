@@ -73,6 +73,12 @@ def define_output_flags() -> None:
   flags.DEFINE_string("output", None, "Output flood map (.tif), or a folder when --input is one.")
   flags.DEFINE_bool("overwrite", False, "Replace existing outputs (never inputs).")
   flags.DEFINE_bool("probability", False, "Also write <map>_probability.tif.")
+  flags.DEFINE_string(
+    "quicklook",
+    None,
+    "Also write a PNG picture (1,200 px wide) of the map over the scene's VV, with a legend, "
+    "scale bar, north arrow, date, inputs and flooded area.",
+  )
   flags.DEFINE_enum(
     "probability_dtype",
     "uint8",
@@ -196,6 +202,7 @@ def map_one_scene(model: FloodModel) -> None:
     scale=FLAGS.scale,
     probability=FLAGS.probability,
     vectors=FLAGS.vectors,
+    quicklook=FLAGS.quicklook,
     acquired=FLAGS.acquired,
     **dataclasses.asdict(map_options()),
   )
@@ -208,8 +215,10 @@ def map_one_scene(model: FloodModel) -> None:
 def map_scene_list(model: FloodModel) -> None:
   """A folder, list or ItemCollection into the --output folder: serially, or on Dask."""
   folder = Path(FLAGS.output)
-  if FLAGS.pre_event or FLAGS.pre_vv or FLAGS.pre_vh:
-    raise UsageError("--pre_event maps one scene; give one --input (or --vv and --vh)")
+  if FLAGS.pre_event or FLAGS.pre_vv or FLAGS.pre_vh or FLAGS.quicklook:
+    raise UsageError(
+      "--pre_event and --quicklook map one scene; give one --input (or --vv and --vh)"
+    )
   if folder.suffix.lower() in (".tif", ".tiff"):
     raise UsageError(f"{folder}: --input names several scenes, so --output must be a folder")
   scenes = (

@@ -438,3 +438,26 @@ def test_a_reference_layer_that_misses_the_scene_is_said(real_root, tmp_path, ca
     summary = flood_jax.map_scene(chip, tmp_path / "flood.tif", reference_water=str(elsewhere))
   assert summary["permanent_water_km2"] == 0
   assert any("covers 0.0% of the scene" in record.getMessage() for record in caplog.records)
+
+
+def test_a_quicklook_shows_the_map_over_the_radar_image(real_root, tmp_path):
+  """--quicklook: a 1,200 px PNG of the water over VV in grey, written with the scene's other
+  files (all or nothing), and a .png only."""
+  import matplotlib.image
+
+  import flood_jax
+  from flood_jax.errors import UsageError
+
+  chip = real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif"
+  summary = flood_jax.map_scene(chip, tmp_path / "flood.tif", quicklook=tmp_path / "flood.png")
+  picture = matplotlib.image.imread(tmp_path / "flood.png")
+  assert picture.shape[1] == 1200
+  red, green, blue = (picture[..., index] for index in range(3))
+  water_blue = (blue > red + 0.3).mean()  # the water colour (30, 90, 220) over the image
+  grey = ((np.abs(red - green) < 0.02) & (np.abs(green - blue) < 0.02) & (red < 0.95)).mean()
+  assert water_blue > 0.25 and grey > 0.2, (water_blue, grey)  # India: 49% water
+  assert summary["water_fraction"] > 0.4
+  item = json.loads((tmp_path / "flood.json").read_text())
+  assert item["assets"]["overview"]["href"] == "flood.png"
+  with pytest.raises(UsageError, match="the picture is a .png"):
+    flood_jax.map_scene(chip, tmp_path / "other.tif", quicklook=tmp_path / "other.jpg")

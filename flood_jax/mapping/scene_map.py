@@ -21,6 +21,7 @@ from flood_jax.mapping.change import change_classes
 from flood_jax.mapping.inference import TrainedModel
 from flood_jax.mapping.map_rules import map_rules
 from flood_jax.mapping.pre_event import PreEvent
+from flood_jax.mapping.quicklook import write_quicklook
 from flood_jax.mapping.sieve import min_pixels
 from flood_jax.mapping.stac import stac_item
 from flood_jax.mapping.vectors import vectors_suffix, write_vectors
@@ -38,17 +39,21 @@ class Outputs:
   map: Path
   probability: Path | None = None
   vectors: Path | None = None
+  quicklook: Path | None = None
 
   def __post_init__(self):
     if self.vectors is not None:
       vectors_suffix(str(self.vectors))
+    if self.quicklook is not None and Path(self.quicklook).suffix.lower() != ".png":
+      raise UsageError(f"--quicklook={self.quicklook}: the picture is a .png")
 
   @property
   def stac(self) -> Path:
     return self.map.with_name(f"{self.map.stem}.json")
 
   def all(self) -> list[Path]:
-    return [path for path in (self.map, self.probability, self.vectors, self.stac) if path]
+    paths = (self.map, self.probability, self.vectors, self.quicklook, self.stac)
+    return [path for path in paths if path]
 
   @classmethod
   def beside(cls, map_path: Path, probability: bool, vectors_suffix: str | None) -> Outputs:
@@ -323,7 +328,16 @@ def _written_partials(model, scene, outputs: Outputs, options: MapOptions, befor
     map_written = partial_path(outputs.map)
     summary["polygons"] = write_vectors(map_written, outputs.vectors, options.scheme, pending=True)
   summary["seconds"] = round(time.perf_counter() - start, 1)
-  extra = {"probability": outputs.probability, "vectors": outputs.vectors}
+  if outputs.quicklook:
+    picture = partial_path(outputs.quicklook)
+    write_quicklook(
+      picture, partial_path(outputs.map), scene, summary["grid"], options.scheme, summary
+    )
+  extra = {
+    "probability": outputs.probability,
+    "vectors": outputs.vectors,
+    "overview": outputs.quicklook,
+  }
   extra = {key: path for key, path in extra.items() if path}
   item_id = f"{scene.name}_flood_{model.fingerprint()[:8]}"  # unique per input and model
   item = stac_item(outputs.map, summary.pop("grid"), summary, extra, options.scheme, item_id)

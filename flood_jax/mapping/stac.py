@@ -95,6 +95,7 @@ def stac_item(
   projection.transform = list(grid.transform)[:6]
   _add_map_asset(item, map_path, grid, scheme)
   for key, path in extra_assets.items():
-    media = COG if path.suffix == ".tif" else None
-    item.add_asset(key, pystac.Asset(href=path.name, media_type=media, roles=["data"]))
+    media = {".tif": COG, ".png": "image/png"}.get(path.suffix)
+    roles = ["overview", "visual"] if path.suffix == ".png" else ["data"]
+    item.add_asset(key, pystac.Asset(href=path.name, media_type=media, roles=roles))
   return item.to_dict(include_self_link=False)

@@ -1,0 +1,128 @@
+"""A picture of a flood map a person reads without a GIS: the scene's VV in grey, the water
+classes over it in the map's colours, a legend of the classes present, a scale bar, a north
+arrow, the acquisition date, the inputs and the flooded area.
+
+Both rasters are read decimated to the picture's size (GDAL uses the map's overviews), so memory
+does not grow with the scene.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+
+from flood_jax.mapping.products import COLOURS, NODATA, ClassScheme
+from flood_jax.scenes.scale import mark_nodata, to_db
+from flood_jax.scenes.scene import Grid
+from flood_jax.scenes.sources import SceneInput
+
+WIDTH_PX, DPI = 1200, 100
+
+
+def _decimated(path: str, band: int, shape: tuple[int, int], resampling) -> np.ndarray:
+  with rasterio.open(path) as dataset:
+    return dataset.read(band, out_shape=shape, resampling=resampling)
+
+
+def picture_shape(grid: Grid, width: int = WIDTH_PX) -> tuple[int, int]:
+  """(rows, cols) of the picture: at most `width` columns, never more pixels than the map."""
+  cols = min(width, grid.width)
+  return max(round(grid.height * cols / grid.width), 1), cols
+
+
+def _backscatter(scene: SceneInput, shape: tuple[int, int]) -> np.ndarray:
+  """VV in dB at the picture's size, NaN where no data."""
+  with rasterio.open(scene.vv.path) as dataset:
+    nodata = dataset.nodata
+  values = _decimated(scene.vv.path, scene.vv.band, shape, Resampling.average).astype(np.float32)
+  return to_db(mark_nodata(values, nodata), scene.scale)
+
+
+def _scale_bar_m(grid: Grid) -> float:
+  """A round length (1, 2 or 5 x 10^k m) near a fifth of the map's width."""
+  target = grid.width * grid.pixel_size() / 5
+  power = 10 ** math.floor(math.log10(target))
+  return max(step * power for step in (1, 2, 5) if step * power <= target)
+
+
+def _overlay(classes: np.ndarray) -> np.ndarray:
+  """RGBA of the classes: water classes and exclusions opaque-ish, dry and no data clear."""
+  rgba = np.zeros((*classes.shape, 4), np.float32)
+  for value, colour in COLOURS.items():
+    if value in (0, NODATA):
+      continue
+    rgba[classes == value] = (*(channel / 255 for channel in colour[:3]), 0.8)
+  return rgba
+
+
+def write_quicklook(
+  path: Path, map_path: Path, scene: SceneInput, grid: Grid, scheme: ClassScheme, summary: dict
+) -> None:
+  """The PNG at `path` (any name: the caller writes it under its partial name)."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  from matplotlib.patches import Patch
+
+  shape = picture_shape(grid)
+  classes = _decimated(str(map_path), 1, shape, Resampling.nearest)
+  vv = _backscatter(scene, shape)
+  figure, axes = plt.subplots(figsize=(WIDTH_PX / DPI, WIDTH_PX / DPI * shape[0] / shape[1] + 1.2))
+  finite = vv[np.isfinite(vv)]
+  low, high = np.percentile(finite, (2, 98)) if finite.size else (-25.0, 0.0)
+  axes.imshow(np.ma.masked_invalid(vv), cmap="gray", vmin=low, vmax=high, interpolation="nearest")
+  axes.imshow(_overlay(classes), interpolation="nearest")
+  present = [int(value) for value in np.unique(classes) if int(value) in scheme.names]
+  handles = [_legend_patch(Patch, value, scheme) for value in present if value != NODATA]
+  axes.legend(handles=handles, loc="lower left", framealpha=0.9, fontsize=10)
+  _scale_bar(axes, grid, shape)
+  axes.annotate("N", xy=(0.96, 0.95), xytext=(0.96, 0.83), xycoords="axes fraction",
+                ha="center", fontsize=14, weight="bold", color="white", path_effects=OUTLINE(),
+                arrowprops={"arrowstyle": "-|>", "color": "white", "lw": 2})  # fmt: skip
+  axes.set_axis_off()
+  axes.set_title(_title(scene, summary), fontsize=11, loc="left")
+  figure.tight_layout()
+  figure.savefig(path, dpi=DPI, format="png")
+  plt.close(figure)
+
+
+def _scale_bar(axes, grid: Grid, shape: tuple[int, int]) -> None:
+  length_m = _scale_bar_m(grid)
+  pixels = length_m / (grid.pixel_size() * grid.width / shape[1])
+  rows, cols = shape
+  x, y = cols * 0.95 - pixels, rows * 0.95
+  axes.plot([x, x + pixels], [y, y], color="white", lw=4, solid_capstyle="butt",
+            path_effects=OUTLINE())  # fmt: skip
+  label = f"{length_m / 1000:g} km" if length_m >= 1000 else f"{length_m:g} m"
+  axes.text(x + pixels / 2, y - rows * 0.02, label, color="white", ha="center", fontsize=11,
+            weight="bold", path_effects=OUTLINE())  # fmt: skip
+
+
+def OUTLINE() -> list:  # noqa: N802  (a constant made on demand: matplotlib imports late)
+  """A black outline that keeps white marks readable over bright land."""
+  from matplotlib import patheffects
+
+  return [patheffects.withStroke(linewidth=3, foreground="black")]
+
+
+def _legend_patch(patch, value: int, scheme: ClassScheme):
+  """A legend entry; dry is drawn as the radar image it leaves visible."""
+  if value == 0:
+    return patch(facecolor="0.6", edgecolor="black", label=f"{scheme.names[0]} (radar image, VV)")
+  colour = np.asarray(COLOURS[value][:3]) / 255
+  return patch(facecolor=colour, edgecolor="black", label=scheme.names[value])
+
+
+def _title(scene: SceneInput, summary: dict) -> str:
+  water = "flood" if "flood_km2" in summary else "water"
+  area = summary.get(f"{water}_km2", 0.0)
+  share = summary.get(f"{water}_fraction", float("nan"))
+  water = "flood water" if water == "flood" else "water"
+  acquired = summary.get("acquired", "unknown")
+  inputs = ", ".join(Path(path).name for path in scene.files)
+  return f"{water} {area:.2f} km² ({share:.1%} of valid pixels) - acquired {acquired}\n{inputs}"
