@@ -462,3 +462,19 @@ def test_a_stac_listing_gives_each_scene_its_item_s_datetime(original, tmp_path)
   assert row["status"] == "done", row
   mapped = json.loads((tmp_path / "maps" / "S1_item_flood.json").read_text())
   assert mapped["properties"]["datetime"].startswith("2024-09-10T17:30:00")
+
+
+def test_a_hyp3_zip_and_its_unpacked_folder_keep_a_map_each(original, tmp_path):
+  """Both are named after the product: they used to write one map, the second over the first."""
+  import flood_jax
+
+  folder, vv, vh, crs, transform = original
+  scenes = tmp_path / "scenes"
+  scenes.mkdir()
+  _forms(scenes, vv, vh, crs, transform)
+  for other in scenes.iterdir():  # keep only the zip and the unpacked product folder
+    if other.is_file() and other.suffix != ".zip":
+      other.unlink()
+  rows = flood_jax.map_scenes(str(scenes), tmp_path / "maps")
+  assert [row["status"] for row in rows] == ["done", "done"]
+  assert len({row["map"] for row in rows}) == 2 and all(Path(row["map"]).exists() for row in rows)
