@@ -328,11 +328,10 @@ def _written_partials(model, scene, outputs: Outputs, options: MapOptions, befor
     map_written = partial_path(outputs.map)
     summary["polygons"] = write_vectors(map_written, outputs.vectors, options.scheme, pending=True)
   summary["seconds"] = round(time.perf_counter() - start, 1)
-  if outputs.quicklook:
-    picture = partial_path(outputs.quicklook)
-    write_quicklook(
-      picture, partial_path(outputs.map), scene, summary["grid"], options.scheme, summary
-    )
+  if outputs.quicklook:  # GDAL's block cache bounded: a decimated read passes every block
+    picture, map_written = partial_path(outputs.quicklook), partial_path(outputs.map)
+    with bounded_gdal_cache():
+      write_quicklook(picture, map_written, scene, summary["grid"], options.scheme, summary)
   extra = {
     "probability": outputs.probability,
     "vectors": outputs.vectors,
