@@ -26,7 +26,6 @@ from rasterio.transform import Affine
 from flood_jax.errors import DataError, UsageError
 from flood_jax.mapping import batch, model_folder
 from flood_jax.mapping.inference import BUNDLED_MODEL, TrainedModel
-from flood_jax.mapping.map_rules import map_rules
 from flood_jax.mapping.products import ClassScheme
 from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
 from flood_jax.mapping.sieve import min_pixels
@@ -91,9 +90,8 @@ class FloodModel:
     grid = _grid(vv_vh_db.shape[:2], crs, transform)
     pixel_area = grid.centre_pixel_area_m2() if grid else self.trained.pixel_size_m**2
     probability = self.trained.predict_array(vv_vh_db)
-    valid = np.isfinite(probability)
-    classes = self.trained.classes(np.nan_to_num(probability, nan=0.0), valid, vv_vh_db)
-    mapped = map_rules(min_pixels(self.trained.min_area_m2, pixel_area)).apply(classes)
+    unit = min_pixels(self.trained.min_area_m2, pixel_area)
+    mapped = self.trained.array_classes(probability, unit, vv_vh_db)
     return FloodMap(mapped, probability, grid.crs if grid else None, transform)
 
 

@@ -22,7 +22,6 @@ import numpy as np
 from flood_jax.api import FloodModel, load_model
 from flood_jax.errors import DataError, UsageError
 from flood_jax.mapping import products
-from flood_jax.mapping.map_rules import map_rules
 from flood_jax.mapping.sieve import min_pixels
 from flood_jax.scenes.geotiff import check_same_grid
 from flood_jax.scenes.scale import SCALES, to_db
@@ -144,6 +143,5 @@ def _classes_block(
     return classes
   for index, (step, vv_step, vh_step) in _steps(probability, vv, vh):
     vv_vh_db = np.stack([vv_step, vh_step], axis=-1)
-    raw = model.trained.classes(np.nan_to_num(step, nan=0.0), np.isfinite(step), vv_vh_db)
-    classes[index] = map_rules(unit).apply(raw)
+    classes[index] = model.trained.array_classes(step, unit, vv_vh_db)
   return classes

@@ -29,7 +29,8 @@ from flood_jax.mapping.engines import (
   accelerator_present,
 )
 from flood_jax.mapping.map_rules import backscatter_caps
-from flood_jax.mapping.sieve import min_pixels, sieve_water
+from flood_jax.mapping.products import WATER
+from flood_jax.mapping.sieve import WATER_BODY, min_pixels, sieve_water
 from flood_jax.scenes.bands import input_validity
 
 ENGINES, PRECISIONS = ("auto", "xla", "onnxruntime"), ("auto", "float32", "int8")
@@ -117,14 +118,23 @@ class TrainedModel:
       classes = backscatter_caps(classes, vv_vh_db, *self.water_caps)
     return classes
 
+  def array_classes(
+    self, probability: np.ndarray, unit_pixels: int, vv_vh_db: np.ndarray | None = None
+  ) -> np.ndarray:
+    """uint8 [H, W] classes of a whole array held in memory (probability NaN: no data): above
+    the threshold, under the caps, water patches under `unit_pixels` dry, as the streamed
+    scene map gives them (`map_rules` without reference or exclusion layers)."""
+    probability_or_zero = np.nan_to_num(probability, nan=0.0)
+    classes = self.classes(probability_or_zero, np.isfinite(probability), vv_vh_db)
+    return sieve_water(classes, unit_pixels, WATER_BODY)
+
   def water(
     self, probability: np.ndarray, pixel_area_m2: float, vv_vh_db: np.ndarray | None = None
   ) -> np.ndarray:
-    """bool [H, W] water map of a whole array: above the threshold, under the caps, patches
-    smaller than min_area_m2 removed (pixels of `pixel_area_m2`)."""
-    probability_or_zero = np.nan_to_num(probability, nan=0.0)
-    classes = self.classes(probability_or_zero, np.isfinite(probability), vv_vh_db)
-    return sieve_water(classes, min_pixels(self.min_area_m2, pixel_area_m2)) == 1
+    """bool [H, W] water map of a whole array: `array_classes` with the unit of min_area_m2
+    in pixels of `pixel_area_m2`."""
+    unit = min_pixels(self.min_area_m2, pixel_area_m2)
+    return self.array_classes(probability, unit, vv_vh_db) == WATER
 
   def with_options(
     self,

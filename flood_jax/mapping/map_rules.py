@@ -58,13 +58,6 @@ class Rules:
       bands = [out for band in bands for out in stage.push(*band)] + stage.finish()
     return bands
 
-  def apply(self, classes: np.ndarray) -> np.ndarray:
-    """The rules on a whole map held in memory (one band, then finished)."""
-    mapped = np.empty_like(classes)
-    for top, rows in [*self.push(0, classes), *self.finish()]:
-      mapped[top : top + len(rows)] = rows
-    return mapped
-
 
 def permanent_water_rule(permanent: Callable[[int, int, int], np.ndarray]) -> PixelRule:
   """Water becomes permanent water where `permanent(top, rows, width)` (bool) is true."""
