@@ -31,6 +31,7 @@ from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
 from flood_jax.mapping.sieve import min_pixels
 from flood_jax.mapping.vectors import vectors_suffix as checked_suffix
 from flood_jax.scenes import sources
+from flood_jax.scenes.geotiff import check_same_grid
 from flood_jax.scenes.scene import Grid
 
 
@@ -128,12 +129,9 @@ def _stacked_bands(vv_db: np.ndarray, vh_db: np.ndarray) -> np.ndarray:
   for name, band in (("VV", vv_db), ("VH", vh_db)):
     if band.ndim != 2:
       raise DataError(f"{name} array: {band.ndim}-D, expected [height, width] in dB")
-  if vv_db.shape != vh_db.shape:
-    size = lambda band: "x".join(map(str, band.shape))  # noqa: E731
-    raise DataError(
-      f"VH array: VH is not on VV's grid (size {size(vh_db)} against {size(vv_db)}); no "
-      "resampling is done silently: warp it onto VV first"
-    )
+  vv_grid, vh_grid = (Grid(None, Affine.identity(), *band.shape).named(f"{name} array")
+                      for name, band in (("VV", vv_db), ("VH", vh_db)))  # fmt: skip
+  check_same_grid(vv_grid, {"VH": vh_grid})
   return np.stack([vv_db, vh_db], axis=-1).astype(np.float32)
 
 

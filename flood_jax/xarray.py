@@ -15,8 +15,6 @@ Needs `pip install -e '.[xarray]'`.
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
 
 from flood_jax.api import FloodModel, load_model
@@ -86,14 +84,10 @@ def _checked_grid(vv: xarray.DataArray, vh: xarray.DataArray) -> Grid:
         f"{name} DataArray {band.name or ''}: has no CRS; set one with .rio.write_crs(...)"
       )
     grids[name] = Grid(band.rio.crs, band.rio.transform(), *band.rio.shape)
-  check_same_grid(_named(grids["VV"], "VV DataArray"), {"VH": _named(grids["VH"], "VH DataArray")})
+  check_same_grid(grids["VV"].named("VV DataArray"), {"VH": grids["VH"].named("VH DataArray")})
   if vv.dims != vh.dims or vv.shape != vh.shape:
     raise DataError(f"VH DataArray: dimensions {dict(vh.sizes)} differ from VV's {dict(vv.sizes)}")
   return grids["VV"]
-
-
-def _named(grid: Grid, name: str):
-  return types.SimpleNamespace(name=name, **grid._asdict())
 
 
 def _mapped(model: FloodModel, bands: list, unit: int, depth: int):

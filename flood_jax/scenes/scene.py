@@ -13,6 +13,7 @@ whatever the scene size.
 from __future__ import annotations
 
 import math
+import types
 from typing import NamedTuple
 
 import numpy as np
@@ -74,6 +75,10 @@ class Grid(NamedTuple):
       centre_latitude = (self.transform * (self.width / 2, self.height / 2))[1]
       return side * 111_320.0 * math.sqrt(max(math.cos(math.radians(centre_latitude)), 1e-6))
     return side * self.crs.linear_units_factor[1]
+
+  def named(self, name: str) -> types.SimpleNamespace:
+    """The grid with a `name`, as `geotiff.check_same_grid` takes open datasets."""
+    return types.SimpleNamespace(name=name, **self._asdict())
 
   def centre_pixel_area_m2(self) -> float:
     """The ground area of a pixel in the middle row (what the minimum mapping unit counts in)."""
