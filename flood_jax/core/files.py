@@ -8,10 +8,18 @@ import contextlib
 import json
 import math
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+
+def probe_writable(folder: str | Path) -> None:
+  """OSError where nothing can be written in `folder`: a real write, since permission bits say
+  nothing of read-only file systems or of root."""
+  with tempfile.NamedTemporaryFile(dir=folder, prefix=".flood_jax_probe"):
+    pass
 
 
 def partial_path(path: str | Path) -> Path:

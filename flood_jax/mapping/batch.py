@@ -24,7 +24,6 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import rasterio
 
-from flood_jax.core.files import atomic_path
+from flood_jax.core.files import atomic_path, probe_writable
 from flood_jax.errors import FloodJaxError, UsageError
 from flood_jax.mapping.inference import TrainedModel
 from flood_jax.mapping.scene_map import MapOptions, Outputs, input_fingerprint, predict_scene
@@ -154,8 +153,7 @@ def check_output_folder(folder: str | Path) -> None:
   folder = Path(folder)
   try:
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, prefix=".flood_jax_probe"):
-      pass
+    probe_writable(folder)
   except OSError as error:
     raise UsageError(f"{folder}: cannot write maps there ({error.strerror})") from None
 

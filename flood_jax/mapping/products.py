@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ import rasterio
 import rasterio.shutil
 from rasterio.windows import Window
 
-from flood_jax.core.files import clear_partial, partial_path
+from flood_jax.core.files import clear_partial, partial_path, probe_writable
 from flood_jax.errors import UsageError
 from flood_jax.scenes.scene import Grid
 
@@ -203,9 +202,8 @@ def check_outputs(outputs: list[Path], inputs: tuple[str, ...], overwrite: bool)
       raise UsageError(f"{output}: is a folder; give the path of a file to write")
     if output.exists() and not overwrite:
       raise UsageError(f"{output}: already exists; pass --overwrite to replace it")
-    try:  # a probe, since permission bits say nothing about read-only file systems or root
-      with tempfile.NamedTemporaryFile(dir=output.parent, prefix=".flood_jax_probe"):
-        pass
+    try:
+      probe_writable(output.parent)
     except OSError as error:
       raise UsageError(f"{output}: output folder is not writable ({error.strerror})") from None
     for leftover in partial_paths(output):  # a killed run's, never a finished file
