@@ -309,7 +309,8 @@ def predict_scene(
   inputs = scene.files + (before.files if before else ())
   products.check_outputs(outputs.all(), inputs, options.overwrite)
   try:  # all or nothing: every file under its partial name until all are written
-    summary = _written_partials(model, scene, outputs, options, before)
+    with bounded_gdal_cache():  # every read and write of the scene, the quicklook's included
+      summary = _written_partials(model, scene, outputs, options, before)
   except BaseException:
     for path in outputs.all():
       clear_partial(path)
@@ -322,16 +323,14 @@ def predict_scene(
 def _written_partials(model, scene, outputs: Outputs, options: MapOptions, before) -> dict:
   """Every file of the scene written under its partial name; the summary."""
   start = time.perf_counter()
-  with bounded_gdal_cache():
-    summary = _map_scene(model, scene, outputs, options, before)
+  summary = _map_scene(model, scene, outputs, options, before)
   if outputs.vectors:
     map_written = partial_path(outputs.map)
     summary["polygons"] = write_vectors(map_written, outputs.vectors, options.scheme, pending=True)
   summary["seconds"] = round(time.perf_counter() - start, 1)
-  if outputs.quicklook:  # GDAL's block cache bounded: a decimated read passes every block
+  if outputs.quicklook:
     picture, map_written = partial_path(outputs.quicklook), partial_path(outputs.map)
-    with bounded_gdal_cache():
-      write_quicklook(picture, map_written, scene, summary["grid"], options.scheme, summary)
+    write_quicklook(picture, map_written, scene, summary["grid"], options.scheme, summary)
   extra = {
     "probability": outputs.probability,
     "vectors": outputs.vectors,
