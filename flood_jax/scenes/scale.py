@@ -128,16 +128,24 @@ def _seen(median: float, gap: float) -> str:
   return f"VV median {median:.1f} dB, {gap:.1f} dB above VH{swapped}"
 
 
-def check_forced_scale(scale: str, vv_dataset, vv_band: int, vh_dataset, vh_band: int, name: str):
+def _sampled(vv_dataset, vv_band: int, vh_dataset, vh_band: int):
+  """(VV, VH, valid in both, share of negative valid values) of the bands' samples; zeros are
+  filled borders, not values; the share is None where no pixel is valid."""
+  vv, vh = _sample(vv_dataset, vv_band), _sample(vh_dataset, vh_band)
+  both = np.isfinite(vv) & np.isfinite(vh) & ((vv != 0) | (vh != 0))
+  if not both.any():
+    return vv, vh, both, None
+  return vv, vh, both, min(float(np.mean(vv[both] < 0)), float(np.mean(vh[both] < 0)))
+
+
+def check_forced_scale(scale: str, vv_dataset, vv_band: int, vh_dataset, vh_band: int):
   """DataError, naming what was seen, where the values cannot be Sentinel-1 read in `scale`
   (the plausibility rules of the automatic decision, the wide VV range of mostly-water scenes);
   the user may insist with --trust_scale. The error names the VV file."""
   from flood_jax.errors import DataError
 
-  vv, vh = _sample(vv_dataset, vv_band), _sample(vh_dataset, vh_band)
-  both = np.isfinite(vv) & np.isfinite(vh) & ((vv != 0) | (vh != 0))
-  negative = min(float(np.mean(vv[both] < 0)), float(np.mean(vh[both] < 0))) if both.any() else 0
-  if scale != "db" and negative > NEGATIVE_SHARE:
+  vv, vh, _, negative = _sampled(vv_dataset, vv_band, vh_dataset, vh_band)
+  if scale != "db" and negative is not None and negative > NEGATIVE_SHARE:
     raise DataError(
       f"{vv_dataset.name}: --scale={scale}, but {negative:.0%} of the valid values are negative, which "
       f"{scale} cannot be (they look like dB: --scale=db or auto); pass --trust_scale to map "
@@ -162,11 +170,9 @@ def decide_from_values(vv_dataset, vv_band: int, vh_dataset, vh_band: int, name:
   """(scale, reason) when exactly one reading of the values is plausible; else DataError."""
   from flood_jax.errors import DataError
 
-  vv, vh = _sample(vv_dataset, vv_band), _sample(vh_dataset, vh_band)
-  both = np.isfinite(vv) & np.isfinite(vh) & ((vv != 0) | (vh != 0))  # zeros: filled borders
-  if not both.any():  # every value no data: the map will be too
+  vv, vh, both, negative = _sampled(vv_dataset, vv_band, vh_dataset, vh_band)
+  if negative is None:  # every value no data: the map will be too
     return "db", "no valid value in the sampled pixels (no data everywhere)"
-  negative = min(float(np.mean(vv[both] < 0)), float(np.mean(vh[both] < 0)))
   if negative > NEGATIVE_SHARE:
     median = float(np.median(vv[both]))
     return "db", (

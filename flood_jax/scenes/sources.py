@@ -119,7 +119,7 @@ def _scene(
     check_same_grid(vv_dataset, {"VH": vh_dataset, "layover/shadow map": mask_dataset})
     bands = (vv_dataset, vv.band, vh_dataset, vh.band, name)
     if scale != "auto" and not trust_scale:
-      check_forced_scale(scale, *bands)
+      check_forced_scale(scale, *bands[:4])
     decided, reason = _decide_scale(scale, *bands, hyp3)
     files = tuple(ref.path for ref in (vv, vh))
     acquired, acquired_from = acquisition(name, files, [vv_dataset, vh_dataset])
