@@ -24,8 +24,8 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 
 from flood_jax.errors import DataError, UsageError
-from flood_jax.mapping import batch, model_folder
-from flood_jax.mapping.inference import BUNDLED_MODEL, TrainedModel
+from flood_jax.mapping import batch
+from flood_jax.mapping.inference import TrainedModel, bundled_model
 from flood_jax.mapping.products import ClassScheme
 from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
 from flood_jax.mapping.sieve import min_pixels
@@ -113,10 +113,7 @@ def load_model(
   None for no cap on a band) replace the model's own settings. Mapping with a model folder on
   ONNX Runtime imports neither jax nor flax.
   """
-  if source is None:
-    if not model_folder.is_model_folder(BUNDLED_MODEL):
-      raise UsageError("no model given, and this install has no bundled model")
-    source = BUNDLED_MODEL
+  source = bundled_model() if source is None else source
   spec = batch.ModelSpec(
     str(source), engine, precision, threads, flips, min_area_m2, water_caps
   )  # fmt: skip

@@ -9,8 +9,7 @@ from __future__ import annotations
 from absl import flags, logging
 
 from flood_jax.errors import UsageError
-from flood_jax.mapping import model_folder
-from flood_jax.mapping.inference import BUNDLED_MODEL, ENGINES, PRECISIONS, TrainedModel
+from flood_jax.mapping.inference import ENGINES, PRECISIONS, TrainedModel, bundled_model
 
 FLAGS = flags.FLAGS
 
@@ -60,10 +59,8 @@ def model_source(model: str | None, workdir: str | None) -> str:
     raise UsageError("--model and --workdir both name a model; give one")
   source = model or workdir
   if source is None:
-    if not model_folder.is_model_folder(BUNDLED_MODEL):
-      raise UsageError("no --model or --workdir, and this install has no bundled model")
-    logging.info("No --model or --workdir: using the bundled demo model %s", BUNDLED_MODEL)
-    source = str(BUNDLED_MODEL)
+    source = str(bundled_model())
+    logging.info("No --model or --workdir: using the bundled demo model %s", source)
   return source
 
 

@@ -296,11 +296,12 @@ def merged(defaults: ml_collections.ConfigDict, stored: dict, where: str = "conf
   return defaults
 
 
-def load_config(source: str | Path | dict) -> ml_collections.ConfigDict:
-  """A stored config merged onto `default_config()` and checked: a dict, a .json file, a
-  training workdir (its config.json) or a model folder (the config in its model.json)."""
+def load_config(source: str | Path | dict, where: str | None = None) -> ml_collections.ConfigDict:
+  """A stored config merged onto `default_config()` and checked: a dict (read from `where`,
+  which its errors name), a .json file, a training workdir (its config.json) or a model folder
+  (the config in its model.json)."""
   if isinstance(source, dict):
-    return _checked(merged(default_config(), source), None)
+    return _checked(merged(default_config(), source), where)
   path = Path(source)
   if path.is_dir():
     path = path / ("model.json" if (path / "model.json").is_file() else "config.json")

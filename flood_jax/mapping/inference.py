@@ -37,6 +37,13 @@ ENGINES, PRECISIONS = ("auto", "xla", "onnxruntime"), ("auto", "float32", "int8"
 BUNDLED_MODEL = Path(__file__).parents[1] / "bundled" / "demo"
 
 
+def bundled_model() -> Path:
+  """The model folder shipped with the package; UsageError where this install has none."""
+  if not model_folder.is_model_folder(BUNDLED_MODEL):
+    raise UsageError("no model given (--model or --workdir), and this install has no bundled model")
+  return BUNDLED_MODEL
+
+
 def training_data_root(workdir: Path, config) -> Path:
   """The root a workdir's tiles were cut from (its manifest), else config.data.root."""
   manifest = Path(config.data.preprocessed or workdir / "tiles") / "manifest.json"
@@ -220,7 +227,7 @@ class TrainedModel:
     """
     folder = Path(folder)
     card = model_folder.read_folder(folder)
-    config = load_config(folder)
+    config = load_config(card["config"], str(folder / model_folder.MODEL_JSON))
     engine = ("xla" if accelerator_present() else "onnxruntime") if engine == "auto" else engine
     flax = None
     if model_folder.FILES["variables"] in card["files"]:
