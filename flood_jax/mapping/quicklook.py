@@ -2,8 +2,9 @@
 classes over it in the map's colours, a legend of the classes present, a scale bar, a north
 arrow, the acquisition date, the inputs and the flooded area.
 
-Both rasters are read decimated to the picture's size (GDAL uses the map's overviews), so memory
-does not grow with the scene.
+Both rasters are read decimated to the picture's size (GDAL uses the map's overviews; the scene's
+blocks pass through GDAL's cache, which `predict_scene` bounds), so memory does not grow with the
+scene.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 
-from flood_jax.mapping.products import COLOURS, NODATA, ClassScheme
+from flood_jax.mapping.products import COLOURS, DRY, NODATA, ClassScheme
 from flood_jax.scenes.scale import mark_nodata, to_db
 from flood_jax.scenes.scene import Grid
 from flood_jax.scenes.sources import SceneInput
@@ -23,9 +24,10 @@ from flood_jax.scenes.sources import SceneInput
 WIDTH_PX, DPI = 1200, 100
 
 
-def _decimated(path: str, band: int, shape: tuple[int, int], resampling) -> np.ndarray:
+def _decimated(path: str, band: int, shape: tuple[int, int], resampling):
+  """(band `band` of `path` read at `shape`, the file's nodata value)."""
   with rasterio.open(path) as dataset:
-    return dataset.read(band, out_shape=shape, resampling=resampling)
+    return dataset.read(band, out_shape=shape, resampling=resampling), dataset.nodata
 
 
 def picture_shape(grid: Grid, width: int = WIDTH_PX) -> tuple[int, int]:
@@ -36,10 +38,8 @@ def picture_shape(grid: Grid, width: int = WIDTH_PX) -> tuple[int, int]:
 
 def _backscatter(scene: SceneInput, shape: tuple[int, int]) -> np.ndarray:
   """VV in dB at the picture's size, NaN where no data."""
-  with rasterio.open(scene.vv.path) as dataset:
-    nodata = dataset.nodata
-  values = _decimated(scene.vv.path, scene.vv.band, shape, Resampling.average).astype(np.float32)
-  return to_db(mark_nodata(values, nodata), scene.scale)
+  values, nodata = _decimated(scene.vv.path, scene.vv.band, shape, Resampling.average)
+  return to_db(mark_nodata(values.astype(np.float32), nodata), scene.scale)
 
 
 def _scale_bar_m(grid: Grid) -> float:
@@ -53,7 +53,7 @@ def _overlay(classes: np.ndarray) -> np.ndarray:
   """RGBA of the classes: water classes and exclusions opaque-ish, dry and no data clear."""
   rgba = np.zeros((*classes.shape, 4), np.float32)
   for value, colour in COLOURS.items():
-    if value in (0, NODATA):
+    if value in (DRY, NODATA):
       continue
     rgba[classes == value] = (*(channel / 255 for channel in colour[:3]), 0.8)
   return rgba
@@ -70,7 +70,7 @@ def write_quicklook(
   from matplotlib.patches import Patch
 
   shape = picture_shape(grid)
-  classes = _decimated(str(map_path), 1, shape, Resampling.nearest)
+  classes, _ = _decimated(str(map_path), 1, shape, Resampling.nearest)
   vv = _backscatter(scene, shape)
   figure, axes = plt.subplots(figsize=(WIDTH_PX / DPI, WIDTH_PX / DPI * shape[0] / shape[1] + 1.2))
   finite = vv[np.isfinite(vv)]
@@ -112,8 +112,8 @@ def OUTLINE() -> list:  # noqa: N802  (a constant made on demand: matplotlib imp
 
 def _legend_patch(patch, value: int, scheme: ClassScheme):
   """A legend entry; dry is drawn as the radar image it leaves visible."""
-  if value == 0:
-    return patch(facecolor="0.6", edgecolor="black", label=f"{scheme.names[0]} (radar image, VV)")
+  if value == DRY:
+    return patch(facecolor="0.6", edgecolor="black", label=f"{scheme.names[DRY]} (radar image, VV)")
   colour = np.asarray(COLOURS[value][:3]) / 255
   return patch(facecolor=colour, edgecolor="black", label=scheme.names[value])
 
