@@ -151,6 +151,12 @@ def define_layer_flags() -> None:
     "hand_max_m", 15.0, "HAND (m) above which pixels are excluded.", lower_bound=0.0
   )
   flags.DEFINE_string(
+    "population",
+    None,
+    "Population count raster (people per cell: WorldPop, GHS-POP; any CRS and resolution): "
+    "the people in flood water are counted (summary, STAC Item, polygons, report).",
+  )
+  flags.DEFINE_string(
     "pre_event",
     None,
     "Pre-event scene of the same area, in any form --input takes: flood (1) is then water "
@@ -181,6 +187,7 @@ def map_options() -> MapOptions:
     exclusion=FLAGS.exclusion,
     hand=FLAGS.hand,
     hand_max_m=FLAGS.hand_max_m,
+    population=FLAGS.population,
     pre_event=FLAGS.pre_event,
     pre_vv=FLAGS.pre_vv,
     pre_vh=FLAGS.pre_vh,

@@ -44,6 +44,8 @@ SUMMARY_FIELDS = [
   "water_km2",
   "flood_km2",
   "permanent_water_km2",
+  "people_in_water",
+  "people_in_flood_water",
   "seconds",
   "worker",
   "map",
@@ -203,7 +205,14 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-AREA_FIELDS = ("valid_pixels", "water_km2", "flood_km2", "permanent_water_km2")
+AREA_FIELDS = (
+  "valid_pixels",
+  "water_km2",
+  "flood_km2",
+  "permanent_water_km2",
+  "people_in_water",
+  "people_in_flood_water",
+)
 
 
 def map_scene(scene_spec: SceneSpec, model_spec: ModelSpec, folder: str, job: ListJob) -> dict:

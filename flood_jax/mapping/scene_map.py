@@ -27,6 +27,7 @@ from flood_jax.mapping.stac import stac_item
 from flood_jax.mapping.vectors import vectors_suffix, write_vectors
 from flood_jax.scenes import sources
 from flood_jax.scenes.layers import Exclusion, ReferenceWater
+from flood_jax.scenes.population import Population
 from flood_jax.scenes.scene import Grid, SceneReader, bounded_gdal_cache, resampled_reader
 
 PIXEL_SIZE_TOLERANCE = 1.5  # warn where the input's pixels differ from the model's by more
@@ -79,6 +80,7 @@ class MapOptions:
   exclusion: str | None = None
   hand: str | None = None
   hand_max_m: float = 15.0
+  population: str | None = None  # people per cell (WorldPop, GHS-POP): people in water counted
   pre_event: str | None = None
   pre_vv: str | None = None
   pre_vh: str | None = None
@@ -111,19 +113,35 @@ class MapOptions:
 
 
 class AreaTally:
-  """Pixels and ground area (km²) of each class of `scheme`, summed band by band."""
+  """Pixels, ground area (km²) and, with a population layer, people of each class of `scheme`,
+  summed band by band."""
 
-  def __init__(self, grid: Grid, scheme: products.ClassScheme):
-    self.grid, self.scheme = grid, scheme
+  def __init__(self, grid: Grid, scheme: products.ClassScheme, counts_people: bool = False):
+    self.grid, self.scheme, self.counts_people = grid, scheme, counts_people
     self.pixels = np.zeros(256, np.int64)
     self.km2 = np.zeros(256, np.float64)
+    self.people = np.zeros(256, np.float64)
 
-  def add(self, top: int, classes: np.ndarray) -> None:
+  def add(self, top: int, classes: np.ndarray, people: np.ndarray | None = None) -> None:
     areas = self.grid.row_areas_m2(top, len(classes)) / 1e6
     for value in self.scheme.names:
-      per_row = (classes == value).sum(axis=1)
+      inside = classes == value
+      per_row = inside.sum(axis=1)
       self.pixels[value] += int(per_row.sum())
       self.km2[value] += float(per_row @ areas)
+      if people is not None:
+        self.people[value] += float(people[inside].sum())
+
+  def _people(self) -> dict:
+    """People in each water class (rounded to whole people)."""
+    if not self.counts_people:
+      return {}
+    if not self.scheme.permanent_water:
+      return {"people_in_water": round(self.people[products.WATER])}
+    return {
+      "people_in_flood_water": round(self.people[products.WATER]),
+      "people_in_permanent_water": round(self.people[products.PERMANENT_WATER]),
+    }
 
   def summary(self) -> dict:
     """Valid pixels (dry or water), and km² and share of valid pixels of each water class
@@ -148,7 +166,7 @@ class AreaTally:
         excluded_km2=self.km2[products.EXCLUDED],
         excluded_fraction=excluded / (valid + excluded) if valid + excluded else float("nan"),
       )
-    return summary
+    return {**summary, **self._people()}
 
 
 def _resample_problem(grid: Grid, resample_m: float) -> str | None:
@@ -217,7 +235,7 @@ class SceneMapping:
   def __init__(self, model, scene, reader, outputs: Outputs, options: MapOptions, before=None):
     self.model, self.reader, self.grid, self.scheme = model, reader, reader.grid, options.scheme
     self.layers = []  # opened first: an unreadable one leaves no partial map behind
-    permanent = excluded = None
+    permanent = excluded = self.population = None
     try:
       if options.reference_water:
         reference = ReferenceWater(
@@ -229,6 +247,9 @@ class SceneMapping:
         exclusion = Exclusion(self.grid, options.exclusion, options.hand, options.hand_max_m)
         self.layers.append(exclusion)
         excluded = exclusion.excluded
+      self.population = Population(options.population, self.grid) if options.population else None
+      if self.population:
+        self.layers.append(self.population)
     except BaseException:
       self.close()
       raise
@@ -252,7 +273,7 @@ class SceneMapping:
       )
     unit = min_pixels(model.min_area_m2, self.grid.centre_pixel_area_m2())
     self.rules = map_rules(unit, self.scheme.permanent_water, permanent, excluded)
-    self.tally = AreaTally(self.grid, self.scheme)
+    self.tally = AreaTally(self.grid, self.scheme, counts_people=self.population is not None)
 
   def add(self, top: int, probability: np.ndarray, valid: np.ndarray, change=None) -> None:
     """A band of the blended model; `change`: (water before, drop) of a pre-event scene."""
@@ -278,7 +299,8 @@ class SceneMapping:
 
   def _finish_rows(self, top: int, classes: np.ndarray) -> None:
     self.writers[0].write_rows(top, np.asarray(classes, np.uint8))
-    self.tally.add(top, classes)
+    people = self.population.people(top, len(classes)) if self.population else None
+    self.tally.add(top, classes, people)
 
   def finish(self) -> None:
     for row, classes in self.rules.finish():
@@ -326,7 +348,9 @@ def _written_partials(model, scene, outputs: Outputs, options: MapOptions, befor
   summary = _map_scene(model, scene, outputs, options, before)
   if outputs.vectors:
     map_written = partial_path(outputs.map)
-    summary["polygons"] = write_vectors(map_written, outputs.vectors, options.scheme, pending=True)
+    summary["polygons"] = write_vectors(
+      map_written, outputs.vectors, options.scheme, pending=True, population=options.population
+    )
   summary["seconds"] = round(time.perf_counter() - start, 1)
   if outputs.quicklook:
     picture, map_written = partial_path(outputs.quicklook), partial_path(outputs.map)
@@ -417,4 +441,8 @@ def describe(outputs: Outputs, summary: dict) -> str:
   excluded = ""
   if "excluded_km2" in summary:
     excluded = f"; excluded {summary['excluded_km2']:.3f} km² ({summary['excluded_fraction']:.2%})"
-  return f"{outputs.map}: {water} of {summary['valid_pixels']:,} valid pixels{excluded}"
+  people = ""
+  for key in ("people_in_water", "people_in_flood_water"):
+    if key in summary:
+      people = f"; {summary[key]:,} people in {key.removeprefix('people_in_').replace('_', ' ')}"
+  return f"{outputs.map}: {water} of {summary['valid_pixels']:,} valid pixels{excluded}{people}"

@@ -14,12 +14,14 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import shapely
+from affine import Affine
 from rasterio.features import shapes
 
 from flood_jax.core.files import clear_partial, commit, partial_path
 from flood_jax.errors import UsageError
 from flood_jax.mapping.products import ClassScheme
-from flood_jax.scenes.scene import areal_scales
+from flood_jax.scenes.population import Population
+from flood_jax.scenes.scene import Grid, areal_scales
 
 CHUNK = 10_000  # polygons per write
 FORMATS = {".gpkg": "GeoPackage", ".geojson": "GeoJSON", ".fgb": "FlatGeobuf", ".shp": "Shapefile"}
@@ -75,20 +77,52 @@ def _polygons(map_path: Path, water_classes: tuple[int, ...]):
   return crs, geometries, classes, areas
 
 
-def write_vectors(map_path: Path, output: Path, scheme: ClassScheme, pending: bool = False) -> int:
+def _people(map_path: Path, geometries: list, population: str) -> np.ndarray:
+  """People in each polygon: the population layer on the map's grid, summed over the pixels
+  whose centres the polygon holds (exactly the patch's pixels: its edges are pixel edges)."""
+  from rasterio.features import geometry_mask
+  from rasterio.windows import from_bounds
+
+  people = np.zeros(len(geometries))
+  with rasterio.open(map_path) as dataset:
+    grid = Grid(dataset.crs, dataset.transform, dataset.height, dataset.width)
+  layer = Population(population, grid)
+  try:
+    for index, geometry in enumerate(geometries):
+      window = from_bounds(*geometry.bounds, grid.transform).round_offsets().round_lengths()
+      top, left = max(int(window.row_off), 0), max(int(window.col_off), 0)
+      rows = min(int(window.height), grid.height - top)
+      cols = min(int(window.width), grid.width - left)
+      inside = geometry_mask(
+        [geometry], (rows, cols), grid.transform * Affine.translation(left, top), invert=True
+      )
+      people[index] = layer.people(top, rows, left, cols)[inside].sum()
+  finally:
+    layer.close()
+  return people
+
+
+def write_vectors(
+  map_path: Path,
+  output: Path,
+  scheme: ClassScheme,
+  pending: bool = False,
+  population: str | None = None,
+) -> int:
   """Writes the water polygons (`scheme`'s water classes, named as it names them) of `map_path`
   to `output` (.gpkg or .geojson), one per patch of the map: the map's minimum mapping unit has
-  already removed the small ones (`flood_jax.mapping.sieve`), so the polygons' areas add up to the map's.
-  Returns how many. With `pending`, the files stay under their partial names for
-  `core.files.commit`."""
+  already removed the small ones (`flood_jax.mapping.sieve`), so the polygons' areas add up to the
+  map's. With a `population` raster each polygon carries its people. Returns how many. With
+  `pending`, the files stay under their partial names for `core.files.commit`."""
   crs, geometries, classes, areas = _polygons(map_path, scheme.water_classes)
+  extra = {"people": _people(map_path, geometries, population)} if population else {}
   if output.suffix.lower() == ".geojson" and geometries:  # RFC 7946: WGS 84 longitude, latitude
     geometries, crs = _to_wgs84(geometries, crs)
   names = scheme.names
   layer = re.sub(r"\W", "_", output.stem) or "water"
   clear_partial(output)
   try:
-    _write(partial_path(output), layer, crs, geometries, classes, areas, names)
+    _write(partial_path(output), layer, crs, geometries, classes, areas, names, extra)
   except BaseException:
     clear_partial(output)
     raise
@@ -109,7 +143,8 @@ def _to_wgs84(geometries: list, crs):
   return list(moved), CRS.from_epsg(4326)
 
 
-def _write(path: Path, layer: str, crs, geometries, classes, areas, names) -> None:
+def _write(path: Path, layer: str, crs, geometries, classes, areas, names, extra: dict) -> None:
+  """The polygons with their class, class name, area and the `extra` fields (name: values)."""
   from pyogrio.raw import write
 
   write(
@@ -121,7 +156,8 @@ def _write(path: Path, layer: str, crs, geometries, classes, areas, names) -> No
       np.asarray(classes, np.int32),
       np.asarray([names[c] for c in classes], object),
       np.asarray(areas, np.float64),
+      *(np.asarray(values, np.float64) for values in extra.values()),
     ],
-    fields=["class", "class_name", "area_m2"],
+    fields=["class", "class_name", "area_m2", *extra],
     crs=crs.to_wkt(),
   )

@@ -25,7 +25,7 @@ from flood_jax.scenes.geotiff import read_window
 from flood_jax.scenes.scene import Grid, overlap_fraction
 
 
-def _warn_partial_overlap(path: str, what: str, source, grid: Grid) -> None:
+def warn_partial_overlap(path: str, what: str, source, grid: Grid) -> None:
   """A warning, with the figure, where the layer covers less than the whole scene: outside it
   the map decides as without it (no permanent water, nothing excluded)."""
   covered = overlap_fraction(Grid(source.crs, source.transform, source.height, source.width), grid)
@@ -50,7 +50,7 @@ class WarpedLayer:
     if self._source.crs is None:
       self._source.close()
       raise DataError(f"{path}: {what} raster has no CRS")
-    _warn_partial_overlap(path, what, self._source, grid)
+    warn_partial_overlap(path, what, self._source, grid)
     self._vrt = WarpedVRT(
       self._source,
       crs=grid.crs,
