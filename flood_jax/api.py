@@ -67,12 +67,7 @@ class FloodModel:
 
   def training_data(self) -> str:
     """What the model was trained on: its data root, or that it saw synthetic data only."""
-    root = self.trained.config.data.root
-    if root:
-      return root
-    card = Path(self.trained.source) / "MODEL_CARD.md"
-    where = f"; read {card} before relying on its maps" if card.exists() else ""
-    return f"synthetic data only (flood_jax.dataset.synthetic), no real scene{where}"
+    return self.trained.training_data()
 
   def map(
     self,
@@ -160,6 +155,7 @@ def map_scene(
   probability: bool = False,
   vectors: str | Path | None = None,
   quicklook: str | Path | None = None,
+  report: str | Path | None = None,
   acquired: str | None = None,
   **options,
 ) -> dict:
@@ -167,6 +163,7 @@ def map_scene(
   `python -m flood_jax.predict` does, and returns its summary (areas, scale, model, ...).
 
   `quicklook`: a PNG picture of the map over the radar image (`mapping.quicklook`).
+  `report`: a self-contained HTML flood report with that picture (`mapping.report`).
   `acquired` (ISO 8601) replaces the acquisition time the product gives (or lacks).
   `options` are the fields of `flood_jax.mapping.scene_map.MapOptions`: reference_water,
   exclusion, hand, pre_event, resample_m, tile_size, overwrite, show_progress, ...
@@ -187,6 +184,7 @@ def map_scene(
     outputs,
     vectors=Path(vectors) if vectors else None,
     quicklook=Path(quicklook) if quicklook else None,
+    report=Path(report) if report else None,
   )
   return predict_scene((model or load_model()).trained, scene, outputs, options)
 

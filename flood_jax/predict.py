@@ -79,6 +79,12 @@ def define_output_flags() -> None:
     "Also write a PNG picture (1,200 px wide) of the map over the scene's VV, with a legend, "
     "scale bar, north arrow, date, inputs and flooded area.",
   )
+  flags.DEFINE_string(
+    "report",
+    None,
+    "Also write a self-contained HTML flood report (.html): the picture, areas, people, inputs, "
+    "acquisition time, model, rules and limits; opens offline in any browser.",
+  )
   flags.DEFINE_enum(
     "probability_dtype",
     "uint8",
@@ -210,6 +216,7 @@ def map_one_scene(model: FloodModel) -> None:
     probability=FLAGS.probability,
     vectors=FLAGS.vectors,
     quicklook=FLAGS.quicklook,
+    report=FLAGS.report,
     acquired=FLAGS.acquired,
     **dataclasses.asdict(map_options()),
   )
@@ -222,9 +229,9 @@ def map_one_scene(model: FloodModel) -> None:
 def map_scene_list(model: FloodModel) -> None:
   """A folder, list or ItemCollection into the --output folder: serially, or on Dask."""
   folder = Path(FLAGS.output)
-  if FLAGS.pre_event or FLAGS.pre_vv or FLAGS.pre_vh or FLAGS.quicklook:
+  if FLAGS.pre_event or FLAGS.pre_vv or FLAGS.pre_vh or FLAGS.quicklook or FLAGS.report:
     raise UsageError(
-      "--pre_event and --quicklook map one scene; give one --input (or --vv and --vh)"
+      "--pre_event, --quicklook and --report map one scene; give one --input (or --vv and --vh)"
     )
   if folder.suffix.lower() in (".tif", ".tiff"):
     raise UsageError(f"{folder}: --input names several scenes, so --output must be a folder")

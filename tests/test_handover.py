@@ -124,3 +124,85 @@ def test_a_population_raster_that_misses_the_scene_stops_before_any_output(real_
   assert result.returncode == 2
   assert_clean_error(result, str(elsewhere), "does not overlap the scene")
   assert not any((tmp_path / "out").iterdir())
+
+
+def _chromium() -> str:
+  """Debian's chromium (.ci/run installs it); skipped elsewhere, never in CI."""
+  import os
+  import shutil
+
+  found = shutil.which("chromium") or shutil.which("chromium-browser")
+  if not found:
+    if os.environ.get("CI"):
+      pytest.fail("CI needs Debian's chromium for the browser tests (apt-get install chromium)")
+    pytest.skip("headless Chromium not installed (apt-get install chromium)")
+  return found
+
+
+def screenshot(page, png, height=2200):
+  """`page` rendered by headless Chromium with every network request sent nowhere."""
+  import subprocess
+
+  subprocess.run(
+    [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+     "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
+     f"--window-size=1280,{height}", f"--screenshot={png}", page.resolve().as_uri()],
+    check=True, capture_output=True, timeout=120,
+  )  # fmt: skip
+
+
+def external_references(page) -> list[str]:
+  """Every src, href, url(...) or script of the page that a browser would fetch."""
+  import re
+  from html.parser import HTMLParser
+
+  found = []
+
+  class Links(HTMLParser):
+    def handle_starttag(self, tag, attrs):
+      if tag in ("script", "link", "iframe", "object", "embed"):
+        found.append(tag)
+      found.extend(value for name, value in attrs if name in ("src", "href") and
+                   not (value or "").startswith(("data:", "#")))  # fmt: skip
+
+  text = page.read_text(encoding="utf-8")
+  Links().feed(text)
+  found += [url for url in re.findall(r"url\(([^)]*)\)|@import", text) if "data:" not in url]
+  return found
+
+
+def test_the_report_is_self_contained_and_renders_offline_in_chromium(real_root, tmp_path):
+  """--report: one HTML file with the picture inline, the areas, the inputs and the model's
+  limits, that headless Chromium renders with the network cut off."""
+  import matplotlib.image
+
+  import flood_jax
+
+  report = tmp_path / "report.html"
+  summary = flood_jax.map_scene(
+    real_root / CHIP, tmp_path / "flood.tif", report=report, acquired="2016-08-12T11:50:00Z"
+  )
+  assert not (tmp_path / "flood.png").exists()  # the picture lives inside the report
+  assert external_references(report) == []
+  text = report.read_text(encoding="utf-8")
+  for fragment in ("India_900498_S1Hand.tif", "2016-08-12T11:50:00", "threshold 0.950",
+                   f"{summary['water_km2']:,.3f}", "Limits of the model", "Synthetic training"):  # fmt: skip
+    assert fragment in text, fragment
+  item = json.loads((tmp_path / "flood.json").read_text())
+  assert item["assets"]["report"]["type"] == "text/html"
+  screenshot(report, tmp_path / "shot.png")
+  shot = matplotlib.image.imread(tmp_path / "shot.png")[..., :3]
+  red, blue = shot[..., 0], shot[..., 2]
+  assert (blue > red + 0.3).mean() > 0.1  # the inline picture's water (India: 49% water)
+  assert (shot.sum(axis=-1) < 0.5)[:200].mean() > 0.003  # the title's dark text
+  from flood_jax.errors import UsageError
+
+  with pytest.raises(UsageError, match="the report is an .html file"):
+    flood_jax.map_scene(real_root / CHIP, tmp_path / "other.tif", report=tmp_path / "r.pdf")
+
+
+def test_a_report_with_an_external_reference_is_caught(tmp_path):
+  """The check above can fail: a page that fetches its picture is found out."""
+  page = tmp_path / "page.html"
+  page.write_text('<img src="https://example.org/a.png"><style>@import "x.css";</style>')
+  assert len(external_references(page)) == 2

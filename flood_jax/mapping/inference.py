@@ -254,6 +254,18 @@ class TrainedModel:
       settings.append(list(self.water_caps))
     return hashlib.sha256(json.dumps(settings, default=str).encode()).hexdigest()[:16]
 
+  def training_data(self) -> str:
+    """What the model was trained on: its data root, or that it saw synthetic data only."""
+    if self.config.data.root:
+      return self.config.data.root
+    card = Path(self.source) / model_folder.MODEL_CARD
+    where = f"; read {card} before relying on its maps" if card.exists() else ""
+    return f"synthetic data only (flood_jax.dataset.synthetic), no real scene{where}"
+
+  def limits(self) -> list[str]:
+    """The "Limits" of the model's card (MODEL_CARD.md), one entry per item; [] without one."""
+    return model_folder.card_limits(Path(self.source))
+
   def describe(self) -> str:
     engine = f"{self.engine.name} {self.engine.precision}"
     unit = f", minimum water patch {self.min_area_m2:g} m²" if self.min_area_m2 else ""

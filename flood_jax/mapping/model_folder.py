@@ -20,6 +20,7 @@ from flood_jax.core.files import atomic_folder
 from flood_jax.errors import DataError, UsageError
 
 MODEL_JSON = "model.json"
+MODEL_CARD = "MODEL_CARD.md"
 FILES = {"float32": "model.onnx", "int8": "model.int8.onnx", "variables": "variables.msgpack"}
 
 
@@ -65,3 +66,19 @@ def read_folder(path: str | Path) -> dict:
     if sha256(path / name) != checksum:
       raise DataError(f"{path / name}: checksum differs from model.json; the file was altered")
   return card
+
+
+def card_limits(folder: Path) -> list[str]:
+  """The items of the "## Limits" section of the folder's MODEL_CARD.md ([] where none)."""
+  card = Path(folder) / MODEL_CARD
+  if not card.is_file():
+    return []
+  items, inside = [], False
+  for line in card.read_text().splitlines():
+    if line.startswith("## "):
+      inside = line.strip().lower() == "## limits"
+    elif inside and line.startswith("- "):
+      items.append(line[2:].strip())
+    elif inside and line.strip() and items:
+      items[-1] += " " + line.strip()
+  return items

@@ -60,9 +60,10 @@ def _overlay(classes: np.ndarray) -> np.ndarray:
 
 
 def write_quicklook(
-  path: Path, map_path: Path, scene: SceneInput, grid: Grid, scheme: ClassScheme, summary: dict
+  target, map_path: Path, scene: SceneInput, grid: Grid, scheme: ClassScheme, summary: dict
 ) -> None:
-  """The PNG at `path` (any name: the caller writes it under its partial name)."""
+  """The PNG into `target`: a path (any name: the caller writes it under its partial name) or
+  a binary file."""
   import matplotlib
 
   matplotlib.use("Agg")
@@ -87,7 +88,7 @@ def write_quicklook(
   axes.set_axis_off()
   axes.set_title(_title(scene, summary), fontsize=11, loc="left")
   figure.tight_layout()
-  figure.savefig(path, dpi=DPI, format="png")
+  figure.savefig(target, dpi=DPI, format="png")
   plt.close(figure)
 
 

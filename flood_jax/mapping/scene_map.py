@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import sys
 import time
@@ -22,6 +23,7 @@ from flood_jax.mapping.inference import TrainedModel
 from flood_jax.mapping.map_rules import map_rules
 from flood_jax.mapping.pre_event import PreEvent
 from flood_jax.mapping.quicklook import write_quicklook
+from flood_jax.mapping.report import report_html
 from flood_jax.mapping.sieve import min_pixels
 from flood_jax.mapping.stac import stac_item
 from flood_jax.mapping.vectors import vectors_suffix, write_vectors
@@ -41,19 +43,22 @@ class Outputs:
   probability: Path | None = None
   vectors: Path | None = None
   quicklook: Path | None = None
+  report: Path | None = None
 
   def __post_init__(self):
     if self.vectors is not None:
       vectors_suffix(str(self.vectors))
     if self.quicklook is not None and Path(self.quicklook).suffix.lower() != ".png":
       raise UsageError(f"--quicklook={self.quicklook}: the picture is a .png")
+    if self.report is not None and Path(self.report).suffix.lower() not in (".html", ".htm"):
+      raise UsageError(f"--report={self.report}: the report is an .html file")
 
   @property
   def stac(self) -> Path:
     return self.map.with_name(f"{self.map.stem}.json")
 
   def all(self) -> list[Path]:
-    paths = (self.map, self.probability, self.vectors, self.quicklook, self.stac)
+    paths = (self.map, self.probability, self.vectors, self.quicklook, self.report, self.stac)
     return [path for path in paths if path]
 
   @classmethod
@@ -151,6 +156,8 @@ class AreaTally:
     water = "flood" if self.scheme.permanent_water else "water"
     summary = {
       "valid_pixels": valid,
+      "dry_km2": self.km2[products.DRY],
+      "nodata_km2": self.km2[products.NODATA],
       "water_fraction": sum(share(value) for value in self.scheme.water_classes),
       f"{water}_km2": self.km2[products.WATER],
       f"{water}_fraction": share(products.WATER),
@@ -352,19 +359,30 @@ def _written_partials(model, scene, outputs: Outputs, options: MapOptions, befor
       map_written, outputs.vectors, options.scheme, pending=True, population=options.population
     )
   summary["seconds"] = round(time.perf_counter() - start, 1)
-  if outputs.quicklook:
-    picture, map_written = partial_path(outputs.quicklook), partial_path(outputs.map)
-    write_quicklook(picture, map_written, scene, summary["grid"], options.scheme, summary)
+  if outputs.quicklook or outputs.report:
+    _write_pictures(model, scene, outputs, options.scheme, summary)
   extra = {
     "probability": outputs.probability,
     "vectors": outputs.vectors,
     "overview": outputs.quicklook,
+    "report": outputs.report,
   }
   extra = {key: path for key, path in extra.items() if path}
   item_id = f"{scene.name}_flood_{model.fingerprint()[:8]}"  # unique per input and model
   item = stac_item(outputs.map, summary.pop("grid"), summary, extra, options.scheme, item_id)
   partial_path(outputs.stac).write_text(json_text(item))
   return summary
+
+
+def _write_pictures(model, scene, outputs: Outputs, scheme, summary: dict) -> None:
+  """The quicklook PNG and the HTML report (the quicklook inline), under their partial names."""
+  picture = io.BytesIO()
+  write_quicklook(picture, partial_path(outputs.map), scene, summary["grid"], scheme, summary)
+  if outputs.quicklook:
+    partial_path(outputs.quicklook).write_bytes(picture.getvalue())
+  if outputs.report:
+    page = report_html(summary, picture.getvalue(), model, scheme.names)
+    partial_path(outputs.report).write_text(page, encoding="utf-8")
 
 
 def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions, before) -> dict:

@@ -95,7 +95,9 @@ def stac_item(
   projection.transform = list(grid.transform)[:6]
   _add_map_asset(item, map_path, grid, scheme)
   for key, path in extra_assets.items():
-    media = {".tif": COG, ".png": "image/png"}.get(path.suffix)
-    roles = ["overview", "visual"] if path.suffix == ".png" else ["data"]
+    suffix = path.suffix.lower()
+    media = {".tif": COG, ".png": "image/png", ".html": "text/html", ".htm": "text/html"}
+    roles = {".png": ["overview", "visual"], ".html": ["metadata"], ".htm": ["metadata"]}
+    media, roles = media.get(suffix), roles.get(suffix, ["data"])
     item.add_asset(key, pystac.Asset(href=path.name, media_type=media, roles=roles))
   return item.to_dict(include_self_link=False)
