@@ -2,7 +2,7 @@
 
     python -m benchmarks.scene [--model=MODEL_DIR | --workdir=W] [--engine=xla|onnxruntime]
         [--precision=float32|int8] [--sizes=5000,10000,20000x5000] [--input_form=power_pair]
-        [--layers] [--quicklook]
+        [--layers] [--quicklook] [--report]
 
 `--layers` maps with every ancillary layer: a pre-event scene (the same grid, no river), a
 reference water layer in EPSG:4326 at about 30 m, an exclusion raster in Web Mercator at 60 m
@@ -133,8 +133,9 @@ def child(size: str, options: argparse.Namespace, scratch: Path) -> dict:
   start = time.perf_counter()
   layers = json.loads((scratch / "layers.json").read_text()) if options.layers else {}
   picture = scratch / f"flood_{size}.png" if options.quicklook else None
-  summary = predict_scene(model, scene, Outputs(scratch / f"flood_{size}.tif", quicklook=picture),
-                          MapOptions(show_progress=False, **layers))  # fmt: skip
+  report = scratch / f"flood_{size}.html" if options.report else None
+  outputs = Outputs(scratch / f"flood_{size}.tif", quicklook=picture, report=report)
+  summary = predict_scene(model, scene, outputs, MapOptions(show_progress=False, **layers))
   seconds = time.perf_counter() - start
   peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   return {
@@ -143,7 +144,7 @@ def child(size: str, options: argparse.Namespace, scratch: Path) -> dict:
     "megapixels_per_s": round(math.prod(parse_shape(size)) / seconds / 1e6, 3),
     "peak_rss_mib": round(peak_mib, 1), "windows": summary["windows"], "model": model.describe(),
     "layers": sorted(layers),
-    "quicklook": bool(options.quicklook),
+    "quicklook": bool(options.quicklook), "report": bool(options.report),
   }  # fmt: skip
 
 
@@ -164,6 +165,7 @@ def main() -> None:
   parser.add_argument("--sizes", default="5000,10000,20000")
   parser.add_argument("--layers", action="store_true", help="Map with every ancillary layer.")
   parser.add_argument("--quicklook", action="store_true", help="Also draw the --quicklook PNG.")
+  parser.add_argument("--report", action="store_true", help="Also write the --report HTML.")
   parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
   parser.add_argument("--scratch", default=None, help=argparse.SUPPRESS)
   args = parser.parse_args()
@@ -200,6 +202,7 @@ def main() -> None:
         f"--input_form={args.input_form}",
         *(["--layers"] if args.layers else []),
         *(["--quicklook"] if args.quicklook else []),
+        *(["--report"] if args.report else []),
       ]
       output = subprocess.run(
         command, cwd=PROJECT, check=True, capture_output=True, text=True

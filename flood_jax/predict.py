@@ -226,9 +226,9 @@ def map_one_scene(model: FloodModel) -> None:
   print(describe(outputs, summary))
 
 
-def map_scene_list(model: FloodModel) -> None:
-  """A folder, list or ItemCollection into the --output folder: serially, or on Dask."""
-  folder = Path(FLAGS.output)
+def map_scene_list(model: FloodModel, folder: Path) -> None:
+  """A folder, list or ItemCollection into `folder`: serially, or on Dask; exits with status 1
+  where a scene failed."""
   if FLAGS.pre_event or FLAGS.pre_vv or FLAGS.pre_vh or FLAGS.quicklook or FLAGS.report:
     raise UsageError(
       "--pre_event, --quicklook and --report map one scene; give one --input (or --vv and --vh)"
@@ -284,7 +284,7 @@ def main() -> None:
   print(f"model: {model.describe()}", file=sys.stderr)
   print(f"trained on: {model.training_data()}", file=sys.stderr)
   if batch.is_scene_list(FLAGS.input) or FLAGS.workers or FLAGS.scheduler:
-    map_scene_list(model)
+    map_scene_list(model, Path(FLAGS.output))
   else:
     map_one_scene(model)
 

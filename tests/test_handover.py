@@ -206,3 +206,134 @@ def test_a_report_with_an_external_reference_is_caught(tmp_path):
   page = tmp_path / "page.html"
   page.write_text('<img src="https://example.org/a.png"><style>@import "x.css";</style>')
   assert len(external_references(page)) == 2
+
+
+@pytest.fixture(scope="module")
+def receding_maps(real_root, tmp_path_factory):
+  """Three acquisitions of one area made from one real chip, the flood receding: the chip, then
+  its water dried (VV -8 dB, VH -15 dB: above the model's cap) on the left third, then on the
+  left two thirds. Named so that the names' order is not the times' order."""
+  import flood_jax
+
+  folder = tmp_path_factory.mktemp("course")
+  scenes, maps = folder / "scenes", folder / "maps"
+  scenes.mkdir()
+  maps.mkdir()
+  with rasterio.open(real_root / CHIP) as dataset:
+    profile, bands = dataset.profile, dataset.read()
+  times = {"c_first": "2016-08-01T11:50:00Z", "a_second": "2016-08-13T11:50:00Z",
+           "b_third": "2016-08-25T11:50:00Z"}  # fmt: skip
+  width = bands.shape[2]
+  for index, (name, acquired) in enumerate(times.items()):
+    dried = bands.copy()
+    dried[0, :, : index * width // 3] = -8.0
+    dried[1, :, : index * width // 3] = -15.0
+    with rasterio.open(scenes / f"{name}.tif", "w", **profile) as dataset:
+      dataset.write(dried)
+    flood_jax.map_scene(scenes / f"{name}.tif", maps / f"{name}.tif", acquired=acquired)
+  return maps, list(times)
+
+
+def test_a_flood_s_course_gives_union_sum_and_time_order(receding_maps, tmp_path):
+  """The course of three acquisitions: the maximum extent is the union of the maps, the count
+  their sum, first and last flooded the days of the first and last map with flood there, one CSV
+  row per acquisition in time order, a plot and a report that Chromium renders offline."""
+  import csv
+
+  import matplotlib.image
+
+  from flood_jax.mapping.course import map_course
+
+  maps_folder, order = receding_maps
+  maps = []
+  for name in order:
+    with rasterio.open(maps_folder / f"{name}.tif") as dataset:
+      maps.append(dataset.read(1))
+  flood = np.stack([classes == 1 for classes in maps])
+  assert flood[0].sum() > flood[1].sum() > flood[2].sum() > 0  # receding
+  summary = map_course(maps_folder, tmp_path / "course", show_progress=False)
+  course = tmp_path / "course"
+  with rasterio.open(course / "max_extent.tif") as dataset:
+    np.testing.assert_array_equal(dataset.read(1) == 1, flood.any(axis=0))
+  with rasterio.open(course / "flood_count.tif") as dataset:
+    np.testing.assert_array_equal(dataset.read(1), flood.sum(axis=0))
+  with (
+    rasterio.open(course / "first_flooded.tif") as first,
+    rasterio.open(course / "last_flooded.tif") as last,
+  ):
+    first_days, last_days = first.read(1), last.read(1)
+  days = np.array([0.0, 12.0, 24.0])
+  expected_first = np.where(flood.any(0), days[np.argmax(flood, axis=0)], np.nan)
+  expected_last = np.where(flood.any(0), days[2 - np.argmax(flood[::-1], axis=0)], np.nan)
+  np.testing.assert_array_equal(first_days, expected_first.astype(np.float32))
+  np.testing.assert_array_equal(last_days, expected_last.astype(np.float32))
+  with (course / "area.csv").open() as file:
+    rows = list(csv.DictReader(file))
+  assert [row["map"].rsplit("/", 1)[-1] for row in rows] == [f"{name}.tif" for name in order]
+  assert [float(row["days"]) for row in rows] == [0.0, 12.0, 24.0]
+  km2 = [float(row["flood_km2"]) for row in rows]
+  assert km2[0] > km2[1] > km2[2] > 0 and summary["max_flood_km2"] == pytest.approx(km2[0])
+  assert matplotlib.image.imread(course / "area.png").shape[1] == 900
+  assert external_references(course / "course.html") == []
+  screenshot(course / "course.html", tmp_path / "shot.png", height=1600)
+  shot = matplotlib.image.imread(tmp_path / "shot.png")[..., :3]
+  assert (shot[..., 2] > shot[..., 0] + 0.3).mean() > 0.02  # the plot's and the count map's blues
+
+
+def _shift(path, columns: int) -> None:
+  """The map at `path` moved `columns` pixels east (its georeferencing only)."""
+  with rasterio.open(path, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dataset:
+    dataset.transform = dataset.transform * rasterio.Affine.translation(columns, 0)
+
+
+def test_maps_on_another_grid_are_warped_onto_the_first(receding_maps, tmp_path):
+  """A map whose grid is 40 pixels east of the first's: warped (nearest) onto the first grid,
+  it counts where it lies, and its missing strip is not seen."""
+  import shutil
+
+  from flood_jax.mapping.course import map_course
+
+  maps_folder, order = receding_maps
+  folder = tmp_path / "maps"
+  folder.mkdir()
+  for name in order[:2]:
+    shutil.copy(maps_folder / f"{name}.tif", folder)
+  shutil.copy(maps_folder / f"{order[2]}.tif", folder / "shifted.tif")
+  _shift(folder / "shifted.tif", 40)
+  classes = []
+  for name in (order[0], order[1], "shifted"):
+    with rasterio.open(folder / f"{name}.tif") as dataset:
+      classes.append(dataset.read(1))
+  shifted = np.full_like(classes[2], 255)
+  shifted[:, 40:] = classes[2][:, :-40]
+  expected = (classes[0] == 1).astype(int) + (classes[1] == 1) + (shifted == 1)
+  map_course(folder, tmp_path / "course", show_progress=False)
+  with rasterio.open(tmp_path / "course" / "flood_count.tif") as dataset:
+    np.testing.assert_array_equal(dataset.read(1), expected)
+
+
+def test_bad_course_inputs_are_one_line_and_write_nothing(receding_maps, tmp_path):
+  """Maps of different areas, and a map with no acquisition time: one line, exit 2, nothing."""
+  import shutil
+
+  import flood_jax
+  from test_cli_errors import assert_clean_error, run
+
+  maps_folder, order = receding_maps
+  elsewhere = tmp_path / "elsewhere"
+  elsewhere.mkdir()
+  for name in order:
+    shutil.copy(maps_folder / f"{name}.tif", elsewhere)
+  with rasterio.open(elsewhere / f"{order[1]}.tif", "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dataset:
+    dataset.transform = dataset.transform * rasterio.Affine.translation(400, 0)  # 0.8 chips east
+  result = run("flood_jax.course", f"--maps={elsewhere}", f"--output={tmp_path / 'out1'}")
+  assert result.returncode == 2
+  assert_clean_error(result, f"{order[1]}.tif", "of the area of", "maps of one area")
+  undated = tmp_path / "undated"
+  undated.mkdir()
+  shutil.copy(maps_folder / f"{order[0]}.tif", undated)
+  flood_jax.map_scene(maps_folder.parent / "scenes" / f"{order[1]}.tif", undated / "no_time.tif")
+  result = run("flood_jax.course", f"--maps={undated}", f"--output={tmp_path / 'out2'}")
+  assert result.returncode == 2
+  assert_clean_error(result, "no_time.tif", "no acquisition time", "--acquired")
+  assert not (tmp_path / "out1").exists() and not (tmp_path / "out2").exists()

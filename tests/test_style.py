@@ -41,6 +41,7 @@ FLOORS = [
     "evaluate",
     "preprocess",
     "synthesize",
+    "course",
     "export.__main__",
     "model_flags",
     "cli",

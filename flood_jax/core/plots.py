@@ -168,3 +168,30 @@ def gradcam_figure(
   ]
   title = f"{chip_id}: target = water logits over the predicted water"
   _figure_row(images, title, output, 3.2, frame=False)
+
+
+def plot_area_over_time(rows: list[dict], output) -> None:
+  """Flooded area (km²) of each acquisition against its time, the observed area beside it and,
+  where the maps counted them, the people in flood water on a second axis; `rows` as a flood's
+  course writes area.csv. `output`: a path or a binary file (PNG)."""
+  import datetime as dt
+
+  times = [dt.datetime.fromisoformat(row["acquired"]) for row in rows]
+  figure, axes = plt.subplots(figsize=(9, 4))
+  axes.plot(times, _column(rows, "flood_km2"), "o-", color="#1e5adc", lw=2, label="flood water")
+  axes.set_ylabel("flood water (km²)")
+  axes.set_ylim(bottom=0)
+  axes.grid(alpha=0.3)
+  people = _column(rows, "people_in_flood_water")
+  if np.isfinite(people).any():
+    twin = axes.twinx()
+    twin.plot(times, people, "s--", color="#c0392b", label="people in flood water")
+    twin.set_ylabel("people in flood water")
+    twin.set_ylim(bottom=0)
+    twin.legend(loc="upper right")
+  axes.legend(loc="upper left")
+  axes.set_title(f"Flood water over {len(rows)} acquisitions")
+  figure.autofmt_xdate()
+  figure.tight_layout()
+  figure.savefig(output, dpi=100, format="png")
+  plt.close(figure)

@@ -71,6 +71,8 @@ KINDS = {  # dtype, nodata, overview resampling, unit of the band
   "classes": ("uint8", NODATA, "NEAREST", ""),
   "probability": ("uint8", NODATA, "AVERAGE", "%"),
   "probability_float32": ("float32", float("nan"), "AVERAGE", "1"),
+  "count": ("uint16", 65535, "NEAREST", "acquisitions"),  # a flood's course
+  "days": ("float32", float("nan"), "NEAREST", "days"),
 }
 
 
@@ -125,7 +127,7 @@ class MapWriter:
     """The COG, written under its partial name (`core.files.commit` puts it in place, with the
     scene's other files); returns that name."""
     self._dataset.close()
-    predictor = 3 if self.kind == "probability_float32" else 2
+    predictor = 3 if KINDS[self.kind][0] == "float32" else 2
     cog = partial_path(self.path)
     rasterio.shutil.copy(
       self.partial,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 from importlib.metadata import version
+from pathlib import Path
 
 from flood_jax.mapping.products import COLOURS, DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER
 
@@ -123,7 +124,6 @@ def _model_section(model, summary: dict) -> str:
 def report_html(summary: dict, picture_png: bytes, model, names: dict[int, str]) -> str:
   """The report of one mapped scene (`summary` as `predict_scene` returns it, `names` the
   map's classes) as an HTML document."""
-  picture = base64.b64encode(picture_png).decode("ascii")
   areas = [
     (f"{_swatch(value)}{html.escape(name)}", f"{km2:,.3f}", f"{share:.2f}")
     for value, name, km2, share in area_rows(summary, names)
@@ -138,7 +138,7 @@ def report_html(summary: dict, picture_png: bytes, model, names: dict[int, str])
 <body><h1>{html.escape(title)}</h1>
 <p class="lead">Acquired {html.escape(summary["acquired"])}</p>
 <p class="key">{html.escape(_headline(summary))}</p>
-<img alt="flood map over the radar image" src="data:image/png;base64,{picture}">
+{_inline_png(picture_png, "flood map over the radar image")}
 <h2>Areas</h2>{_table(("class", "km²", "% of valid"), areas, {1, 2})}{people_table}
 <p>Ground areas (geodesic, or corrected for the CRS's area scale) over
 {summary["valid_pixels"]:,} valid pixels of {summary["pixel_size_m"]:g} m; excluded as a share of
@@ -147,5 +147,40 @@ valid and excluded pixels, no data of the whole scene.</p>
 <h2>Model</h2>{_model_section(model, summary)}
 <footer>Made by flood_jax {html.escape(version("flood_jax"))}. Machine-made map: check it
 against the radar image before relying on it.</footer>
+</body></html>
+"""
+
+
+def _inline_png(png: bytes, alt: str) -> str:
+  return (
+    f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+  )
+
+
+def course_html(summary: dict, rows: list[dict], area_png: bytes, count_png: bytes) -> str:
+  """The report of a flood's course (`mapping.course`): the area over time, the flood count map
+  and the table of acquisitions, as one self-contained HTML document."""
+  table = [
+    (html.escape(row["acquired"]), f"{row['days']:g}", html.escape(Path(row["map"]).name),
+     f"{row['flood_km2']:,.3f}", f"{row['observed_km2']:,.3f}",
+     "" if row["people_in_flood_water"] == "" else f"{row['people_in_flood_water']:,}")
+    for row in rows
+  ]  # fmt: skip
+  header = ("acquired", "days", "map", "flood water km²", "observed km²", "people in flood water")
+  title = f"Flood course: {summary['acquisitions']} acquisitions"
+  lead = f"{summary['first']} to {summary['last']}"
+  return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title><style>{STYLE}</style></head>
+<body><h1>{html.escape(title)}</h1><p class="lead">{html.escape(lead)}</p>
+<p class="key">Largest flood water extent of one acquisition: {summary["max_flood_km2"]:,.2f} km²</p>
+<h2>Flood water over time</h2>{_inline_png(area_png, "flood water area against time")}
+{_table(header, table, {1, 3, 4, 5})}
+<p>Areas on the first map's grid (each map warped onto it, nearest neighbour); observed: dry or
+water in that acquisition, so a smaller observed area means part of the area was not seen.</p>
+<h2>How often each place was flood water</h2>
+{_inline_png(count_png, "number of acquisitions in which each pixel was flood water")}
+<footer>Made by flood_jax {html.escape(version("flood_jax"))} from the maps listed above.</footer>
 </body></html>
 """
