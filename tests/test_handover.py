@@ -316,8 +316,9 @@ def test_bad_course_inputs_are_one_line_and_write_nothing(receding_maps, tmp_pat
   """Maps of different areas, and a map with no acquisition time: one line, exit 2, nothing."""
   import shutil
 
-  import flood_jax
   from test_cli_errors import assert_clean_error, run
+
+  import flood_jax
 
   maps_folder, order = receding_maps
   elsewhere = tmp_path / "elsewhere"
@@ -337,3 +338,26 @@ def test_bad_course_inputs_are_one_line_and_write_nothing(receding_maps, tmp_pat
   assert result.returncode == 2
   assert_clean_error(result, "no_time.tif", "no acquisition time", "--acquired")
   assert not (tmp_path / "out1").exists() and not (tmp_path / "out2").exists()
+
+
+def test_course_maps_a_list_of_scenes_first(receding_maps, tmp_path):
+  """--input=SCENES: the scenes (acquisition times in their names) are mapped into
+  OUTPUT/maps as predict maps a folder, then followed."""
+  import csv
+  import shutil
+
+  from test_cli_errors import run
+
+  maps_folder, order = receding_maps
+  scenes = tmp_path / "scenes"
+  scenes.mkdir()
+  for name, stamp in zip(order, ("20160801T115000", "20160813T115000", "20160825T115000"),
+                         strict=True):  # fmt: skip
+    shutil.copy(maps_folder.parent / "scenes" / f"{name}.tif", scenes / f"S1A_{stamp}_{name}.tif")
+  result = run("flood_jax.course", f"--input={scenes}", f"--output={tmp_path / 'course'}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert len(list((tmp_path / "course" / "maps").glob("*_flood.tif"))) == 3
+  with (tmp_path / "course" / "area.csv").open() as file:
+    rows = list(csv.DictReader(file))
+  assert [row["acquired"][:10] for row in rows] == ["2016-08-01", "2016-08-13", "2016-08-25"]
+  assert "3 acquisitions" in result.stdout

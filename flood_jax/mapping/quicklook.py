@@ -129,27 +129,27 @@ def _title(scene: SceneInput, summary: dict) -> str:
   return f"{water} {area:.2f} km² ({share:.1%} of valid pixels) - acquired {acquired}\n{inputs}"
 
 
-def count_picture(count_path: Path, grid: Grid, acquisitions: int) -> bytes:
-  """PNG of a flood's course: in how many acquisitions each pixel was flood water (never seen:
-  clear), with a colour bar and a scale bar."""
+def count_picture(count_path: Path, grid: Grid, acquisitions: int, width: int = 900) -> bytes:
+  """PNG of a flood's course: in how many acquisitions each pixel was flood water (light grey:
+  none; clear: never seen), with a colour bar and a scale bar."""
   import io
 
   import matplotlib
 
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+  from matplotlib.colors import ListedColormap
 
-  shape = picture_shape(grid)
+  shape = picture_shape(grid, width)
   count, nodata = _decimated(str(count_path), 1, shape, Resampling.nearest)
-  shown = np.ma.masked_where((count == nodata) | (count == 0), count)
-  figure, axes = plt.subplots(figsize=(WIDTH_PX / DPI, WIDTH_PX / DPI * shape[0] / shape[1] + 0.6))
-  axes.set_facecolor("0.85")
-  colours = plt.get_cmap("YlGnBu", acquisitions)
-  image = axes.imshow(
-    shown, cmap=colours, vmin=0.5, vmax=acquisitions + 0.5, interpolation="nearest"
-  )
-  bar = figure.colorbar(image, ax=axes, ticks=range(1, acquisitions + 1), shrink=0.8)
-  bar.set_label("acquisitions in flood water (grey: never, or not seen)")
+  shown = np.ma.masked_where(count == nodata, count)
+  blues = plt.get_cmap("Blues")(np.linspace(0.35, 1.0, acquisitions))
+  colours = ListedColormap([(0.85, 0.85, 0.85, 1.0), *blues])
+  figure, axes = plt.subplots(figsize=(width / DPI, width / DPI * shape[0] / shape[1]))
+  image = axes.imshow(shown, cmap=colours, vmin=-0.5, vmax=acquisitions + 0.5,
+                      interpolation="nearest")  # fmt: skip
+  bar = figure.colorbar(image, ax=axes, ticks=range(acquisitions + 1), shrink=0.8)
+  bar.set_label("acquisitions in flood water")
   _scale_bar(axes, grid, shape)
   axes.set_axis_off()
   figure.tight_layout()
