@@ -286,11 +286,15 @@ def _shift(path, columns: int) -> None:
     dataset.transform = dataset.transform * rasterio.Affine.translation(columns, 0)
 
 
-def test_maps_on_another_grid_are_warped_onto_the_first(receding_maps, tmp_path):
+def test_maps_on_another_grid_are_warped_onto_the_first(receding_maps, tmp_path, monkeypatch):
   """A map whose grid is 40 pixels east of the first's: warped (nearest) onto the first grid,
-  it counts where it lies, and its missing strip is not seen."""
+  it counts where it lies, and its missing strip is not seen (blocks of 100 columns here, so
+  the blocks' seams are crossed)."""
   import shutil
 
+  from flood_jax.core import windows
+
+  monkeypatch.setattr(windows, "COLUMN_BLOCK", 100)
   from flood_jax.mapping.course import map_course
 
   maps_folder, order = receding_maps

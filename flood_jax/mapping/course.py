@@ -1,7 +1,7 @@
 """A flood's course over several acquisitions of one area: the maps `predict` wrote (one folder,
 a serial or a Dask run), ordered by acquisition time and warped onto the first map's grid
-(nearest neighbour, band by band through GDAL's WarpedVRT, so memory stays flat however many
-and however large the maps), into:
+(nearest neighbour, in blocks of 512 rows and 2,048 columns through GDAL's WarpedVRT, so memory
+stays flat however many and however large the maps), into:
 
 - `max_extent.tif`: the maximum extent, a class map: flood water where any acquisition saw flood
   water, else permanent water where any saw it, else dry where any saw the ground, else excluded
@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from flood_jax.core.files import clear_partial, commit, partial_path
 from flood_jax.core.plots import plot_area_over_time
+from flood_jax.core.windows import column_blocks
 from flood_jax.errors import DataError, UsageError
 from flood_jax.mapping import products
 from flood_jax.mapping.products import DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER
@@ -156,8 +157,8 @@ class Accumulator:
     self.days = [one.days_after(course[0].acquired) for one in course]
     self.km2 = np.zeros((len(course), 256))  # per acquisition and class, on the common grid
 
-  def add(self, top: int, bands: list[np.ndarray]) -> None:
-    """`bands`: each acquisition's classes of rows [top, top + rows)."""
+  def add(self, top: int, left: int, bands: list[np.ndarray]) -> None:
+    """`bands`: each acquisition's classes of a block at row `top` and column `left`."""
     shape = bands[0].shape
     count = np.zeros(shape, np.uint16)
     first, last = np.full(shape, np.nan, np.float32), np.full(shape, np.nan, np.float32)
@@ -174,7 +175,7 @@ class Accumulator:
     count[extent == NODATA] = NEVER
     for name, rows in (("max_extent", extent), ("flood_count", count), ("first_flooded", first),
                        ("last_flooded", last)):  # fmt: skip
-      self.writers[name].write_rows(top, rows)
+      self.writers[name].write_rows(top, rows, left)
 
   def rows(self) -> list[dict]:
     """area.csv: one row per acquisition, in time order."""
@@ -235,10 +236,10 @@ def _accumulate(course: list[Acquisition], writers: dict, show_progress: bool) -
     starts = range(0, grid.height, BAND_ROWS)
     for top in tqdm(starts, desc="course", unit="band", disable=not show_progress, file=sys.stderr):
       rows = min(BAND_ROWS, grid.height - top)
-      window = Window(0, top, grid.width, rows)
-      accumulator.add(
-        top, [read_window(vrt, [1], window, NODATA, np.uint8)[0] for _, vrt in opened]
-      )
+      for cols in column_blocks(grid.width):  # no temporary spans the maps' width
+        window = Window(cols.start, top, cols.stop - cols.start, rows)
+        blocks = [read_window(vrt, [1], window, NODATA, np.uint8)[0] for _, vrt in opened]
+        accumulator.add(top, cols.start, blocks)
   finally:
     for source, vrt in opened:
       vrt.close()

@@ -120,8 +120,9 @@ class MapWriter:
     self._dataset.set_band_unit(1, unit)
     self._dataset.update_tags(**(tags or {}))
 
-  def write_rows(self, top: int, rows: np.ndarray) -> None:
-    self._dataset.write(rows[None], window=Window(0, top, rows.shape[1], rows.shape[0]))
+  def write_rows(self, top: int, rows: np.ndarray, left: int = 0) -> None:
+    """`rows` [rows, cols] at row `top` and column `left`."""
+    self._dataset.write(rows[None], window=Window(left, top, rows.shape[1], rows.shape[0]))
 
   def finish(self) -> Path:
     """The COG, written under its partial name (`core.files.commit` puts it in place, with the
