@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.memory import own_peak_mib
 
 PROJECT = Path(__file__).resolve().parents[1]
 STRIP = 512
@@ -60,7 +61,7 @@ def child(folder: Path) -> dict:
   summary = map_course(folder, folder / "course", show_progress=False)
   return {
     "seconds": round(time.perf_counter() - start, 1),
-    "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    "peak_rss_mib": round(own_peak_mib(), 1),
     "max_flood_km2": round(summary["max_flood_km2"], 3),
   }
 

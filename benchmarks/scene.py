@@ -21,12 +21,13 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.memory import own_peak_mib
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -137,7 +138,7 @@ def child(size: str, options: argparse.Namespace, scratch: Path) -> dict:
   outputs = Outputs(scratch / f"flood_{size}.tif", quicklook=picture, report=report)
   summary = predict_scene(model, scene, outputs, MapOptions(show_progress=False, **layers))
   seconds = time.perf_counter() - start
-  peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  peak_mib = own_peak_mib()
   return {
     "size": size, "form": options.input_form, "scale": scene.scale,
     "seconds": round(seconds, 1),

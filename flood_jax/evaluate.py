@@ -2,6 +2,7 @@
 
     python -m flood_jax.evaluate --workdir=W --split=test [--data_root=ROOT]
     python -m flood_jax.evaluate --model=MODEL_DIR --data_root=ROOT --engines=xla,onnxruntime:int8
+    python -m flood_jax.evaluate --workdir=W --protocol=sen1floods11
 
 Writes W/eval/<split>/ (or --output):
   per_image.csv   one row per chip: id, source, valid pixels, TP/FP/FN/TN and scores
@@ -11,6 +12,11 @@ Writes W/eval/<split>/ (or --output):
                   VV threshold, plus the chips skipped for having no valid pixel
   confusion_<method>.png, panels/<chip>.png (seeded sample per source) and
   gradcam/<chip>.png (Grad-CAM++ of the model on the same chips)
+
+Every report also holds the dataset authors' figures (`official` in summary.json: all water and,
+with JRCWaterHand layers, flood and permanent water apart; total and mean IoU, omission,
+commission), printed as their table; `--protocol=sen1floods11` evaluates test, Bolivia and valid
+(a report each in <output>/<split>, default W/eval/sen1floods11) and prints the three together.
 
 Chips are predicted whole through the same blended tiling as `flood_jax.predict`; the scoring,
 tables and figures are the evaluators of `flood_jax.evaluation.evaluators`.
@@ -26,10 +32,16 @@ from pathlib import Path
 from absl import flags
 
 from flood_jax import cli, model_flags
-from flood_jax.core.files import write_json
+from flood_jax.core.files import atomic_path, write_json
 from flood_jax.dataset.catalog import SPLITS
 from flood_jax.errors import UsageError
-from flood_jax.evaluation.evaluate import engine_comparison, engine_specs, evaluate, format_table
+from flood_jax.evaluation.evaluate import (
+  engine_comparison,
+  engine_specs,
+  evaluate,
+  format_table,
+  official_table,
+)
 from flood_jax.mapping.inference import TrainedModel, training_data_root
 from flood_jax.model_flags import define_model_flags, model_from_flags
 
@@ -40,6 +52,13 @@ def define_flags() -> None:
   define_model_flags()
   flags.adopt_module_key_flags(model_flags)  # --help lists the model's flags with these
   flags.DEFINE_enum("split", "test", list(SPLITS), "Split to evaluate.")
+  flags.DEFINE_enum(
+    "protocol",
+    "split",
+    ["split", "sen1floods11"],
+    "split: the --split alone; sen1floods11: the dataset authors' table over the test, Bolivia "
+    "and valid splits.",
+  )
   flags.DEFINE_string(
     "data_root", None, "Dataset root (default: the run's config, or its synthetic data)."
   )
@@ -84,6 +103,25 @@ def compare_engines(models: Iterable[TrainedModel], data_root: str | Path, outpu
   print(engine_comparison(summaries))
 
 
+PROTOCOL_SPLITS = ("test", "bolivia", "valid")
+
+
+def evaluate_protocol(model: TrainedModel, data_root: str | Path) -> None:
+  """--protocol=sen1floods11: a report per split and the authors' table of all of them."""
+  output = Path(FLAGS.output or (Path(FLAGS.workdir or ".") / "eval" / "sen1floods11"))
+  print(f"model: {model.describe()}")
+  summaries = {}
+  for split in PROTOCOL_SPLITS:
+    summaries[split] = evaluate(
+      model, split, data_root, output / split, FLAGS.num_panels, FLAGS.seed,
+      gradcam_layer=FLAGS.gradcam_layer,
+    )  # fmt: skip
+  table = official_table(summaries)
+  with atomic_path(output / "official.md") as partial:
+    partial.write_text(table + "\n")
+  print(table)
+
+
 def main() -> None:
   specs = engine_specs(FLAGS.engines or []) or [(None, None)]  # a typo stops before any load
   # One engine's model at a time; the first also gives the config (a workdir's data root).
@@ -92,6 +130,9 @@ def main() -> None:
   if not FLAGS.data_root and not FLAGS.workdir:
     raise UsageError("--data_root is required with a model folder (a workdir knows its data)")
   data_root = FLAGS.data_root or training_data_root(Path(FLAGS.workdir), model.config)
+  if FLAGS.protocol == "sen1floods11":
+    evaluate_protocol(model, data_root)
+    return
   output = FLAGS.output or (Path(FLAGS.workdir or ".") / "eval" / FLAGS.split)
   if FLAGS.engines:
     compare_engines(itertools.chain([model], models), data_root, Path(output))
@@ -107,6 +148,7 @@ def main() -> None:
     gradcam_layer=FLAGS.gradcam_layer,
   )
   print(format_table(summary))
+  print(official_table({FLAGS.split: summary}))
   print(json.dumps({"num_chips": summary["num_chips"], "skipped": summary["skipped"]}))
 
 

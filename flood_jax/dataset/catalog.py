@@ -2,11 +2,13 @@
 
     ROOT/data/flood_events/HandLabeled/S1Hand/<id>_S1Hand.tif
     ROOT/data/flood_events/HandLabeled/LabelHand/<id>_LabelHand.tif
+    ROOT/data/flood_events/HandLabeled/JRCWaterHand/<id>_JRCWaterHand.tif   (optional)
     ROOT/data/flood_events/WeaklyLabeled/S1Weak/<id>_S1Weak.tif
     ROOT/data/flood_events/WeaklyLabeled/S1OtsuLabelWeak/<id>_S1OtsuLabelWeak.tif
     ROOT/splits/flood_handlabeled/flood_{train,valid,test,bolivia}_data.csv
 
-Hand-labelled chips keep their official split. Weak chips are training data only. Split CSVs have
+Hand-labelled chips keep their official split; where a chip has a JRCWaterHand layer (JRC's
+permanent water, 1), flood and permanent water are scored apart (`evaluation.evaluators`). Weak chips are training data only. Split CSVs have
 no header and CRLF line endings; a header line, if one is present, is recognised and skipped.
 """
 
@@ -32,6 +34,7 @@ class ChipRecord(NamedTuple):
   split: str  # one of SPLITS; weak chips are "train"
   s1_path: Path
   label_path: Path
+  jrc_path: Path | None = None  # JRCWaterHand: permanent water, where the root has it
 
 
 def split_csv_path(root: Path, split: str) -> Path:
@@ -81,6 +84,7 @@ def hand_records(root: Path, splits: Iterable[str] = SPLITS) -> list[ChipRecord]
       if chip_id in seen:
         raise DataError(f"{csv}: chip {chip_id} is also in the {seen[chip_id]} split")
       seen[chip_id] = split
+      jrc = root / HAND_DIR / "JRCWaterHand" / f"{chip_id}_JRCWaterHand.tif"
       records.append(
         ChipRecord(
           chip_id,
@@ -88,6 +92,7 @@ def hand_records(root: Path, splits: Iterable[str] = SPLITS) -> list[ChipRecord]
           split,
           root / HAND_DIR / "S1Hand" / f"{chip_id}_S1Hand.tif",
           root / HAND_DIR / "LabelHand" / f"{chip_id}_LabelHand.tif",
+          jrc if jrc.is_file() else None,
         )
       )
   return records
@@ -126,7 +131,10 @@ def build_catalog(
   if check_files:
     for record in records:
       try:
-        check_pair(open_header(record.s1_path), open_header(record.label_path))
+        image = open_header(record.s1_path)
+        check_pair(image, open_header(record.label_path))
+        if record.jrc_path is not None:
+          check_pair(image, open_header(record.jrc_path))
       except DataError as error:
         if record.source == "hand":
           raise DataError(f"{error} (chip {record.chip_id} of {record.split} split)") from None

@@ -22,7 +22,9 @@ IW scene at 10 m, calibrated against the valid pixels of the seven real Sen1Floo
   in VV but keeps land-like texture and shape, so "dark means water" is not enough either.
 * Water bodies: lakes and flood plains from thresholded smooth random fields (natural, blobby
   shorelines), and meandering rivers 2-25 pixels wide. The water fraction per chip ranges from
-  none to almost all.
+  none to almost all. The rivers are the permanent water: hand chips get a JRCWaterHand layer
+  (uint8, 1 on the rivers), as the real ones carry JRC's, so flood and permanent water are
+  scored apart as the dataset's authors score them.
 * No data: swath edges (NaN half-planes) on some chips; hand labels have -1 patches (cloud in
   the optical image the annotators used) and -1 wherever the image is missing. Weak labels come,
   as in Sen1Floods11, from Otsu thresholding of VH, so they are noisy in the same way.
@@ -69,6 +71,7 @@ class SyntheticScene(NamedTuple):
   vv_vh_db: np.ndarray  # float32 [H, W, 2], NaN where no data
   water: np.ndarray  # bool [H, W], the true water mask
   hand_label: np.ndarray  # int16 [H, W], -1 / 0 / 1 as in LabelHand
+  permanent: np.ndarray | None = None  # bool [H, W], the rivers: JRCWaterHand's permanent water
 
 
 def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
@@ -136,10 +139,10 @@ def _water_parts(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.n
   return plains, rivers
 
 
-def _water_mask(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-  """Blobby lakes and flood plains at a drawn fraction, plus rivers."""
+def _water_mask(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+  """(blobby lakes and flood plains at a drawn fraction plus rivers, the rivers alone)."""
   plains, rivers = _water_parts(rng, shape)
-  return plains | rivers
+  return plains | rivers, rivers
 
 
 def _dry_land(
@@ -221,7 +224,7 @@ def synthesize_scene(
     nodata: whether swath edges and label gaps may appear.
     dark_fields: the largest share of dark smooth dry parcels (see `_dry_land`).
   """
-  water = _water_mask(rng, shape)
+  water, rivers = _water_mask(rng, shape)
   dry_vv, dry_vh = _dry_land(rng, shape, water, dark_fields)
   water_vv, water_vh = _water_backscatter(rng, shape)
   vv = np.where(water, water_vv, dry_vv) + event_offset_db
@@ -232,7 +235,7 @@ def synthesize_scene(
   hand_label = water.astype(np.int16)
   if nodata:
     _add_nodata(rng, vv_vh_db, hand_label)
-  return SyntheticScene(vv_vh_db, water, hand_label)
+  return SyntheticScene(vv_vh_db, water, hand_label, rivers)
 
 
 class ScenePair(NamedTuple):
@@ -338,6 +341,11 @@ def generate_dataset(
     s1_profile = _profile(zone, origin, 2, "float32", float("nan"))
     label_profile = _profile(zone, origin, 1, "int16", None)
     if source == "hand":
+      write_geotiff(  # the rivers are the permanent water, as JRC's layer marks it
+        root / HAND_DIR / "JRCWaterHand" / f"{chip_id}_JRCWaterHand.tif",
+        scene.permanent.astype(np.uint8),
+        _profile(zone, origin, 1, "uint8", None),
+      )
       write_geotiff(
         root / HAND_DIR / "S1Hand" / f"{chip_id}_S1Hand.tif", scene.vv_vh_db, s1_profile
       )

@@ -14,6 +14,7 @@ from flood_jax.errors import DataError, UsageError
 from flood_jax.evaluation.evaluators import (
   METHODS,
   Evaluator,
+  Official,
   PerImage,
   Samples,
   Scores,
@@ -23,7 +24,7 @@ from flood_jax.evaluation.evaluators import (
 from flood_jax.evaluation.gradcam import layer_names
 from flood_jax.evaluation.report import write_report
 from flood_jax.mapping.inference import ENGINES, PRECISIONS, TrainedModel
-from flood_jax.scenes.geotiff import read_chip
+from flood_jax.scenes.geotiff import read_chip, read_permanent_water
 
 
 def chip_results(model: TrainedModel, records, show_progress: bool = False) -> Iterator:
@@ -41,7 +42,8 @@ def chip_results(model: TrainedModel, records, show_progress: bool = False) -> I
     probability = model.predict_array(chip.vv_vh_db)
     # Chips are at the dataset's resolution, the one the model was trained at.
     water = model.water(probability, model.pixel_size_m**2, chip.vv_vh_db)
-    yield chip_result(record, chip, probability, water)
+    permanent = read_permanent_water(record.jrc_path) if record.jrc_path else None
+    yield chip_result(record, chip, probability, water, permanent)
 
 
 def run_evaluators(results: Iterable, evaluators: list[Evaluator]) -> dict:
@@ -79,9 +81,9 @@ def evaluate(
   if not records:
     raise DataError(f"{root}: no chip in the {split} split (is flood_{split}_data.csv there?)")
   num_panels = model.config.evaluate.num_panels if num_panels is None else num_panels
-  built_in = [Scores(), PerImage(), Samples(num_panels, seed)]
+  built_in = [Scores(), PerImage(), Samples(num_panels, seed), Official()]
   results = run_evaluators(chip_results(model, records, show_progress), [*built_in, *evaluators])
-  own = {*METHODS, "per_image", "samples", "skipped"}
+  own = {*METHODS, "per_image", "samples", "skipped", "official"}
   extra = {name: value for name, value in results.items() if name not in own}
   summary = {
     "split": split,
@@ -90,6 +92,7 @@ def evaluate(
     "skipped": results["skipped"],
     "threshold": model.threshold,
     **{method: results[method] for method in METHODS},
+    "official": results["official"],
     **extra,
   }
   if model.model is None:  # Grad-CAM++ needs the differentiable model
@@ -126,6 +129,29 @@ def format_table(summary: dict) -> str:
       overall["recall"],
     ]
     lines.append(f"| {method} | " + " | ".join(f"{value:.3f}" for value in cells) + " |")
+  return "\n".join(lines)
+
+
+OFFICIAL_NAMES = {"model": "model", "otsu_vv": "Otsu (VV)", "fixed_vv_-15db": "VV < -15 dB"}
+SUBSET_NAMES = {"all": "all water", "flood": "flood water", "permanent": "permanent water"}
+
+
+def official_table(summaries: dict[str, dict]) -> str:
+  """The dataset authors' table (Bonafilia et al. 2020, Test_Models.ipynb) in Markdown: per
+  split, kind of water and method, total IoU, mean IoU, omission, commission and chips."""
+  lines = [
+    "| split | water | method | total IoU | mean IoU | omission | commission | chips |",
+    "|---|---|---|---|---|---|---|---|",
+  ]
+  for split, summary in summaries.items():
+    for subset, methods in summary["official"].items():
+      for method, figures in methods.items():
+        values = (figures[key] for key in ("total_iou", "mean_iou", "omission", "commission"))
+        lines.append(
+          f"| {split} | {SUBSET_NAMES[subset]} | {OFFICIAL_NAMES[method]} | "
+          + " | ".join(f"{value:.3f}" for value in values)
+          + f" | {figures['chips']} |"
+        )
   return "\n".join(lines)
 
 

@@ -8,7 +8,10 @@ files and figures from their values:
 - `Scores`: the official Sen1Floods11 figures of the model and of each baseline, from summed
   confusion matrices, overall and per source, and the mean of per-chip IoUs;
 - `PerImage`: one row per chip;
-- `Samples`: a seeded sample of chips per source (what the panels and Grad-CAM++ figures show).
+- `Samples`: a seeded sample of chips per source (what the panels and Grad-CAM++ figures show);
+- `Official`: the dataset authors' table (their `Test_Models.ipynb`): for all water and, where
+  chips carry a JRCWaterHand layer, flood water and permanent water apart, the total IoU of
+  summed counts, the mean of per-chip IoUs, omission and commission of each method.
 """
 
 from __future__ import annotations
@@ -61,11 +64,18 @@ class ChipResult:
   probability: np.ndarray
   water: dict[str, np.ndarray]
   confusion: dict[str, np.ndarray]
+  permanent: np.ndarray | None = None  # bool [H, W]: JRC's permanent water, where known
 
 
-def chip_result(record: ChipRecord, chip: Chip, probability: np.ndarray, model_water: np.ndarray):
+def chip_result(
+  record: ChipRecord,
+  chip: Chip,
+  probability: np.ndarray,
+  model_water: np.ndarray,
+  permanent: np.ndarray | None = None,
+):
   """Predictions of the model (its map `model_water`) and the baselines on one chip, each
-  scored once."""
+  scored once; `permanent`: the chip's JRC permanent water, if it has the layer."""
   vv = chip.vv_vh_db[..., 0]
   water = {
     "model": model_water,
@@ -76,7 +86,7 @@ def chip_result(record: ChipRecord, chip: Chip, probability: np.ndarray, model_w
     method: confusion_matrix(chip.label, predicted, chip.validity)
     for method, predicted in water.items()
   }
-  return ChipResult(record, chip, probability, water, confusion)
+  return ChipResult(record, chip, probability, water, confusion, permanent)
 
 
 def all_scores(counts: np.ndarray) -> dict[str, float]:
@@ -173,3 +183,69 @@ class Samples:
 
   def results(self) -> Iterator[tuple[str, Any]]:
     yield "samples", sample_chips(self.chips, self.count, self.seed)
+
+
+SUBSETS = ("all", "flood", "permanent")
+SMOOTH = 1e-7  # the notebook's: a chip with no water in truth nor prediction has IoU 1
+
+
+def official_subsets(result: ChipResult) -> Iterator[tuple[str, np.ndarray]]:
+  """(subset, pixels scored) of one chip, as the dataset's authors split it: all water; flood
+  water, with permanent water's labelled pixels ignored; permanent water, with flood water's
+  ignored. A chip whose labelled water has none of a subset's is left out of that subset (one
+  with no water at all stays in every subset)."""
+  valid, water = result.chip.validity, result.chip.label != 0
+  yield "all", valid
+  if result.permanent is None:
+    return
+  has_water = bool((water & valid).any())
+  for subset, ignored in (("flood", water & result.permanent),
+                          ("permanent", water & ~result.permanent)):  # fmt: skip
+    kept = valid & ~ignored
+    if has_water and not (water & kept).any():
+      continue
+    yield subset, kept
+
+
+def official_iou(counts: np.ndarray) -> float:
+  """The notebook's per-chip IoU: (TP + 1e-7) / (TP + FP + FN + 1e-7)."""
+  (_, false_positive), (false_negative, true_positive) = counts.tolist()
+  return (true_positive + SMOOTH) / (true_positive + false_positive + false_negative + SMOOTH)
+
+
+def official_scores(counts: np.ndarray, chip_ious: list[float]) -> dict:
+  """Total IoU, mean IoU, omission and commission as the notebook prints them."""
+  (true_negative, false_positive), (false_negative, true_positive) = counts.tolist()
+  ratio = lambda top, bottom: top / bottom if bottom else float("nan")  # noqa: E731
+  return {
+    "total_iou": ratio(true_positive, true_positive + false_positive + false_negative),
+    "mean_iou": float(np.mean(chip_ious)) if chip_ious else float("nan"),
+    "omission": ratio(false_negative, false_negative + true_positive),
+    "commission": ratio(false_positive, false_positive + true_negative),
+    "chips": len(chip_ious),
+  }
+
+
+class Official:
+  """The dataset authors' figures per subset and method (`official_subsets`)."""
+
+  def __init__(self):
+    self.counts, self.ious = {}, {}
+
+  def add(self, result: ChipResult) -> None:
+    truth = result.chip.label
+    for subset, scored in official_subsets(result):
+      for method, predicted in result.water.items():
+        key = (subset, method)
+        matrix = confusion_matrix(truth, predicted, scored)
+        self.counts[key] = self.counts.get(key, np.zeros((2, 2), np.int64)) + matrix
+        self.ious.setdefault(key, []).append(official_iou(matrix))
+
+  def results(self) -> Iterator[tuple[str, Any]]:
+    table = {}
+    for subset in SUBSETS:
+      methods = {method: official_scores(self.counts[subset, method], self.ious[subset, method])
+                 for method in METHODS if (subset, method) in self.counts}  # fmt: skip
+      if methods:
+        table[subset] = methods
+    yield "official", table

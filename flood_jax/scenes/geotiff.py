@@ -161,6 +161,11 @@ def _read(path: Path) -> np.ndarray:
     raise DataError(f"{path}: cannot read pixels, the file may be truncated ({error})") from None
 
 
+def read_permanent_water(path: Path) -> np.ndarray:
+  """bool [H, W]: JRC's permanent water (1) of a JRCWaterHand layer (other values: not)."""
+  return _read(path)[0] == 1
+
+
 def label_validity(raw: np.ndarray, kind: str, nodata: float | None, path: Path) -> np.ndarray:
   """Checks label values and returns bool [H, W], True where the label is 0 or 1.
 
