@@ -52,3 +52,16 @@ def test_otsu_threshold_splits_two_modes():
   values = np.concatenate([np.full(100, -20.0), np.full(300, -8.0)])
   threshold = otsu_threshold(values)
   assert -20 < threshold < -8
+
+
+def test_split_sizes_give_each_split_its_count(tmp_path):
+  """--official_sizes writes the real dataset's split sizes; here the same path with small ones."""
+  from flood_jax.dataset.catalog import build_catalog, count_by_split
+  from flood_jax.dataset.synthetic import OFFICIAL_SPLIT_SIZES, generate_dataset
+
+  assert sum(OFFICIAL_SPLIT_SIZES.values()) == 446
+  sizes = {"train": 3, "valid": 2, "test": 2, "bolivia": 1}
+  root = generate_dataset(tmp_path / "v1.1", 0, 1, seed=3, split_sizes=sizes)
+  counts = count_by_split(build_catalog(root))
+  assert {split: counts[split]["hand"] for split in sizes} == sizes
+  assert counts["train"]["weak"] == 1

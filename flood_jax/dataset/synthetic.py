@@ -30,7 +30,8 @@ IW scene at 10 m, calibrated against the valid pixels of the seven real Sen1Floo
   as in Sen1Floods11, from Otsu thresholding of VH, so they are noisy in the same way.
 * Georeferencing: UTM (EPSG:326xx), 10 m pixels.
 
-`python -m flood_jax.dataset.synthetic --output=DIR --num_hand=N --num_weak=M --seed=S` writes a
+`python -m flood_jax.synthesize --output=DIR --num_hand=N --num_weak=M --seed=S` (or
+`--official_sizes`: the real dataset's 252/89/90/15 hand chips and 4,385 weak ones) writes a
 dataset root that `flood_jax.dataset.catalog` reads like the real one. Same seed, same bytes.
 """
 
@@ -300,8 +301,19 @@ def write_geotiff(path: Path, array: np.ndarray, profile: dict) -> None:
     dataset.write(bands)
 
 
-def _assign_splits(rng: np.random.Generator, num_hand: int) -> list[str]:
-  """Official-like proportions: 10% Bolivia (held-out event), then 60/20/20 train/valid/test."""
+OFFICIAL_SPLIT_SIZES = {"train": 252, "valid": 89, "test": 90, "bolivia": 15}  # hand chips
+OFFICIAL_WEAK_CHIPS = 4385
+
+
+def _assign_splits(
+  rng: np.random.Generator, num_hand: int, sizes: dict[str, int] | None = None
+) -> list[str]:
+  """`sizes` hand chips per split (OFFICIAL_SPLIT_SIZES: the real dataset's), or official-like
+  proportions of `num_hand`: 10% Bolivia (held-out event), then 60/20/20 train/valid/test."""
+  if sizes is not None:
+    splits = [split for split in ("train", "valid", "test") for _ in range(sizes[split])]
+    rng.shuffle(splits)
+    return splits + ["bolivia"] * sizes["bolivia"]
   num_bolivia = max(1, round(0.1 * num_hand)) if num_hand >= 5 else 0
   rest = num_hand - num_bolivia
   num_valid = max(1, round(0.2 * rest)) if rest >= 3 else 0
@@ -312,9 +324,15 @@ def _assign_splits(rng: np.random.Generator, num_hand: int) -> list[str]:
 
 
 def generate_dataset(
-  output: str | Path, num_hand: int, num_weak: int, seed: int, dark_fields: float = 0.0
+  output: str | Path,
+  num_hand: int,
+  num_weak: int,
+  seed: int,
+  dark_fields: float = 0.0,
+  split_sizes: dict[str, int] | None = None,
 ) -> Path:
-  """Writes a synthetic dataset root in the Sen1Floods11 v1.1 layout and returns it."""
+  """Writes a synthetic dataset root in the Sen1Floods11 v1.1 layout and returns it;
+  `split_sizes` (hand chips per split, e.g. OFFICIAL_SPLIT_SIZES) replaces `num_hand`."""
   from tqdm import tqdm
 
   root = Path(output)
@@ -322,7 +340,7 @@ def generate_dataset(
   event_offsets = {event: rng.normal(0, 0.7) for event in (*EVENTS, HELD_OUT_EVENT)}
   event_offsets[HELD_OUT_EVENT] = 1.0  # a held-out event a little unlike the others
   rows: dict[str, list[str]] = {split: [] for split in ("train", "valid", "test", "bolivia")}
-  jobs = [("hand", split) for split in _assign_splits(rng, num_hand)]
+  jobs = [("hand", split) for split in _assign_splits(rng, num_hand, split_sizes)]
   jobs += [("weak", "train")] * num_weak
   used_ids = set()
   for source, split in tqdm(jobs, desc="synthetic chips", unit="chip", file=sys.stderr):
