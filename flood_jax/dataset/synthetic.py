@@ -323,6 +323,29 @@ def _assign_splits(
   return splits + ["bolivia"] * num_bolivia
 
 
+def _write_chip(root: Path, source: str, chip_id: str, scene, zone: int, origin) -> None:
+  """One chip's files: S1Hand, LabelHand and JRCWaterHand, or S1Weak and its Otsu label."""
+  s1_profile = _profile(zone, origin, 2, "float32", float("nan"))
+  label_profile = _profile(zone, origin, 1, "int16", None)
+  if source == "hand":
+    write_geotiff(  # the rivers are the permanent water, as JRC's layer marks it
+      root / HAND_DIR / "JRCWaterHand" / f"{chip_id}_JRCWaterHand.tif",
+      scene.permanent.astype(np.uint8),
+      _profile(zone, origin, 1, "uint8", None),
+    )
+    write_geotiff(root / HAND_DIR / "S1Hand" / f"{chip_id}_S1Hand.tif", scene.vv_vh_db, s1_profile)
+    write_geotiff(
+      root / HAND_DIR / "LabelHand" / f"{chip_id}_LabelHand.tif", scene.hand_label, label_profile
+    )
+    return
+  write_geotiff(root / WEAK_DIR / "S1Weak" / f"{chip_id}_S1Weak.tif", scene.vv_vh_db, s1_profile)
+  write_geotiff(
+    root / WEAK_DIR / "S1OtsuLabelWeak" / f"{chip_id}_S1OtsuLabelWeak.tif",
+    weak_label(scene.vv_vh_db),
+    label_profile,
+  )
+
+
 def generate_dataset(
   output: str | Path,
   num_hand: int,
@@ -356,30 +379,9 @@ def generate_dataset(
     )
     zone = 30 + (EVENTS.index(event) if event in EVENTS else len(EVENTS))
     origin = (float(chip_rng.integers(2, 8)) * 1e5, float(chip_rng.integers(1, 50)) * 1e5)
-    s1_profile = _profile(zone, origin, 2, "float32", float("nan"))
-    label_profile = _profile(zone, origin, 1, "int16", None)
+    _write_chip(root, source, chip_id, scene, zone, origin)
     if source == "hand":
-      write_geotiff(  # the rivers are the permanent water, as JRC's layer marks it
-        root / HAND_DIR / "JRCWaterHand" / f"{chip_id}_JRCWaterHand.tif",
-        scene.permanent.astype(np.uint8),
-        _profile(zone, origin, 1, "uint8", None),
-      )
-      write_geotiff(
-        root / HAND_DIR / "S1Hand" / f"{chip_id}_S1Hand.tif", scene.vv_vh_db, s1_profile
-      )
-      write_geotiff(
-        root / HAND_DIR / "LabelHand" / f"{chip_id}_LabelHand.tif", scene.hand_label, label_profile
-      )
       rows[split].append(f"{chip_id}_S1Hand.tif,{chip_id}_LabelHand.tif")
-    else:
-      write_geotiff(
-        root / WEAK_DIR / "S1Weak" / f"{chip_id}_S1Weak.tif", scene.vv_vh_db, s1_profile
-      )
-      write_geotiff(
-        root / WEAK_DIR / "S1OtsuLabelWeak" / f"{chip_id}_S1OtsuLabelWeak.tif",
-        weak_label(scene.vv_vh_db),
-        label_profile,
-      )
   (root / SPLIT_DIR).mkdir(parents=True, exist_ok=True)
   for split, lines in rows.items():
     # The official files: no header, CRLF line endings.
