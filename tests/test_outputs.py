@@ -345,8 +345,9 @@ def test_ground_areas_are_true_in_any_crs(crs, tmp_path):
 def test_what_a_gis_reads_descriptions_units_wgs84_geojson_and_stac_ids(real_root, tmp_path):
   """QGIS showed palette indices (class names lived in a custom tag), rasters had no band
   description or unit, GeoJSON was in UTM, and every STAC Item had the id 'flood'. GDAL now reads
-  the class names and attribute table from the map's .aux.xml (a copy as VRT carries them). (A
-  GeoTIFF palette holds no alpha, so its unused entries stay opaque black.)"""
+  the class names and attribute table from the map's .aux.xml (a copy as VRT carries them). A
+  GeoTIFF palette has 256 entries and no alpha, so the unused ones are opaque black there: the
+  map's .qml (the style QGIS loads with it) lists only the classes, in their colours."""
   import json
 
   import flood_jax
@@ -367,6 +368,15 @@ def test_what_a_gis_reads_descriptions_units_wgs84_geojson_and_stac_ids(real_roo
   assert "GDALRasterAttributeTable" in vrt
   with rasterio.open(tmp_path / "a" / "flood.tif") as dataset:
     assert dataset.descriptions[0].startswith("flood map: 0 dry, 1 water")
+  from xml.etree import ElementTree
+
+  style = (tmp_path / "a" / "flood.qml").read_text()
+  assert style.startswith("<!DOCTYPE qgis")
+  renderer = ElementTree.fromstring(style.split("\n", 1)[1]).find("pipe/rasterrenderer")
+  assert renderer.get("type") == "paletted"
+  entries = [(entry.get("value"), entry.get("label"), entry.get("color"))
+             for entry in renderer.find("colorPalette")]  # fmt: skip
+  assert entries == [("0", "dry", "#ebe6d7"), ("1", "water", "#1e5adc")]  # no 3-254, no data clear
   with rasterio.open(tmp_path / "a" / "flood_probability.tif") as dataset:
     assert dataset.descriptions[0] == "water probability (percent)" and dataset.units[0] == "%"
   geojson = json.loads((tmp_path / "a" / "flood.geojson").read_text())
@@ -399,8 +409,8 @@ def test_a_scene_s_products_are_all_or_nothing(real_root, tmp_path):
 
   flood_jax.map_scene(chip, map_path, probability=True, vectors=shapefile)
   names = sorted(path.name for path in tmp_path.iterdir())
-  assert names == ["flood.json", "flood.tif", "flood.tif.aux.xml", "flood_probability.tif", "water.cpg", "water.dbf",
-                   "water.prj", "water.shp", "water.shx"]  # fmt: skip
+  assert names == ["flood.json", "flood.qml", "flood.tif", "flood.tif.aux.xml", "flood_probability.tif",
+                   "water.cpg", "water.dbf", "water.prj", "water.shp", "water.shx"]  # fmt: skip
   from pyogrio.raw import read
 
   assert len(read(shapefile, columns=["class_name"])[3][0]) > 0  # a readable Shapefile

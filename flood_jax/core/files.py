@@ -34,10 +34,10 @@ SIDECARS = {".shp": (".shp", ".shx", ".dbf", ".prj", ".cpg")}  # files a multi-f
 
 def companions(path: str | Path) -> list[Path]:
   """`path` and the files written beside it: a Shapefile's .shx, .dbf, .prj, .cpg, a GeoTIFF's
-  .aux.xml (GDAL's class names and attribute table)."""
+  .aux.xml (GDAL's class names and attribute table) and .qml (QGIS's style of the classes)."""
   path = Path(path)
   if path.suffix.lower() in (".tif", ".tiff"):
-    return [path, path.with_name(f"{path.name}.aux.xml")]
+    return [path, path.with_name(f"{path.name}.aux.xml"), path.with_suffix(".qml")]
   return [path.with_suffix(suffix) for suffix in SIDECARS.get(path.suffix.lower(), (path.suffix,))]
 
 

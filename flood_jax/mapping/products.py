@@ -144,6 +144,7 @@ class MapWriter:
     if self.class_names:
       aux = self.path.with_name(f"{self.path.name}.aux.xml")
       partial_path(aux).write_text(class_table_xml(self.class_names))
+      partial_path(self.path.with_suffix(".qml")).write_text(qgis_style(self.class_names))
     return cog
 
   def abort(self) -> None:
@@ -173,6 +174,30 @@ def class_table_xml(names: dict[int, str]) -> str:
     ElementTree.SubElement(row, "F").text = str(value)
     ElementTree.SubElement(row, "F").text = name
   return ElementTree.tostring(dataset, encoding="unicode")
+
+
+def qgis_style(names: dict[int, str]) -> str:
+  """A QGIS layer style (<map>.qml, which QGIS loads with the map): a paletted renderer with
+  only the map's classes, in its colours and with its names, so the GeoTIFF palette's unused
+  entries (a TIFF palette has 256 and no alpha) are never drawn nor listed; no data clear."""
+  from xml.etree import ElementTree
+
+  qgis = ElementTree.Element("qgis", version="3.28", styleCategories="Symbology")
+  pipe = ElementTree.SubElement(qgis, "pipe")
+  renderer = ElementTree.SubElement(pipe, "rasterrenderer", type="paletted", band="1",
+                                    opacity="1", alphaBand="-1", nodataColor="")  # fmt: skip
+  ElementTree.SubElement(renderer, "rasterTransparency")
+  palette = ElementTree.SubElement(renderer, "colorPalette")
+  for value, name in sorted(names.items()):
+    if value == NODATA:
+      continue
+    red, green, blue, alpha = COLOURS[value]
+    ElementTree.SubElement(palette, "paletteEntry", value=str(value), label=name,
+                           color=f"#{red:02x}{green:02x}{blue:02x}", alpha=str(alpha))  # fmt: skip
+  ElementTree.SubElement(pipe, "rasterresampler", maxOversampling="2")
+  ElementTree.SubElement(qgis, "blendMode").text = "0"
+  doctype = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"  # QGIS checks its name
+  return doctype + ElementTree.tostring(qgis, encoding="unicode")
 
 
 def probability_values(probability: np.ndarray, valid: np.ndarray, kind: str) -> np.ndarray:
