@@ -37,15 +37,18 @@ from flood_jax.mapping.inference import TrainedModel
 from flood_jax.mapping.scene_map import MapOptions, Outputs, input_fingerprint, predict_scene
 from flood_jax.scenes import sources
 
-SUMMARY_FIELDS = [
-  "scene",
-  "status",
+AREA_FIELDS = (  # what a row says of a mapped scene, also read back from its STAC Item
   "valid_pixels",
   "water_km2",
   "flood_km2",
   "permanent_water_km2",
   "people_in_water",
   "people_in_flood_water",
+)
+SUMMARY_FIELDS = [
+  "scene",
+  "status",
+  *AREA_FIELDS,
   "seconds",
   "worker",
   "map",
@@ -203,16 +206,6 @@ def _worker_name() -> str:
     return str(get_worker().name)
   except (ImportError, ValueError):
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-AREA_FIELDS = (
-  "valid_pixels",
-  "water_km2",
-  "flood_km2",
-  "permanent_water_km2",
-  "people_in_water",
-  "people_in_flood_water",
-)
 
 
 def map_scene(scene_spec: SceneSpec, model_spec: ModelSpec, folder: str, job: ListJob) -> dict:
