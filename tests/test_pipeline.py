@@ -124,3 +124,17 @@ def test_eval_batches_pad_with_invalid_rows(tile_store, stats):
   np.testing.assert_array_equal(real, np.arange(len(real)))
   for batch in batches:
     assert not batch["validity"][batch["index"] < 0].any()
+
+
+def test_a_tile_source_pickles_as_its_folder_not_its_tiles(tile_store):
+  """grain's worker processes receive the source pickled: the folder, never the tiles' bytes."""
+  import pickle
+
+  from flood_jax.dataset.tiles import TileSource, tile_folder
+
+  source = TileSource(tile_folder(tile_store, "train", "hand"))
+  data = pickle.dumps(source)
+  assert len(data) < 1000 < source._arrays["vv_vh_db"].nbytes
+  copy = pickle.loads(data)
+  np.testing.assert_array_equal(copy[3]["vv_vh_db"], source[3]["vv_vh_db"])
+  assert len(copy) == len(source)

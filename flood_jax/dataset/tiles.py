@@ -140,6 +140,11 @@ class TileSource:
   def __repr__(self) -> str:
     return f"TileSource({self.folder}, {len(self)} tiles)"
 
+  def __reduce__(self):
+    """Pickled as its folder: a worker process (grain's `mp_prefetch`) maps the files itself
+    instead of receiving every tile's bytes (pickling a memmap copies its data)."""
+    return (TileSource, (str(self.folder),))
+
 
 def tile_folder(store: Path, split: str, source: str) -> Path:
   return Path(store) / f"{split}_{source}"
