@@ -346,7 +346,8 @@ def test_bad_course_inputs_are_one_line_and_write_nothing(receding_maps, tmp_pat
 
 def test_course_maps_a_list_of_scenes_first(receding_maps, tmp_path):
   """--input=SCENES: the scenes (acquisition times in their names) are mapped into
-  OUTPUT/maps as predict maps a folder, then followed."""
+  OUTPUT/maps as predict maps a folder (serially, or on a Dask cluster with --workers), then
+  followed."""
   import csv
   import shutil
 
@@ -358,10 +359,15 @@ def test_course_maps_a_list_of_scenes_first(receding_maps, tmp_path):
   for name, stamp in zip(order, ("20160801T115000", "20160813T115000", "20160825T115000"),
                          strict=True):  # fmt: skip
     shutil.copy(maps_folder.parent / "scenes" / f"{name}.tif", scenes / f"S1A_{stamp}_{name}.tif")
-  result = run("flood_jax.course", f"--input={scenes}", f"--output={tmp_path / 'course'}")
-  assert result.returncode == 0, result.stderr[-2000:]
-  assert len(list((tmp_path / "course" / "maps").glob("*_flood.tif"))) == 3
-  with (tmp_path / "course" / "area.csv").open() as file:
-    rows = list(csv.DictReader(file))
-  assert [row["acquired"][:10] for row in rows] == ["2016-08-01", "2016-08-13", "2016-08-25"]
-  assert "3 acquisitions" in result.stdout
+  serial, dask = tmp_path / "serial", tmp_path / "dask"
+  for output, extra in ((serial, []), (dask, ["--workers=1"])):
+    result = run("flood_jax.course", f"--input={scenes}", f"--output={output}", *extra)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(list((output / "maps").glob("*_flood.tif"))) == 3
+    with (output / "area.csv").open() as file:
+      rows = list(csv.DictReader(file))
+    assert [row["acquired"][:10] for row in rows] == ["2016-08-01", "2016-08-13", "2016-08-25"]
+    assert "3 acquisitions" in result.stdout
+  for name in ("max_extent.tif", "flood_count.tif"):  # the Dask run's maps give the same course
+    with rasterio.open(serial / name) as one, rasterio.open(dask / name) as other:
+      np.testing.assert_array_equal(one.read(1), other.read(1))
