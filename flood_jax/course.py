@@ -28,6 +28,7 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   predict.define_flags()  # --input, --output, the model's and the mapping's flags
+  flags.adopt_module_key_flags(predict)  # --help lists them with these
   flags.DEFINE_string(
     "maps", None, "Folder of flood maps of one area that flood_jax.predict wrote (not --input)."
   )
