@@ -317,7 +317,8 @@ def test_maps_on_another_grid_are_warped_onto_the_first(receding_maps, tmp_path,
 
 
 def test_bad_course_inputs_are_one_line_and_write_nothing(receding_maps, tmp_path):
-  """Maps of different areas, and a map with no acquisition time: one line, exit 2, nothing."""
+  """Maps of different areas, a map with no acquisition time, and maps whose class 1 means
+  different things (all water, flood water): one line, exit 2, nothing written."""
   import shutil
 
   from test_cli_errors import assert_clean_error, run
@@ -341,7 +342,17 @@ def test_bad_course_inputs_are_one_line_and_write_nothing(receding_maps, tmp_pat
   result = run("flood_jax.course", f"--maps={undated}", f"--output={tmp_path / 'out2'}")
   assert result.returncode == 2
   assert_clean_error(result, "no_time.tif", "no acquisition time", "--acquired")
-  assert not (tmp_path / "out1").exists() and not (tmp_path / "out2").exists()
+  mixed = tmp_path / "mixed"
+  mixed.mkdir()
+  for name in order[:2]:
+    shutil.copy(maps_folder / f"{name}.tif", mixed)
+  with rasterio.open(mixed / f"{order[1]}.tif", "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dataset:
+    dataset.update_tags(flood_jax_classes=json.dumps({"0": "dry", "1": "flood water",
+                                                       "2": "permanent water", "255": "no data"}))  # fmt: skip
+  result = run("flood_jax.course", f"--maps={mixed}", f"--output={tmp_path / 'out3'}")
+  assert result.returncode == 2
+  assert_clean_error(result, "is all water", "map every scene of a course the same way")
+  assert not any((tmp_path / name).exists() for name in ("out1", "out2", "out3"))
 
 
 def test_course_maps_a_list_of_scenes_first(receding_maps, tmp_path):

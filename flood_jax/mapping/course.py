@@ -130,6 +130,13 @@ def acquisitions(paths: list[Path]) -> list[Acquisition]:
   course = sorted((read_acquisition(path) for path in paths), key=lambda one: one.acquired)
   first = course[0]
   for one in course[1:]:
+    if (PERMANENT_WATER in one.names) != (PERMANENT_WATER in first.names):
+      split, whole = (one, first) if PERMANENT_WATER in one.names else (first, one)
+      raise UsageError(
+        f"{whole.path}: its class 1 is all water, but {split.path.name} tells flood water from "
+        "permanent water; map every scene of a course the same way (with or without "
+        "--reference_water or --pre_event)"
+      )
     covered = overlap_fraction(one.grid, first.grid)
     if covered < MIN_OVERLAP:
       raise UsageError(
