@@ -198,20 +198,23 @@ def map_scenes(
   scale: str = "auto",
   probability: bool = False,
   vectors_suffix: str | None = None,
+  quicklook: bool = False,
+  report: bool = False,
   retries: int = 2,
   show_progress: bool = False,
   **options,
 ) -> list[dict]:
   """Maps many scenes into `folder`: a folder, a .txt list or a STAC ItemCollection, or a
   sequence of inputs. One row per scene (also `folder/summary.csv`); a scene that fails is a
-  row with its error while the others go on; complete outputs are skipped. With a
+  row with its error while the others go on; complete outputs are skipped. `quicklook` and
+  `report` write `<scene>_flood.png` and `<scene>_flood.html` beside each map. With a
   `dask.distributed` client, one task per scene on its workers."""
   scenes = batch.unique_names(_scene_specs(inputs))
   batch.check_folder_holds_no_input(scenes, folder)
   batch.check_output_folder(folder)
   spec = (model or load_model()).spec
   suffix = None if vectors_suffix is None else checked_suffix(vectors_suffix)
-  job = batch.ListJob(_map_options(options), scale, probability, suffix)
+  job = batch.ListJob(_map_options(options), scale, probability, suffix, quicklook, report)
 
   def on_row(rows):  # summary.csv as rows finish: a killed batch still has one
     batch.write_summary(rows, folder)

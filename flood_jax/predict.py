@@ -77,13 +77,15 @@ def define_output_flags() -> None:
     "quicklook",
     None,
     "Also write a PNG picture (1,200 px wide) of the map over the scene's VV, with a legend, "
-    "scale bar, north arrow, date, inputs and flooded area.",
+    "scale bar, north arrow, date, inputs and flooded area; with a list of scenes, "
+    "--quicklook=.png writes one beside each map.",
   )
   flags.DEFINE_string(
     "report",
     None,
     "Also write a self-contained HTML flood report (.html): the picture, areas, people, inputs, "
-    "acquisition time, model, rules and limits; opens offline in any browser.",
+    "acquisition time, model, rules and limits; opens offline in any browser. With a list of "
+    "scenes, --report=.html writes one beside each map.",
   )
   flags.DEFINE_enum(
     "probability_dtype",
@@ -229,10 +231,14 @@ def map_one_scene(model: FloodModel) -> None:
 def map_scene_list(model: FloodModel, folder: Path) -> None:
   """A folder, list or ItemCollection into `folder`: serially, or on Dask; exits with status 1
   where a scene failed."""
-  if FLAGS.pre_event or FLAGS.pre_vv or FLAGS.pre_vh or FLAGS.quicklook or FLAGS.report:
-    raise UsageError(
-      "--pre_event, --quicklook and --report map one scene; give one --input (or --vv and --vh)"
-    )
+  if FLAGS.pre_event or FLAGS.pre_vv or FLAGS.pre_vh:
+    raise UsageError("--pre_event maps one scene; give one --input (or --vv and --vh)")
+  for name, suffix in (("quicklook", ".png"), ("report", ".html")):
+    if getattr(FLAGS, name) not in (None, suffix):
+      raise UsageError(
+        f"--{name}={getattr(FLAGS, name)}: with a list of scenes, give the suffix alone "
+        f"(--{name}={suffix}) for a <scene>_flood{suffix} beside each map"
+      )
   if folder.suffix.lower() in (".tif", ".tiff"):
     raise UsageError(f"{folder}: --input names several scenes, so --output must be a folder")
   scenes = (
@@ -248,6 +254,8 @@ def map_scene_list(model: FloodModel, folder: Path) -> None:
     scale=FLAGS.scale,
     probability=FLAGS.probability,
     vectors_suffix=vectors_suffix(FLAGS.vectors) if FLAGS.vectors else None,
+    quicklook=bool(FLAGS.quicklook),
+    report=bool(FLAGS.report),
     show_progress=True,
     **options,
   )

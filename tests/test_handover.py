@@ -382,3 +382,31 @@ def test_course_maps_a_list_of_scenes_first(receding_maps, tmp_path):
   for name in ("max_extent.tif", "flood_count.tif"):  # the Dask run's maps give the same course
     with rasterio.open(serial / name) as one, rasterio.open(dask / name) as other:
       np.testing.assert_array_equal(one.read(1), other.read(1))
+
+
+def test_a_list_of_scenes_gets_a_report_and_quicklook_beside_each_map(receding_maps, tmp_path):
+  """--report=.html --quicklook=.png with a folder input: <scene>_flood.html and .png beside
+  each map (a path instead of the suffix is one line: it would name one file for all)."""
+  import shutil
+
+  from test_cli_errors import assert_clean_error, run
+
+  maps_folder, order = receding_maps
+  scenes = tmp_path / "scenes"
+  scenes.mkdir()
+  for name in order[:2]:
+    shutil.copy(maps_folder.parent / "scenes" / f"{name}.tif", scenes)
+  out = tmp_path / "out"
+  result = run("flood_jax.predict", f"--input={scenes}", f"--output={out}", "--report=.html",
+               "--quicklook=.png")  # fmt: skip
+  assert result.returncode == 0, result.stderr[-2000:]
+  for name in order[:2]:
+    assert (out / f"{name}_flood.png").stat().st_size > 10_000
+    assert external_references(out / f"{name}_flood.html") == []
+    assert f"{name}.tif" in (out / f"{name}_flood.html").read_text(encoding="utf-8")
+    item = json.loads((out / f"{name}_flood.json").read_text())
+    assert item["assets"]["report"]["href"] == f"{name}_flood.html"
+  result = run("flood_jax.predict", f"--input={scenes}", f"--output={tmp_path / 'x'}",
+               "--report=all.html")  # fmt: skip
+  assert result.returncode == 2
+  assert_clean_error(result, "--report=all.html", "give the suffix alone")

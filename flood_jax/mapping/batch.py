@@ -88,6 +88,8 @@ class ListJob:
   scale: str = "auto"
   probability: bool = False
   vectors_suffix: str | None = None
+  quicklook: bool = False  # <scene>_flood.png beside each map
+  report: bool = False  # <scene>_flood.html beside each map
 
 
 def _href(href: str, folder: Path) -> str:
@@ -218,7 +220,11 @@ def map_scene(scene_spec: SceneSpec, model_spec: ModelSpec, folder: str, job: Li
   start = time.perf_counter()
   row = {"scene": scene_spec.name, "worker": _worker_name()}
   outputs = Outputs.beside(
-    Path(folder) / f"{scene_spec.name}_flood.tif", job.probability, job.vectors_suffix
+    Path(folder) / f"{scene_spec.name}_flood.tif",
+    job.probability,
+    job.vectors_suffix,
+    job.quicklook,
+    job.report,
   )
   row["map"] = str(outputs.map)
   try:

@@ -62,14 +62,23 @@ class Outputs:
     return [path for path in paths if path]
 
   @classmethod
-  def beside(cls, map_path: Path, probability: bool, vectors_suffix: str | None) -> Outputs:
-    """The map at `map_path` and its companions named after it."""
+  def beside(
+    cls,
+    map_path: Path,
+    probability: bool,
+    vectors_suffix: str | None,
+    quicklook: bool = False,
+    report: bool = False,
+  ) -> Outputs:
+    """The map at `map_path` and its companions named after it (`<stem>.png`, `<stem>.html`)."""
     map_path = Path(map_path)
     probability_path = (
       map_path.with_name(f"{map_path.stem}_probability.tif") if probability else None
     )
     vectors = map_path.with_suffix(vectors_suffix) if vectors_suffix is not None else None
-    return cls(map_path, probability_path, vectors)
+    picture = map_path.with_suffix(".png") if quicklook else None
+    page = map_path.with_suffix(".html") if report else None
+    return cls(map_path, probability_path, vectors, picture, page)
 
 
 @dataclasses.dataclass(frozen=True)
