@@ -24,6 +24,7 @@ from flood_jax.scenes.population import Population
 from flood_jax.scenes.scene import Grid, areal_scales
 
 CHUNK = 10_000  # polygons per write
+PEOPLE_ROWS = 512  # rows of the population layer warped at once for the polygons' people
 FORMATS = {".gpkg": "GeoPackage", ".geojson": "GeoJSON", ".fgb": "FlatGeobuf", ".shp": "Shapefile"}
 
 
@@ -77,26 +78,45 @@ def _polygons(map_path: Path, water_classes: tuple[int, ...]):
   return crs, geometries, classes, areas
 
 
-def _people(map_path: Path, geometries: list, population: str) -> np.ndarray:
-  """People in each polygon: the population layer on the map's grid, summed over the pixels
-  whose centres the polygon holds (exactly the patch's pixels: its edges are pixel edges)."""
-  from rasterio.features import geometry_mask
+def _pixel_boxes(geometries: list, grid: Grid) -> np.ndarray:
+  """int [N, 4]: (top, left, bottom, right) pixel bounds of each polygon, inside the grid."""
   from rasterio.windows import from_bounds
+
+  boxes = np.zeros((len(geometries), 4), np.int64)
+  for index, geometry in enumerate(geometries):
+    window = from_bounds(*geometry.bounds, grid.transform).round_offsets().round_lengths()
+    top, left = max(int(window.row_off), 0), max(int(window.col_off), 0)
+    bottom = min(int(window.row_off + window.height), grid.height)
+    right = min(int(window.col_off + window.width), grid.width)
+    boxes[index] = top, left, bottom, right
+  return boxes
+
+
+def _people(map_path: Path, geometries: list, population: str) -> np.ndarray:
+  """People in each polygon: the population layer on the map's grid, warped once per band of
+  PEOPLE_ROWS rows, summed over the pixels whose centres the polygon holds (exactly the patch's
+  pixels: its edges are pixel edges)."""
+  from rasterio.features import geometry_mask
 
   people = np.zeros(len(geometries))
   with rasterio.open(map_path) as dataset:
     grid = Grid(dataset.crs, dataset.transform, dataset.height, dataset.width)
+  boxes = _pixel_boxes(geometries, grid)
   layer = Population(population, grid)
   try:
-    for index, geometry in enumerate(geometries):
-      window = from_bounds(*geometry.bounds, grid.transform).round_offsets().round_lengths()
-      top, left = max(int(window.row_off), 0), max(int(window.col_off), 0)
-      rows = min(int(window.height), grid.height - top)
-      cols = min(int(window.width), grid.width - left)
-      inside = geometry_mask(
-        [geometry], (rows, cols), grid.transform * Affine.translation(left, top), invert=True
-      )
-      people[index] = layer.people(top, rows, left, cols)[inside].sum()
+    for top in range(0, grid.height, PEOPLE_ROWS):
+      bottom = min(top + PEOPLE_ROWS, grid.height)
+      hits = np.nonzero((boxes[:, 0] < bottom) & (boxes[:, 2] > top))[0]
+      if not hits.size:
+        continue
+      band = layer.people(top, bottom - top)
+      for index in hits:
+        first, left, last, right = boxes[index]
+        first, last = max(first, top), min(last, bottom)
+        transform = grid.transform * Affine.translation(left, first)
+        inside = geometry_mask([geometries[index]], (last - first, right - left), transform,
+                               invert=True)  # fmt: skip
+        people[index] += band[first - top : last - top, left:right][inside].sum()
   finally:
     layer.close()
   return people
