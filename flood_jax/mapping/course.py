@@ -111,7 +111,7 @@ def _people(map_path: Path) -> float | None:
 def read_acquisition(path: Path) -> Acquisition:
   with rasterio.open(path) as dataset:
     tags = dataset.tags()
-    grid = Grid(dataset.crs, dataset.transform, dataset.height, dataset.width)
+    grid = Grid.of(dataset)
   acquired = tags.get("flood_jax_acquired", "unknown")
   if acquired == "unknown":
     raise UsageError(
@@ -146,31 +146,30 @@ def acquisitions(paths: list[Path]) -> list[Acquisition]:
   return course
 
 
-def course_names(course: list[Acquisition]) -> dict[int, str]:
-  """The classes of the maximum extent: every class any map has ("flood water" where any map
-  told flood water from permanent water)."""
-  scheme = products.ClassScheme(
+def course_scheme(course: list[Acquisition]) -> products.ClassScheme:
+  """The classes of the maximum extent: every class any map has ("flood water" where the maps
+  tell flood water from permanent water)."""
+  return products.ClassScheme(
     permanent_water=any(PERMANENT_WATER in one.names for one in course),
     excluded=any(EXCLUDED in one.names for one in course),
   )
-  return scheme.names
 
 
 class Accumulator:
   """The course's rasters and per-acquisition areas, band by band on the first map's grid."""
 
   def __init__(self, course: list[Acquisition], writers: dict):
-    self.course, self.writers, self.grid = course, writers, course[0].grid
+    self.course, self.writers = course, writers
     self.days = [one.days_after(course[0].acquired) for one in course]
     self.km2 = np.zeros((len(course), 256))  # per acquisition and class, on the common grid
 
-  def add(self, top: int, left: int, bands: list[np.ndarray]) -> None:
-    """`bands`: each acquisition's classes of a block at row `top` and column `left`."""
+  def add(self, top: int, left: int, bands: list[np.ndarray], areas: np.ndarray) -> None:
+    """`bands`: each acquisition's classes of a block at row `top` and column `left`; `areas`:
+    the ground area (km²) of a pixel of each of its rows."""
     shape = bands[0].shape
     count = np.zeros(shape, np.uint16)
     first, last = np.full(shape, np.nan, np.float32), np.full(shape, np.nan, np.float32)
     extent = np.full(shape, NODATA, np.uint8)
-    areas = self.grid.row_areas_m2(top, shape[0]) / 1e6
     for index, classes in enumerate(bands):
       flood = classes == WATER
       count += flood
@@ -202,12 +201,11 @@ class Accumulator:
 
 
 def _writers(folder: Path, course: list[Acquisition]) -> dict:
-  grid, names = course[0].grid, course_names(course)
+  grid, scheme = course[0].grid, course_scheme(course)
   tags = {"flood_jax_course": json.dumps([str(one.path) for one in course])}
   first = course[0].acquired.isoformat()
   specs = {
-    "max_extent": ("classes", "maximum flood extent: " + ", ".join(
-      f"{value} {name}" for value, name in names.items()), names),
+    "max_extent": ("classes", scheme.title("maximum flood extent"), scheme.names),
     "flood_count": ("count", "acquisitions in which the pixel was flood water", None),
     "first_flooded": ("days", f"first flooded acquisition, days after {first}", None),
     "last_flooded": ("days", f"last flooded acquisition, days after {first}", None),
@@ -243,10 +241,11 @@ def _accumulate(course: list[Acquisition], writers: dict, show_progress: bool) -
     starts = range(0, grid.height, BAND_ROWS)
     for top in tqdm(starts, desc="course", unit="band", disable=not show_progress, file=sys.stderr):
       rows = min(BAND_ROWS, grid.height - top)
+      areas = grid.row_areas_m2(top, rows) / 1e6  # once per band: geodesic, a loop over rows
       for cols in column_blocks(grid.width):  # no temporary spans the maps' width
         window = Window(cols.start, top, cols.stop - cols.start, rows)
         blocks = [read_window(vrt, [1], window, NODATA, np.uint8)[0] for _, vrt in opened]
-        accumulator.add(top, cols.start, blocks)
+        accumulator.add(top, cols.start, blocks, areas)
   finally:
     for source, vrt in opened:
       vrt.close()
@@ -293,7 +292,6 @@ def course_summary(course: list[Acquisition], accumulator: Accumulator) -> dict:
     "first": course[0].acquired.isoformat(),
     "last": course[-1].acquired.isoformat(),
     "max_flood_km2": float(km2[:, WATER].max()),
-    "names": course_names(course),
     "maps": [str(one.path) for one in course],
   }
 

@@ -63,8 +63,9 @@ class ClassScheme:
     """The classes where the map says dry or water."""
     return (DRY, *self.water_classes)
 
-  def title(self) -> str:
-    return "flood map: " + ", ".join(f"{value} {name}" for value, name in self.names.items())
+  def title(self, what: str = "flood map") -> str:
+    """The band description: `what`, then each class value and name."""
+    return f"{what}: " + ", ".join(f"{value} {name}" for value, name in self.names.items())
 
 
 KINDS = {  # dtype, nodata, overview resampling, unit of the band

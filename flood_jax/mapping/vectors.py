@@ -100,7 +100,7 @@ def _people(map_path: Path, geometries: list, population: str) -> np.ndarray:
 
   people = np.zeros(len(geometries))
   with rasterio.open(map_path) as dataset:
-    grid = Grid(dataset.crs, dataset.transform, dataset.height, dataset.width)
+    grid = Grid.of(dataset)
   boxes = _pixel_boxes(geometries, grid)
   layer = Population(population, grid)
   try:

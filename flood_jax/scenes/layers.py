@@ -25,10 +25,22 @@ from flood_jax.scenes.geotiff import read_window
 from flood_jax.scenes.scene import Grid, overlap_fraction
 
 
-def warn_partial_overlap(path: str, what: str, source, grid: Grid) -> None:
+def open_layer(path: str, what: str, grid: Grid):
+  """(the raster at `path` opened, the share of `grid`'s extent it covers); DataError naming
+  the file where it cannot be read or has no CRS."""
+  try:
+    source = rasterio.open(path)
+  except rasterio.errors.RasterioIOError as error:
+    raise DataError(f"{path}: {what} raster not readable ({error})") from None
+  if source.crs is None:
+    source.close()
+    raise DataError(f"{path}: {what} raster has no CRS")
+  return source, overlap_fraction(Grid.of(source), grid)
+
+
+def warn_partial_overlap(path: str, what: str, covered: float) -> None:
   """A warning, with the figure, where the layer covers less than the whole scene: outside it
   the map decides as without it (no permanent water, nothing excluded)."""
-  covered = overlap_fraction(Grid(source.crs, source.transform, source.height, source.width), grid)
   if covered < 0.999:
     logging.warning(
       "%s: the %s raster covers %.1f%% of the scene; outside it the map decides as without it",
@@ -43,14 +55,8 @@ class WarpedLayer:
 
   def __init__(self, path: str, grid: Grid, what: str, resampling=Resampling.nearest):
     self.path = path
-    try:
-      self._source = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as error:
-      raise DataError(f"{path}: {what} raster not readable ({error})") from None
-    if self._source.crs is None:
-      self._source.close()
-      raise DataError(f"{path}: {what} raster has no CRS")
-    warn_partial_overlap(path, what, self._source, grid)
+    self._source, covered = open_layer(path, what, grid)
+    warn_partial_overlap(path, what, covered)
     self._vrt = WarpedVRT(
       self._source,
       crs=grid.crs,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
@@ -21,8 +20,8 @@ from rasterio.windows import Window
 
 from flood_jax.core.windows import column_blocks
 from flood_jax.errors import DataError
-from flood_jax.scenes.layers import warn_partial_overlap
-from flood_jax.scenes.scene import Grid, overlap_fraction
+from flood_jax.scenes.layers import open_layer, warn_partial_overlap
+from flood_jax.scenes.scene import Grid
 
 MARGIN_CELLS = 2  # source cells read beyond a window's bounds, so its edge pixels see whole cells
 
@@ -32,19 +31,11 @@ class Population:
 
   def __init__(self, path: str, grid: Grid):
     self.path, self.grid = path, grid
-    try:
-      self._source = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as error:
-      raise DataError(f"{path}: population raster not readable ({error})") from None
-    source = self._source
-    if source.crs is None:
-      self.close()
-      raise DataError(f"{path}: population raster has no CRS")
-    source_grid = Grid(source.crs, source.transform, source.height, source.width)
-    if overlap_fraction(source_grid, grid) <= 0:
+    self._source, covered = open_layer(path, "population", grid)
+    if covered <= 0:
       self.close()
       raise DataError(f"{path}: the population raster does not overlap the scene")
-    warn_partial_overlap(path, "population", source, grid)
+    warn_partial_overlap(path, "population", covered)
 
   def _source_window(self, transform: Affine, rows: int, cols: int) -> Window | None:
     """The cells under a window of the scene's grid (and a margin), None if none."""
@@ -71,7 +62,8 @@ class Population:
     cells = Grid(self._source.crs, transform, counts.shape[0], counts.shape[1])
     return counts / cells.row_areas_m2(0, counts.shape[0])[:, None], transform
 
-  def _block(self, top: int, rows: int, left: int, cols: int) -> np.ndarray:
+  def _block(self, top: int, rows: int, left: int, cols: int, areas: np.ndarray) -> np.ndarray:
+    """People in a block of the scene's grid; `areas`: its rows' pixel ground areas (m²)."""
     transform = self.grid.transform * Affine.translation(left, top)
     people = np.zeros((rows, cols), np.float64)
     window = self._source_window(transform, rows, cols)
@@ -89,15 +81,16 @@ class Population:
       src_nodata=None,
       dst_nodata=0.0,
     )
-    return people * self.grid.row_areas_m2(top, rows)[:, None]
+    return people * areas[:, None]
 
   def people(self, top: int, rows: int, left: int = 0, cols: int | None = None) -> np.ndarray:
     """float64 [rows, cols]: people in each pixel of the window, in blocks of columns."""
     cols = self.grid.width - left if cols is None else cols
     people = np.empty((rows, cols), np.float64)
+    areas = self.grid.row_areas_m2(top, rows)  # once: a geodesic grid's is a loop over rows
     for block in column_blocks(cols):
       width = block.stop - block.start
-      people[:, block] = self._block(top, rows, left + block.start, width)
+      people[:, block] = self._block(top, rows, left + block.start, width, areas)
     return people
 
   def close(self) -> None:

@@ -76,6 +76,11 @@ class Grid(NamedTuple):
       return side * 111_320.0 * math.sqrt(max(math.cos(math.radians(centre_latitude)), 1e-6))
     return side * self.crs.linear_units_factor[1]
 
+  @classmethod
+  def of(cls, dataset) -> Grid:
+    """The grid of an open raster (a rasterio dataset or WarpedVRT)."""
+    return cls(dataset.crs, dataset.transform, dataset.height, dataset.width)
+
   def named(self, name: str) -> types.SimpleNamespace:
     """The grid with a `name`, as `geotiff.check_same_grid` takes open datasets."""
     return types.SimpleNamespace(name=name, **self._asdict())
@@ -120,7 +125,7 @@ class SceneReader:
     if vv.crs is None:
       raise DataError(f"{scene.vv.path}: has no CRS; a flood map must be georeferenced")
     check_same_grid(vv, {"VH": vh, "layover/shadow map": self._mask_dataset()})
-    self.grid = Grid(vv.crs, vv.transform, vv.height, vv.width)
+    self.grid = Grid.of(vv)
 
   def _mask_dataset(self):
     ref = self.scene.layover_shadow
