@@ -214,14 +214,14 @@ def official_iou(counts: np.ndarray) -> float:
 
 
 def official_scores(counts: np.ndarray, chip_ious: list[float]) -> dict:
-  """Total IoU, mean IoU, omission and commission as the notebook prints them."""
-  (true_negative, false_positive), (false_negative, true_positive) = counts.tolist()
-  ratio = lambda top, bottom: top / bottom if bottom else float("nan")  # noqa: E731
+  """Total IoU (of the summed counts), mean IoU, omission and commission as the notebook
+  prints them."""
+  summed = all_scores(counts)
   return {
-    "total_iou": ratio(true_positive, true_positive + false_positive + false_negative),
+    "total_iou": summed["iou"],
     "mean_iou": float(np.mean(chip_ious)) if chip_ious else float("nan"),
-    "omission": ratio(false_negative, false_negative + true_positive),
-    "commission": ratio(false_positive, false_positive + true_negative),
+    "omission": summed["omission"],
+    "commission": summed["commission"],
     "chips": len(chip_ious),
   }
 

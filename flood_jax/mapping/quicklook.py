@@ -64,11 +64,9 @@ def write_quicklook(
 ) -> None:
   """The PNG into `target`: a path (any name: the caller writes it under its partial name) or
   a binary file."""
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
   from matplotlib.patches import Patch
+
+  from flood_jax.core.plots import plt  # on first use: mapping without pictures skips matplotlib
 
   shape = picture_shape(grid)
   classes, _ = _decimated(str(map_path), 1, shape, Resampling.nearest)
@@ -134,11 +132,9 @@ def count_picture(count_path: Path, grid: Grid, acquisitions: int, width: int = 
   none; clear: never seen), with a colour bar and a scale bar."""
   import io
 
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
   from matplotlib.colors import ListedColormap
+
+  from flood_jax.core.plots import plt
 
   shape = picture_shape(grid, width)
   count, nodata = _decimated(str(count_path), 1, shape, Resampling.nearest)

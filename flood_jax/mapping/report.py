@@ -12,6 +12,7 @@ import html
 from importlib.metadata import version
 from pathlib import Path
 
+from flood_jax.mapping.inference import caps_text
 from flood_jax.mapping.products import COLOURS, DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER
 
 STYLE = """
@@ -58,13 +59,16 @@ def area_rows(summary: dict, names: dict[int, str]) -> list[tuple[int, str, floa
   return rows
 
 
-def _people_rows(summary: dict) -> list[tuple[str, int]]:
-  labels = {
-    "people_in_flood_water": "in flood water",
-    "people_in_water": "in water",
-    "people_in_permanent_water": "in permanent water",
-  }
-  return [(label, summary[key]) for key, label in labels.items() if key in summary]
+PEOPLE_LABELS = {  # summary key: where the people are (flood or all water first)
+  "people_in_flood_water": "in flood water",
+  "people_in_water": "in water",
+  "people_in_permanent_water": "in permanent water",
+}
+
+
+def people_rows(summary: dict) -> list[tuple[str, int]]:
+  """(where, people) that the summary counted, flood (or all) water first."""
+  return [(label, summary[key]) for key, label in PEOPLE_LABELS.items() if key in summary]
 
 
 def _headline(summary: dict) -> str:
@@ -72,7 +76,7 @@ def _headline(summary: dict) -> str:
   area = summary["flood_km2" if flood else "water_km2"]
   share = summary["flood_fraction" if flood else "water_fraction"]
   what = "Flood water" if flood else "Water"
-  people = _people_rows(summary)
+  people = people_rows(summary)
   told = f", {people[0][1]:,} people {people[0][0]}" if people else ""
   return f"{what}: {area:,.2f} km² ({share:.1%} of valid pixels){told}"
 
@@ -108,10 +112,9 @@ def _model_section(model, summary: dict) -> str:
   rules = [f"decision threshold {model.threshold:.3f} (water probability)"]
   if model.min_area_m2:
     rules.append(f"water patches under {model.min_area_m2:,.0f} m² become dry")
-  caps = [f"VV <= {vv:g} dB" for vv in model.water_caps[:1] if vv is not None]
-  caps += [f"VH <= {vh:g} dB" for vh in model.water_caps[1:] if vh is not None]
+  caps = caps_text(model.water_caps)
   if caps:
-    rules.append("water only where " + " or ".join(caps))
+    rules.append(f"water only where {caps}")
   limits = model.limits() or ["No model card: this model's limits are not documented."]
   items = "".join(f"<li>{html.escape(rule)}</li>" for rule in rules)
   limit_items = "".join(f"<li>{html.escape(limit)}</li>" for limit in limits)
@@ -128,25 +131,31 @@ def report_html(summary: dict, picture_png: bytes, model, names: dict[int, str])
     (f"{_swatch(value)}{html.escape(name)}", f"{km2:,.3f}", f"{share:.2f}")
     for value, name, km2, share in area_rows(summary, names)
   ]
-  people = [(html.escape(label), f"{count:,}") for label, count in _people_rows(summary)]
+  people = [(html.escape(label), f"{count:,}") for label, count in people_rows(summary)]
   people_table = _table(("people", "count"), people, {1}) if people else ""
-  title = f"Flood report: {summary['scene']}"
-  return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title><style>{STYLE}</style></head>
-<body><h1>{html.escape(title)}</h1>
-<p class="lead">Acquired {html.escape(summary["acquired"])}</p>
-<p class="key">{html.escape(_headline(summary))}</p>
+  body = f"""<p class="key">{html.escape(_headline(summary))}</p>
 {_inline_png(picture_png, "flood map over the radar image")}
 <h2>Areas</h2>{_table(("class", "km²", "% of valid"), areas, {1, 2})}{people_table}
 <p>Ground areas (geodesic, or corrected for the CRS's area scale) over
 {summary["valid_pixels"]:,} valid pixels of {summary["pixel_size_m"]:g} m; excluded as a share of
 valid and excluded pixels, no data of the whole scene.</p>
 <h2>Inputs</h2>{_inputs_table(summary)}
-<h2>Model</h2>{_model_section(model, summary)}
-<footer>Made by flood_jax {html.escape(version("flood_jax"))}. Machine-made map: check it
-against the radar image before relying on it.</footer>
+<h2>Model</h2>{_model_section(model, summary)}"""
+  footer = "Machine-made map: check it against the radar image before relying on it."
+  lead = f"Acquired {summary['acquired']}"
+  return _page(f"Flood report: {summary['scene']}", lead, body, footer)
+
+
+def _page(title: str, lead: str, body: str, footer: str) -> str:
+  """A self-contained HTML document: title, a lead line, `body` (HTML) and a footer line."""
+  return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title><style>{STYLE}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<p class="lead">{html.escape(lead)}</p>
+{body}
+<footer>Made by flood_jax {html.escape(version("flood_jax"))}. {html.escape(footer)}</footer>
 </body></html>
 """
 
@@ -169,18 +178,11 @@ def course_html(summary: dict, rows: list[dict], area_png: bytes, count_png: byt
   header = ("acquired", "days", "map", "flood water km²", "observed km²", "people in flood water")
   title = f"Flood course: {summary['acquisitions']} acquisitions"
   lead = f"{summary['first']} to {summary['last']}"
-  return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title><style>{STYLE}</style></head>
-<body><h1>{html.escape(title)}</h1><p class="lead">{html.escape(lead)}</p>
-<p class="key">Largest flood water extent of one acquisition: {summary["max_flood_km2"]:,.2f} km²</p>
+  body = f"""<p class="key">Largest flood water extent of one acquisition: {summary["max_flood_km2"]:,.2f} km²</p>
 <h2>Flood water over time</h2>{_inline_png(area_png, "flood water area against time")}
 {_table(header, table, {1, 3, 4, 5})}
 <p>Areas on the first map's grid (each map warped onto it, nearest neighbour); observed: dry or
 water in that acquisition, so a smaller observed area means part of the area was not seen.</p>
 <h2>How often each place was flood water</h2>
-{_inline_png(count_png, "number of acquisitions in which each pixel was flood water")}
-<footer>Made by flood_jax {html.escape(version("flood_jax"))} from the maps listed above.</footer>
-</body></html>
-"""
+{_inline_png(count_png, "number of acquisitions in which each pixel was flood water")}"""
+  return _page(title, lead, body, "From the maps listed above.")

@@ -23,7 +23,7 @@ from flood_jax.mapping.inference import TrainedModel
 from flood_jax.mapping.map_rules import map_rules
 from flood_jax.mapping.pre_event import PreEvent
 from flood_jax.mapping.quicklook import write_quicklook
-from flood_jax.mapping.report import report_html
+from flood_jax.mapping.report import people_rows, report_html
 from flood_jax.mapping.sieve import min_pixels
 from flood_jax.mapping.stac import stac_item
 from flood_jax.mapping.vectors import vectors_suffix, write_vectors
@@ -468,8 +468,5 @@ def describe(outputs: Outputs, summary: dict) -> str:
   excluded = ""
   if "excluded_km2" in summary:
     excluded = f"; excluded {summary['excluded_km2']:.3f} km² ({summary['excluded_fraction']:.2%})"
-  people = ""
-  for key in ("people_in_water", "people_in_flood_water"):
-    if key in summary:
-      people = f"; {summary[key]:,} people in {key.removeprefix('people_in_').replace('_', ' ')}"
+  people = "".join(f"; {count:,} people {where}" for where, count in people_rows(summary)[:1])
   return f"{outputs.map}: {water} of {summary['valid_pixels']:,} valid pixels{excluded}{people}"

@@ -17,6 +17,12 @@ from flood_jax.mapping.products import COLOURS, NODATA, ClassScheme
 from flood_jax.scenes.scene import Grid
 
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+ASSET_KINDS = {  # suffix: (media type, roles) of an extra asset
+  ".tif": (COG, ["data"]),
+  ".png": ("image/png", ["overview", "visual"]),
+  ".html": ("text/html", ["metadata"]),
+  ".htm": ("text/html", ["metadata"]),
+}
 SENTINEL1_START = "2014-04-03T00:00:00+00:00"  # Sentinel-1A's launch: no scene is older
 
 
@@ -95,9 +101,6 @@ def stac_item(
   projection.transform = list(grid.transform)[:6]
   _add_map_asset(item, map_path, grid, scheme)
   for key, path in extra_assets.items():
-    suffix = path.suffix.lower()
-    media = {".tif": COG, ".png": "image/png", ".html": "text/html", ".htm": "text/html"}
-    roles = {".png": ["overview", "visual"], ".html": ["metadata"], ".htm": ["metadata"]}
-    media, roles = media.get(suffix), roles.get(suffix, ["data"])
-    item.add_asset(key, pystac.Asset(href=path.name, media_type=media, roles=roles))
+    media, roles = ASSET_KINDS.get(path.suffix.lower(), (None, ["data"]))
+    item.add_asset(key, pystac.Asset(href=path.name, media_type=media, roles=list(roles)))
   return item.to_dict(include_self_link=False)
