@@ -29,9 +29,14 @@ CHIP = (
 TIMES = ("2016-08-01T11:50:00Z", "2016-08-13T11:50:00Z", "2016-08-25T11:50:00Z")
 
 
-def screenshot(page: Path, png: Path, height: int) -> None:
-  """`page` as headless Chromium draws it at 1,280 px wide, every network request cut off."""
-  chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+def find_chromium() -> str | None:
+  return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def screenshot(page: Path, png: Path, height: int, chromium: str | None = None) -> None:
+  """`page` as headless Chromium draws it at 1,280 px wide, every network request sent
+  nowhere (a dead proxy, every host unresolved)."""
+  chromium = chromium or find_chromium()
   subprocess.run(
     [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
      "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
@@ -40,19 +45,29 @@ def screenshot(page: Path, png: Path, height: int) -> None:
   )  # fmt: skip
 
 
+def receding_scenes(chip: Path, folder: Path, names: list[str]) -> list[Path]:
+  """One scene per name made from `chip`, the flood receding: the chip, then its water dried
+  (VV -8 dB, VH -15 dB: above the bundled model's cap) on the left third, then on the left two
+  thirds, ... Written as FOLDER/<name>.tif."""
+  with rasterio.open(chip) as dataset:
+    profile, bands = dataset.profile, dataset.read()
+  width, scenes = bands.shape[2], []
+  for index, name in enumerate(names):
+    dried = bands.copy()
+    dried[0, :, : index * width // 3], dried[1, :, : index * width // 3] = -8.0, -15.0
+    scenes.append(folder / f"{name}.tif")
+    with rasterio.open(scenes[-1], "w", **profile) as dataset:
+      dataset.write(dried)
+  return scenes
+
+
 def receding_maps(folder: Path) -> Path:
   """Three maps of the chip, its water dried on 0, 1/3 and 2/3 of its width."""
   maps = folder / "maps"
   maps.mkdir()
-  with rasterio.open(CHIP) as dataset:
-    profile, bands = dataset.profile, dataset.read()
-  width = bands.shape[2]
-  for index, acquired in enumerate(TIMES):
-    dried = bands.copy()
-    dried[0, :, : index * width // 3], dried[1, :, : index * width // 3] = -8.0, -15.0
-    scene = folder / f"scene_{index}.tif"
-    with rasterio.open(scene, "w", **profile) as dataset:
-      dataset.write(dried)
+  names = [f"scene_{index}" for index in range(len(TIMES))]
+  for index, (scene, acquired) in enumerate(zip(receding_scenes(CHIP, folder, names), TIMES,
+                                                strict=True)):  # fmt: skip
     flood_jax.map_scene(scene, maps / f"india_{index}.tif", acquired=acquired)
   return maps
 

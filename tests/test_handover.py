@@ -10,6 +10,8 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.warp import transform, transform_bounds
 
+from experiments.handover_pictures import find_chromium, receding_scenes
+from experiments.handover_pictures import screenshot as render
 from flood_jax.errors import DataError
 from flood_jax.scenes.population import Population
 from flood_jax.scenes.scene import Grid
@@ -133,9 +135,8 @@ def test_a_population_raster_that_misses_the_scene_stops_before_any_output(real_
 def _chromium() -> str:
   """Debian's chromium (.ci/run installs it); skipped elsewhere, never in CI."""
   import os
-  import shutil
 
-  found = shutil.which("chromium") or shutil.which("chromium-browser")
+  found = find_chromium()
   if not found:
     if os.environ.get("CI"):
       pytest.fail("CI needs Debian's chromium for the browser tests (apt-get install chromium)")
@@ -145,14 +146,7 @@ def _chromium() -> str:
 
 def screenshot(page, png, height=2200):
   """`page` rendered by headless Chromium with every network request sent nowhere."""
-  import subprocess
-
-  subprocess.run(
-    [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-     "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
-     f"--window-size=1280,{height}", f"--screenshot={png}", page.resolve().as_uri()],
-    check=True, capture_output=True, timeout=120,
-  )  # fmt: skip
+  render(page, png, height, _chromium())
 
 
 def external_references(page) -> list[str]:
@@ -223,18 +217,11 @@ def receding_maps(real_root, tmp_path_factory):
   scenes, maps = folder / "scenes", folder / "maps"
   scenes.mkdir()
   maps.mkdir()
-  with rasterio.open(real_root / CHIP) as dataset:
-    profile, bands = dataset.profile, dataset.read()
   times = {"c_first": "2016-08-01T11:50:00Z", "a_second": "2016-08-13T11:50:00Z",
            "b_third": "2016-08-25T11:50:00Z"}  # fmt: skip
-  width = bands.shape[2]
-  for index, (name, acquired) in enumerate(times.items()):
-    dried = bands.copy()
-    dried[0, :, : index * width // 3] = -8.0
-    dried[1, :, : index * width // 3] = -15.0
-    with rasterio.open(scenes / f"{name}.tif", "w", **profile) as dataset:
-      dataset.write(dried)
-    flood_jax.map_scene(scenes / f"{name}.tif", maps / f"{name}.tif", acquired=acquired)
+  for scene, acquired in zip(receding_scenes(real_root / CHIP, scenes, list(times)),
+                             times.values(), strict=True):  # fmt: skip
+    flood_jax.map_scene(scene, maps / scene.name, acquired=acquired)
   return maps, list(times)
 
 
