@@ -6,6 +6,7 @@ Computer style pair with -32768 and zero-filled borders, an Earth Engine style 3
 and a copy reprojected to UTM.
 """
 
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -134,6 +135,24 @@ def test_every_form_maps_as_the_stacked_db_original(original, onnx_model, tmp_pa
     assert np.array_equal(classes[valid], reference[valid]), form
     np.testing.assert_allclose(probability[valid], reference_probability[valid], atol=1e-4,
                                err_msg=form)  # fmt: skip
+
+
+def test_the_quicklook_s_radar_image_leaves_out_what_the_map_leaves_out(original, tmp_path):
+  """In every form the picture's VV is the mean of each 4 x 4 cell's valid dB pixels of the
+  original: fill values, zero borders and layover are left out, not averaged in."""
+  from flood_jax.mapping.quicklook import backscatter_picture
+
+  folder, vv, vh, crs, transform = original
+  rows, cols = vv.shape[0] // 4, vv.shape[1] // 4
+  for form, (arguments, missing) in _forms(folder, vv, vh, crs, transform).items():
+    kept = np.where(missing | ~np.isfinite(vv), np.nan, vv)[: rows * 4, : cols * 4]
+    cells = kept.reshape(rows, 4, cols, 4).swapaxes(1, 2).reshape(rows, cols, 16)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+      warnings.simplefilter("ignore", RuntimeWarning)  # cells with no valid pixel: NaN
+      expected = np.nanmean(cells, axis=-1)
+    picture = backscatter_picture(resolve_input(**arguments), (rows, cols))
+    np.testing.assert_array_equal(np.isnan(picture), np.isnan(expected), err_msg=form)
+    np.testing.assert_allclose(picture, expected, atol=1e-3, equal_nan=True, err_msg=form)
 
 
 def test_a_copy_reprojected_to_utm_maps_the_same_flood(original, onnx_model, tmp_path):

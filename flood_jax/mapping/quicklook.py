@@ -2,9 +2,9 @@
 classes over it in the map's colours, a legend of the classes present, a scale bar, a north
 arrow, the acquisition date, the inputs and the flooded area.
 
-Both rasters are read decimated to the picture's size (GDAL uses the map's overviews; the scene's
-blocks pass through GDAL's cache, which `predict_scene` bounds), so memory does not grow with the
-scene.
+The map is read decimated to the picture's size (GDAL uses its overviews); the scene's VV is
+averaged into the picture's cells strip by strip, over the pixels the map saw, so memory does not
+grow with the scene.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import rasterio
 from rasterio.enums import Resampling
 
 from flood_jax.mapping.products import COLOURS, DRY, NODATA, ClassScheme
-from flood_jax.scenes.scale import mark_nodata, to_db
-from flood_jax.scenes.scene import Grid
+from flood_jax.scenes.scene import Grid, SceneReader
 from flood_jax.scenes.sources import SceneInput
 
 WIDTH_PX, DPI = 1200, 100
+STRIP_ROWS = 256  # scene rows read at a time for the picture's radar image
 
 
 def _decimated(path: str, band: int, shape: tuple[int, int], resampling):
@@ -36,10 +36,30 @@ def picture_shape(grid: Grid, width: int = WIDTH_PX) -> tuple[int, int]:
   return max(round(grid.height * cols / grid.width), 1), cols
 
 
-def _backscatter(scene: SceneInput, shape: tuple[int, int]) -> np.ndarray:
-  """VV in dB at the picture's size, NaN where no data."""
-  values, nodata = _decimated(scene.vv.path, scene.vv.band, shape, Resampling.average)
-  return to_db(mark_nodata(values.astype(np.float32), nodata), scene.scale)
+def backscatter_picture(scene: SceneInput, shape: tuple[int, int]) -> np.ndarray:
+  """VV in dB at the picture's size: each cell the mean of its valid pixels, NaN where it has
+  none. Read through `SceneReader` in strips of about STRIP_ROWS rows, so the picture leaves out
+  what the map leaves out (fill values, zero borders, layover and shadow) and memory stays flat."""
+  reader = SceneReader(scene)
+  try:
+    height, width = reader.grid.height, reader.grid.width
+    row_edges = np.linspace(0, height, shape[0] + 1).round().astype(int)
+    col_starts = np.linspace(0, width, shape[1] + 1).round().astype(int)[:-1]
+    per_strip = max(1, round(STRIP_ROWS * shape[0] / height))
+    picture = np.empty(shape, np.float32)
+    for first in range(0, shape[0], per_strip):
+      last = min(first + per_strip, shape[0])
+      top = row_edges[first]
+      vv = reader.read_window(top, row_edges[last] - top)[..., 0]
+      valid = np.isfinite(vv)
+      starts = row_edges[first:last] - top
+      sums = np.add.reduceat(np.add.reduceat(np.where(valid, vv, 0.0), starts, 0), col_starts, 1)
+      counts = np.add.reduceat(np.add.reduceat(valid.astype(np.int64), starts, 0), col_starts, 1)
+      with np.errstate(invalid="ignore", divide="ignore"):
+        picture[first:last] = np.where(counts > 0, sums / counts, np.nan)
+  finally:
+    reader.close()
+  return picture
 
 
 def _scale_bar_m(grid: Grid) -> float:
@@ -70,7 +90,7 @@ def write_quicklook(
 
   shape = picture_shape(grid)
   classes, _ = _decimated(str(map_path), 1, shape, Resampling.nearest)
-  vv = _backscatter(scene, shape)
+  vv = backscatter_picture(scene, shape)
   figure, axes = plt.subplots(figsize=(WIDTH_PX / DPI, WIDTH_PX / DPI * shape[0] / shape[1] + 1.2))
   finite = vv[np.isfinite(vv)]
   low, high = np.percentile(finite, (2, 98)) if finite.size else (-25.0, 0.0)
