@@ -232,3 +232,41 @@ def test_an_output_folder_that_cannot_be_written_is_one_line(real_root, tmp_path
     (tmp_path / "read_only").mkdir(mode=0o500)
     with pytest.raises(UsageError, match="cannot write maps there"):
       flood_jax.map_scenes(str(tmp_path / "scenes"), tmp_path / "read_only")
+
+
+def test_a_rerun_with_other_layers_or_options_redoes_the_map(real_root, tmp_path):
+  """A rerun skipped any map whose input and model were the same, so one made without the
+  exclusion layer a rerun now names was kept and reported complete. The options and the layer
+  files (name, size, time) are now in the map's tags: other layers, a changed layer file or
+  another option redo the map; the same run again still skips it."""
+  import os
+
+  import flood_jax
+
+  chip = real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif"
+  with rasterio.open(chip) as dataset:
+    profile = {"driver": "GTiff", "height": dataset.height, "width": dataset.width, "count": 1,
+               "dtype": "uint8", "crs": dataset.crs, "transform": dataset.transform}  # fmt: skip
+  layer = tmp_path / "exclusion.tif"
+
+  def write_layer(columns):
+    excluded = np.zeros((profile["height"], profile["width"]), np.uint8)
+    excluded[:, :columns] = 1
+    with rasterio.open(layer, "w", **profile) as out:
+      out.write(excluded[None])
+
+  def statuses(**options):
+    rows = flood_jax.map_scenes([chip], tmp_path / "maps", **options)
+    with rasterio.open(tmp_path / "maps" / "India_900498_S1Hand_flood.tif") as dataset:
+      excluded = (dataset.read(1) == 3).mean()
+    return [row["status"] for row in rows], round(float(excluded), 2)
+
+  assert statuses() == (["done"], 0.0)
+  assert statuses() == (["skipped (complete)"], 0.0)
+  write_layer(256)
+  assert statuses(exclusion=str(layer)) == (["done"], 0.5)
+  assert statuses(exclusion=str(layer)) == (["skipped (complete)"], 0.5)
+  write_layer(128)
+  os.utime(layer, ns=(1, 1))  # a changed layer file, whatever the clock's resolution
+  assert statuses(exclusion=str(layer)) == (["done"], 0.25)
+  assert statuses(exclusion=str(layer), hand_max_m=10.0) == (["done"], 0.25)

@@ -2,9 +2,10 @@
 
 A list of scenes is a folder, a text file with one input per line, or a STAC ItemCollection
 JSON whose items carry `vv` and `vh` assets. Each scene is mapped by `scene_map.predict_scene`
-into the output folder; a scene whose outputs are complete and were made from the same input
-and model (the fingerprints recorded in the map's tags) is skipped, so rerunning a command
-redoes only what is missing. `FOLDER/summary.csv` gets one row per scene.
+into the output folder; a scene whose outputs are complete and were made from the same input,
+scale, model, options and layer files (the fingerprints recorded in the map's tags) is skipped,
+so rerunning a command redoes only what is missing or was made otherwise. `FOLDER/summary.csv`
+gets one row per scene.
 
 On a `dask.distributed` cluster (a LocalCluster of `--workers` processes, or `--scheduler`), each
 worker loads the model once and reuses it, with the engine's threads set so that workers x
@@ -34,7 +35,13 @@ import rasterio
 from flood_jax.core.files import atomic_path, probe_writable
 from flood_jax.errors import FloodJaxError, UsageError
 from flood_jax.mapping.inference import TrainedModel
-from flood_jax.mapping.scene_map import MapOptions, Outputs, input_fingerprint, predict_scene
+from flood_jax.mapping.scene_map import (
+  MapOptions,
+  Outputs,
+  input_fingerprint,
+  options_fingerprint,
+  predict_scene,
+)
 from flood_jax.scenes import sources
 
 AREA_FIELDS = (  # what a row says of a mapped scene, also read back from its STAC Item
@@ -186,8 +193,9 @@ def worker_model(spec: ModelSpec):
   return model.with_options(spec.flips, spec.min_area_m2, spec.water_caps)
 
 
-def is_complete(outputs, scene, model) -> bool:
-  """Outputs all there and made from the same input and model (the map's tags say)."""
+def is_complete(outputs, scene, model, options: MapOptions) -> bool:
+  """Outputs all there and made from the same input, scale, model, options and layer files (the
+  map's tags say)."""
   if not all(path.exists() for path in outputs.all()):
     return False
   try:
@@ -197,6 +205,8 @@ def is_complete(outputs, scene, model) -> bool:
     return False
   return (
     tags.get("flood_jax_input_fingerprint") == input_fingerprint(scene)
+    and tags.get("flood_jax_scale") == scene.scale
+    and tags.get("flood_jax_options_fingerprint") == options_fingerprint(options)
     and tags.get("flood_jax_model_fingerprint") == model.fingerprint()
   )
 
@@ -237,7 +247,7 @@ def map_scene(scene_spec: SceneSpec, model_spec: ModelSpec, folder: str, job: Li
       job.options.trust_scale,
       scene_spec.acquired,
     )
-    if is_complete(outputs, scene, model):
+    if is_complete(outputs, scene, model, job.options):
       return {**row, **_recorded_areas(outputs), "status": "skipped (complete)", "seconds": 0.0}
     options = dataclasses.replace(job.options, overwrite=True, show_progress=False)
     summary = predict_scene(model, scene, outputs, options)

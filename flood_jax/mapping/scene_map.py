@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import sys
@@ -221,12 +222,13 @@ def open_reader(scene: sources.SceneInput, model: TrainedModel, resample_m: floa
   return reader
 
 
-def _tags(scene: sources.SceneInput, model: TrainedModel) -> dict:
+def _tags(scene: sources.SceneInput, model: TrainedModel, options: MapOptions) -> dict:
   """What the map records of how it was made (also how a rerun knows it is complete)."""
   return {
     "flood_jax_version": version("flood_jax"),
     "flood_jax_inputs": json.dumps(scene.files),
     "flood_jax_input_fingerprint": input_fingerprint(scene),
+    "flood_jax_options_fingerprint": options_fingerprint(options),
     "flood_jax_model": model.describe(),
     "flood_jax_model_fingerprint": model.fingerprint(),
     "flood_jax_scale": scene.scale,
@@ -235,14 +237,40 @@ def _tags(scene: sources.SceneInput, model: TrainedModel) -> dict:
   }
 
 
+def _file_fingerprint(path: str) -> str:
+  """A file's name, size and modification time (its name alone where it is not local)."""
+  local = products.local_path(path)
+  stat = local.stat() if local.exists() else None
+  return f"{path}:{stat.st_size}:{stat.st_mtime_ns}" if stat else path
+
+
 def input_fingerprint(scene: sources.SceneInput) -> str:
   """Names, sizes and modification times of the scene's files (changes when they change)."""
-  parts = []
-  for path in scene.files:
-    local = products.local_path(path)
-    stat = local.stat() if local.exists() else None
-    parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}" if stat else path)
-  return "|".join(parts)
+  return "|".join(_file_fingerprint(path) for path in scene.files)
+
+
+LAYER_OPTIONS = (
+  "reference_water",
+  "exclusion",
+  "hand",
+  "population",
+  "pre_event",
+  "pre_vv",
+  "pre_vh",
+)
+
+
+def options_fingerprint(options: MapOptions) -> str:
+  """A digest of every option that changes what is written, with the name, size and time of
+  each layer file they name: a map made with other layers, another spacing or other windows is
+  not the map this run would make."""
+  fields = dataclasses.asdict(options)
+  for name in ("show_progress", "overwrite"):
+    del fields[name]
+  for name in LAYER_OPTIONS:
+    if fields[name]:
+      fields[name] = _file_fingerprint(fields[name])
+  return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 class SceneMapping:
@@ -269,7 +297,7 @@ class SceneMapping:
     except BaseException:
       self.close()
       raise
-    tags = {**_tags(scene, model), "flood_jax_classes": json.dumps(self.scheme.names)}
+    tags = {**_tags(scene, model, options), "flood_jax_classes": json.dumps(self.scheme.names)}
     if before is not None:
       tags["flood_jax_pre_event"] = json.dumps(scene_summary(before))
     self.writers = [
