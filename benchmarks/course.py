@@ -14,15 +14,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.memory import own_peak_mib
+from benchmarks.memory import own_peak_mib, run_child
 
-PROJECT = Path(__file__).resolve().parents[1]
 STRIP = 512
 
 
@@ -81,11 +78,7 @@ def main() -> None:
     count, size = (int(part) for part in case.split("x"))
     with tempfile.TemporaryDirectory() as scratch:
       write_maps(Path(scratch), count, size)
-      output = subprocess.run(
-        [sys.executable, "-m", "benchmarks.course", f"--child={scratch}"],
-        cwd=PROJECT, check=True, capture_output=True, text=True,
-      ).stdout  # fmt: skip
-    result = {"case": case, **json.loads(output.strip().splitlines()[-1])}
+      result = {"case": case, **run_child("benchmarks.course", f"--child={scratch}")}
     results.append(result)
     print(f"course of {count} maps of {size}²: {result['seconds']:.1f} s, "
           f"peak RSS {result['peak_rss_mib']:.0f} MiB", flush=True)  # fmt: skip

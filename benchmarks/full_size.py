@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from benchmarks.memory import own_peak_mib
+from benchmarks.memory import own_peak_mib, run_child
 
-PROJECT = Path(__file__).resolve().parents[1]
 TENTH_SIZES = {"train": 25, "valid": 9, "test": 9, "bolivia": 2}
 TENTH_WEAK = 439
 
@@ -96,11 +93,7 @@ def child_train(root: str, store: str, workdir: str, steps: int) -> dict:
 
 
 def in_child(*arguments: str) -> dict:
-  command = [sys.executable, "-m", "benchmarks.full_size", *arguments]
-  result = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True)
-  if result.returncode:
-    raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
-  return json.loads(result.stdout.strip().splitlines()[-1])
+  return run_child("benchmarks.full_size", *arguments)
 
 
 def main() -> None:

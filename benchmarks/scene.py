@@ -21,15 +21,11 @@ import argparse
 import json
 import math
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.memory import own_peak_mib
-
-PROJECT = Path(__file__).resolve().parents[1]
+from benchmarks.memory import own_peak_mib, run_child
 
 
 def scene_files(path: Path, form: str) -> list[Path]:
@@ -187,13 +183,7 @@ def main() -> None:
       if args.layers:
         layers = write_layers(Path(scratch), parse_shape(size))
         (Path(scratch) / "layers.json").write_text(json.dumps(layers))
-      command = [
-        sys.executable,
-        "-m",
-        "benchmarks.scene",
-        f"--child={size}",
-        f"--scratch={scratch}",
-      ]
+      command = [f"--child={size}", f"--scratch={scratch}"]
       for name in ("workdir", "model"):
         if getattr(args, name):
           command.append(f"--{name}={getattr(args, name)}")
@@ -205,10 +195,7 @@ def main() -> None:
         *(["--quicklook"] if args.quicklook else []),
         *(["--report"] if args.report else []),
       ]
-      output = subprocess.run(
-        command, cwd=PROJECT, check=True, capture_output=True, text=True
-      ).stdout
-      result = json.loads(output.strip().splitlines()[-1])
+      result = run_child("benchmarks.scene", *command)
       results.append(result)
       print(f"{result['model']}: scene {size}: {result['megapixels_per_s']:.2f} Mpx/s, peak RSS {result['peak_rss_mib']:.0f} MiB, "
             f"{result['windows']} windows, {result['seconds']:.0f} s", flush=True)  # fmt: skip

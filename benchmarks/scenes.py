@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.scene import PROJECT, write_scene
+from benchmarks.memory import PROJECT
+from benchmarks.scene import write_scene
 
 
 def main() -> None:
