@@ -238,7 +238,8 @@ def test_a_rerun_with_other_layers_or_options_redoes_the_map(real_root, tmp_path
   """A rerun skipped any map whose input and model were the same, so one made without the
   exclusion layer a rerun now names was kept and reported complete. The options and the layer
   files (name, size, time) are now in the map's tags: other layers, a changed layer file or
-  another option redo the map; the same run again still skips it."""
+  another option redo the map; the same run again, or an option that does nothing without its
+  layer, still skips it."""
   import os
 
   import flood_jax
@@ -269,4 +270,8 @@ def test_a_rerun_with_other_layers_or_options_redoes_the_map(real_root, tmp_path
   write_layer(128)
   os.utime(layer, ns=(1, 1))  # a changed layer file, whatever the clock's resolution
   assert statuses(exclusion=str(layer)) == (["done"], 0.25)
-  assert statuses(exclusion=str(layer), hand_max_m=10.0) == (["done"], 0.25)
+  assert statuses(exclusion=str(layer), hand_max_m=10.0) == (
+    ["skipped (complete)"],
+    0.25,
+  )  # no --hand
+  assert statuses(exclusion=str(layer), overlap=32) == (["done"], 0.25)

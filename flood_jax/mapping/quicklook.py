@@ -43,8 +43,8 @@ def backscatter_picture(scene: SceneInput, shape: tuple[int, int]) -> np.ndarray
   reader = SceneReader(scene)
   try:
     height, width = reader.grid.height, reader.grid.width
-    row_edges = np.linspace(0, height, shape[0] + 1).round().astype(int)
-    col_starts = np.linspace(0, width, shape[1] + 1).round().astype(int)[:-1]
+    row_edges = np.arange(shape[0] + 1) * height // shape[0]  # strictly rising: shape <= grid
+    col_starts = np.arange(shape[1]) * width // shape[1]
     per_strip = max(1, round(STRIP_ROWS * shape[0] / height))
     picture = np.empty(shape, np.float32)
     for first in range(0, shape[0], per_strip):

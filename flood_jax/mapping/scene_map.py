@@ -263,9 +263,14 @@ LAYER_OPTIONS = (
 def options_fingerprint(options: MapOptions) -> str:
   """A digest of every option that changes what is written, with the name, size and time of
   each layer file they name: a map made with other layers, another spacing or other windows is
-  not the map this run would make."""
+  not the map this run would make. An option that does nothing without its layer is left out."""
   fields = dataclasses.asdict(options)
-  for name in ("show_progress", "overwrite"):
+  idle = {  # options that do nothing without their layer
+    "hand_max_m": not options.hand,
+    "permanent_water_percent": not options.reference_water,
+    "pre_scale": not options.change_detection,
+  }
+  for name in ("show_progress", "overwrite", *(name for name, unused in idle.items() if unused)):
     del fields[name]
   for name in LAYER_OPTIONS:
     if fields[name]:
