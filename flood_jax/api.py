@@ -207,14 +207,18 @@ def map_scenes(
   """Maps many scenes into `folder`: a folder, a .txt list or a STAC ItemCollection, or a
   sequence of inputs. One row per scene (also `folder/summary.csv`); a scene that fails is a
   row with its error while the others go on; complete outputs are skipped. `quicklook` and
-  `report` write `<scene>_flood.png` and `<scene>_flood.html` beside each map. With a
+  `report` write `<scene>_flood.png` and `<scene>_flood.html` beside each map. A `pre_event`
+  scene (a mosaic of the area before the flood) is compared with every scene. With a
   `dask.distributed` client, one task per scene on its workers."""
   scenes = batch.unique_names(_scene_specs(inputs))
   batch.check_folder_holds_no_input(scenes, folder)
+  map_options = _map_options(options)
+  map_options.check_layers()  # a bad layer or pre-event scene: one line, before any work
+  batch.check_pre_event_not_listed(scenes, map_options)
   batch.check_output_folder(folder)
   spec = (model or load_model()).spec
   suffix = None if vectors_suffix is None else checked_suffix(vectors_suffix)
-  job = batch.ListJob(_map_options(options), scale, probability, suffix, quicklook, report)
+  job = batch.ListJob(map_options, scale, probability, suffix, quicklook, report)
 
   def on_row(rows):  # summary.csv as rows finish: a killed batch still has one
     batch.write_summary(rows, folder)

@@ -168,7 +168,8 @@ def define_layer_flags() -> None:
     "pre_event",
     None,
     "Pre-event scene of the same area, in any form --input takes: flood (1) is then water "
-    "that was not there before, water in both is permanent (2).",
+    "that was not there before, water in both is permanent (2). With a list of scenes, every "
+    "scene is compared with it (e.g. a mosaic of the area before the flood).",
   )
   define_scene_flags("pre_", "Pre-event")
 
@@ -230,9 +231,8 @@ def map_one_scene(model: FloodModel) -> None:
 
 def map_scene_list(model: FloodModel, folder: Path) -> None:
   """A folder, list or ItemCollection into `folder`: serially, or on Dask; exits with status 1
-  where a scene failed."""
-  if FLAGS.pre_event or FLAGS.pre_vv or FLAGS.pre_vh:
-    raise UsageError("--pre_event maps one scene; give one --input (or --vv and --vh)")
+  where a scene failed. A pre-event scene (a mosaic of the area before the flood) is compared
+  with every scene; one it does not overlap is that scene's failed row."""
   for name, suffix in (("quicklook", ".png"), ("report", ".html")):
     if getattr(FLAGS, name) not in (None, suffix):
       raise UsageError(

@@ -156,3 +156,59 @@ def test_bad_pre_event_scenes_are_one_line_and_no_output(model_folder, tmp_path)
                  f"--pre_event={pre}", f"--output={out / 'flood.tif'}")  # fmt: skip
     assert_clean_error(result, fragment)
     assert result.returncode == 2 and not list(out.iterdir())
+
+
+def _write(path, vv_vh_db, origin_x):
+  import rasterio
+  from rasterio.transform import from_origin
+
+  bands = np.moveaxis(vv_vh_db, -1, 0)
+  with rasterio.open(path, "w", driver="GTiff", height=bands.shape[1], width=bands.shape[2],
+                     count=2, dtype="float32", crs="EPSG:32633",
+                     transform=from_origin(origin_x, 5000000, 10, 10)) as dataset:  # fmt: skip
+    dataset.write(bands)
+  return path
+
+
+def test_a_list_of_scenes_is_compared_with_one_pre_event_scene(model_folder, tmp_path):
+  """--pre_event with a list (a mosaic of the area before the flood): each scene maps as it
+  does alone with that pre-event scene; a scene it does not overlap is that scene's failed row
+  while the others go on; an unreadable pre-event scene, or one that is also in the list, is one
+  line before any work (exit 2, no output folder)."""
+  import csv
+
+  import rasterio
+
+  from flood_jax.dataset.synthetic import synthesize_pair
+  from tests.test_cli_errors import assert_clean_error, run
+
+  pair = synthesize_pair(np.random.default_rng(5), (96, 160))
+  before = _write(tmp_path / "before.tif", pair.before.vv_vh_db, 600000)
+  scenes = tmp_path / "scenes"
+  scenes.mkdir()
+  _write(scenes / "west.tif", pair.after.vv_vh_db[:, :80], 600000)
+  _write(scenes / "east.tif", pair.after.vv_vh_db[:, 80:], 600800)
+  _write(scenes / "far.tif", pair.after.vv_vh_db[:, :80], 900000)
+  model = f"--model={model_folder}"
+  result = run("flood_jax.predict", model, f"--input={scenes}", f"--pre_event={before}",
+               f"--output={tmp_path / 'maps'}")  # fmt: skip
+  assert result.returncode == 1, result.stderr[-2000:]  # one scene failed
+  rows = {row["scene"]: row for row in csv.DictReader((tmp_path / "maps/summary.csv").open())}
+  assert rows["west"]["status"] == rows["east"]["status"] == "done"
+  assert rows["far"]["status"] == "failed" and "does not overlap" in rows["far"]["error"]
+  for name in ("west", "east"):
+    single = tmp_path / f"{name}_alone.tif"
+    alone = run("flood_jax.predict", model, f"--input={scenes / name}.tif",
+                f"--pre_event={before}", f"--output={single}")  # fmt: skip
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    with rasterio.open(tmp_path / f"maps/{name}_flood.tif") as listed, rasterio.open(single) as one:
+      np.testing.assert_array_equal(listed.read(1), one.read(1))
+      assert "flood_jax_pre_event" in listed.tags()
+      assert 2 in np.unique(listed.read(1))  # the rivers, water before and after
+  for pre, fragment in ((tmp_path / "missing.tif", "missing.tif"),
+                        (scenes / "west.tif", "is the pre-event scene and a scene of the list")):  # fmt: skip
+    output = tmp_path / "refused"
+    result = run("flood_jax.predict", model, f"--input={scenes}", f"--pre_event={pre}",
+                 f"--output={output}")  # fmt: skip
+    assert_clean_error(result, fragment)
+    assert result.returncode == 2 and not output.exists()

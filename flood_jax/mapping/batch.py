@@ -181,6 +181,16 @@ def check_folder_holds_no_input(scenes: list[SceneSpec], folder: str | Path) -> 
         raise UsageError(f"{folder}: holds the input {where}; write the maps to another folder")
 
 
+def check_pre_event_not_listed(scenes: list[SceneSpec], options: MapOptions) -> None:
+  """UsageError where the pre-event scene is also a scene of the list (it would be mapped as a
+  flood, and compared with itself)."""
+  pre_event = [Path(where).resolve() for where in (options.pre_event, options.pre_vv) if where]
+  for scene in scenes:
+    for where in (scene.input, scene.vv):
+      if where and not where.startswith("/vsi") and Path(where).resolve() in pre_event:
+        raise UsageError(f"{where}: is the pre-event scene and a scene of the list; move it out")
+
+
 def is_scene_list(input: str | None) -> bool:
   """A list of scenes: a folder of inputs, a .txt list or a STAC ItemCollection."""
   return bool(input) and sources.input_kind(input) in sources.LIST_KINDS

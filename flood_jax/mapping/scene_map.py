@@ -29,7 +29,7 @@ from flood_jax.mapping.sieve import min_pixels
 from flood_jax.mapping.stac import stac_item
 from flood_jax.mapping.vectors import vectors_suffix, write_vectors
 from flood_jax.scenes import sources
-from flood_jax.scenes.layers import Exclusion, ReferenceWater
+from flood_jax.scenes.layers import Exclusion, ReferenceWater, open_georeferenced
 from flood_jax.scenes.population import Population
 from flood_jax.scenes.scene import Grid, SceneReader, bounded_gdal_cache, resampled_reader
 
@@ -117,6 +117,15 @@ class MapOptions:
       permanent_water=self.reference_water is not None or self.change_detection,
       excluded=bool(self.exclusion or self.hand),
     )
+
+  def check_layers(self) -> None:
+    """DataError naming the file where a layer cannot be read or has no CRS, or where the
+    pre-event scene is not one (checked once before a list of scenes is mapped with them)."""
+    for path, what in ((self.reference_water, "reference water"), (self.exclusion, "exclusion"),
+                       (self.hand, "HAND"), (self.population, "population")):  # fmt: skip
+      if path:
+        open_georeferenced(path, what).close()
+    self.pre_event_scene()
 
   def pre_event_scene(self) -> sources.SceneInput | None:
     """The pre-event scene, resolved (and its scale decided) as --input is."""

@@ -25,9 +25,9 @@ from flood_jax.scenes.geotiff import read_window
 from flood_jax.scenes.scene import Grid, overlap_fraction
 
 
-def open_layer(path: str, what: str, grid: Grid):
-  """(the raster at `path` opened, the share of `grid`'s extent it covers); DataError naming
-  the file where it cannot be read or has no CRS."""
+def open_georeferenced(path: str, what: str):
+  """The raster at `path` opened; DataError naming the file where it cannot be read or has no
+  CRS."""
   try:
     source = rasterio.open(path)
   except rasterio.errors.RasterioIOError as error:
@@ -35,6 +35,13 @@ def open_layer(path: str, what: str, grid: Grid):
   if source.crs is None:
     source.close()
     raise DataError(f"{path}: {what} raster has no CRS")
+  return source
+
+
+def open_layer(path: str, what: str, grid: Grid):
+  """(the raster at `path` opened, the share of `grid`'s extent it covers); DataError naming
+  the file where it cannot be read or has no CRS."""
+  source = open_georeferenced(path, what)
   return source, overlap_fraction(Grid.of(source), grid)
 
 
