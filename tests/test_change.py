@@ -173,8 +173,8 @@ def _write(path, vv_vh_db, origin_x):
 def test_a_list_of_scenes_is_compared_with_one_pre_event_scene(model_folder, tmp_path):
   """--pre_event with a list (a mosaic of the area before the flood): each scene maps as it
   does alone with that pre-event scene; a scene it does not overlap is that scene's failed row
-  while the others go on; an unreadable pre-event scene, or one that is also in the list, is one
-  line before any work (exit 2, no output folder)."""
+  while the others go on; an unreadable pre-event scene or layer, or a pre-event scene that is
+  also in the list, is one line before any work (exit 2, no output folder)."""
   import csv
 
   import rasterio
@@ -205,10 +205,10 @@ def test_a_list_of_scenes_is_compared_with_one_pre_event_scene(model_folder, tmp
       np.testing.assert_array_equal(listed.read(1), one.read(1))
       assert "flood_jax_pre_event" in listed.tags()
       assert 2 in np.unique(listed.read(1))  # the rivers, water before and after
-  for pre, fragment in ((tmp_path / "missing.tif", "missing.tif"),
-                        (scenes / "west.tif", "is the pre-event scene and a scene of the list")):  # fmt: skip
+  for flag, fragment in ((f"--pre_event={tmp_path / 'missing.tif'}", "missing.tif"),
+                         (f"--pre_event={scenes / 'west.tif'}", "is the pre-event scene and a scene"),
+                         (f"--exclusion={tmp_path / 'gone.tif'}", "gone.tif: exclusion raster not readable")):  # fmt: skip
     output = tmp_path / "refused"
-    result = run("flood_jax.predict", model, f"--input={scenes}", f"--pre_event={pre}",
-                 f"--output={output}")  # fmt: skip
+    result = run("flood_jax.predict", model, f"--input={scenes}", flag, f"--output={output}")
     assert_clean_error(result, fragment)
     assert result.returncode == 2 and not output.exists()
