@@ -21,10 +21,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from flood_jax.core.metrics import scene_iou
 from flood_jax.dataset.catalog import build_catalog
+from flood_jax.mapping.change import smoothed_db
 from flood_jax.scenes.geotiff import read_chip
 
 CAPS_DB = (-11.0, -13.0, -15.5)
@@ -43,14 +43,12 @@ def scorable_chips(root: Path):
 
 
 def window_mean_db(vv_vh_db: np.ndarray, validity: np.ndarray, size: int) -> np.ndarray:
-  """The mean power of each band over a size x size window of valid pixels, in dB."""
+  """The mean power of each band over a size x size window of valid pixels, in dB
+  (`change.smoothed_db` of each band with the invalid pixels left out)."""
   if size == 1:
     return vv_vh_db
-  weight = ndimage.uniform_filter(validity.astype(np.float64), size, mode="constant")
-  power = np.where(validity[..., None], 10.0 ** (np.nan_to_num(vv_vh_db) / 10.0), 0.0)
-  means = [ndimage.uniform_filter(power[..., band], size, mode="constant") for band in range(2)]
-  with np.errstate(divide="ignore"):  # -inf where no valid pixel is near: those are not scored
-    return 10.0 * np.log10(np.stack(means, -1) / np.maximum(weight, 1e-12)[..., None])
+  kept = np.where(validity[..., None], vv_vh_db, np.nan)
+  return np.stack([smoothed_db(kept[..., band], size) for band in range(2)], -1)
 
 
 def cap_floor(vv_db: np.ndarray, water: np.ndarray, cap_db: float) -> float:

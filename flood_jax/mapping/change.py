@@ -33,12 +33,13 @@ class ChangeRule:
   strong_drop_db: float = 2.0
 
 
-def smoothed_db(db: np.ndarray) -> np.ndarray:
-  """[rows, cols] dB as the mean power of 3 x 3 pixels (NaN pixels left out; NaN where all are)."""
+def smoothed_db(db: np.ndarray, size: int = 3) -> np.ndarray:
+  """[rows, cols] dB as the mean power of size x size pixels (NaN pixels left out; NaN where
+  all are)."""
   finite = np.isfinite(db)
   power = np.where(finite, 10.0 ** (np.where(finite, db, 0.0) / 10.0), 0.0)
-  total = ndimage.uniform_filter(power, 3, mode="constant")
-  count = ndimage.uniform_filter(finite.astype(np.float64), 3, mode="constant")
+  total = ndimage.uniform_filter(power, size, mode="constant")
+  count = ndimage.uniform_filter(finite.astype(np.float64), size, mode="constant")
   with np.errstate(divide="ignore", invalid="ignore"):
     mean = np.where(count > 0, total / np.maximum(count, 1e-12), np.nan)
     return (10.0 * np.log10(mean)).astype(np.float32)
