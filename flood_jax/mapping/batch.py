@@ -172,23 +172,30 @@ def check_output_folder(folder: str | Path) -> None:
     raise UsageError(f"{folder}: cannot write maps there ({error.strerror})") from None
 
 
+def _local_inputs(scenes: list[SceneSpec]):
+  """(input as given, resolved path) of each local file the scenes name (not /vsi... ones)."""
+  for scene in scenes:
+    for where in (scene.input, scene.vv, scene.vh):
+      if where and not where.startswith("/vsi"):
+        yield where, Path(where).resolve()
+
+
 def check_folder_holds_no_input(scenes: list[SceneSpec], folder: str | Path) -> None:
   """UsageError where the output folder holds an input (a rerun would map the maps)."""
   folder = Path(folder).resolve()
-  for scene in scenes:
-    for where in (scene.input, scene.vv, scene.vh):
-      if where and not where.startswith("/vsi") and Path(where).resolve().is_relative_to(folder):
-        raise UsageError(f"{folder}: holds the input {where}; write the maps to another folder")
+  for where, path in _local_inputs(scenes):
+    if path.is_relative_to(folder):
+      raise UsageError(f"{folder}: holds the input {where}; write the maps to another folder")
 
 
 def check_pre_event_not_listed(scenes: list[SceneSpec], options: MapOptions) -> None:
   """UsageError where the pre-event scene is also a scene of the list (it would be mapped as a
   flood, and compared with itself)."""
-  pre_event = [Path(where).resolve() for where in (options.pre_event, options.pre_vv) if where]
-  for scene in scenes:
-    for where in (scene.input, scene.vv):
-      if where and not where.startswith("/vsi") and Path(where).resolve() in pre_event:
-        raise UsageError(f"{where}: is the pre-event scene and a scene of the list; move it out")
+  named = (options.pre_event, options.pre_vv, options.pre_vh)
+  pre_event = {Path(where).resolve() for where in named if where}
+  for where, path in _local_inputs(scenes):
+    if path in pre_event:
+      raise UsageError(f"{where}: is the pre-event scene and a scene of the list; move it out")
 
 
 def is_scene_list(input: str | None) -> bool:
