@@ -82,6 +82,14 @@ class Outputs:
     return cls(map_path, probability_path, vectors, picture, page)
 
 
+RASTER_LAYERS = {  # MapOptions field: what its raster is, in errors
+  "reference_water": "reference water",
+  "exclusion": "exclusion",
+  "hand": "HAND",
+  "population": "population",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class MapOptions:
   """How a scene is mapped and what is written besides the flood map."""
@@ -121,10 +129,9 @@ class MapOptions:
   def check_layers(self) -> None:
     """DataError naming the file where a layer cannot be read or has no CRS, or where the
     pre-event scene is not one (checked once before a list of scenes is mapped with them)."""
-    for path, what in ((self.reference_water, "reference water"), (self.exclusion, "exclusion"),
-                       (self.hand, "HAND"), (self.population, "population")):  # fmt: skip
-      if path:
-        open_georeferenced(path, what).close()
+    for name, what in RASTER_LAYERS.items():
+      if getattr(self, name):
+        open_georeferenced(getattr(self, name), what).close()
     self.pre_event_scene()
 
   def pre_event_scene(self) -> sources.SceneInput | None:
@@ -258,15 +265,7 @@ def input_fingerprint(scene: sources.SceneInput) -> str:
   return "|".join(_file_fingerprint(path) for path in scene.files)
 
 
-LAYER_OPTIONS = (
-  "reference_water",
-  "exclusion",
-  "hand",
-  "population",
-  "pre_event",
-  "pre_vv",
-  "pre_vh",
-)
+LAYER_OPTIONS = (*RASTER_LAYERS, "pre_event", "pre_vv", "pre_vh")  # options naming files
 
 
 def options_fingerprint(options: MapOptions) -> str:
