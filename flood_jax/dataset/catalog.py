@@ -8,8 +8,9 @@
     ROOT/splits/flood_handlabeled/flood_{train,valid,test,bolivia}_data.csv
 
 Hand-labelled chips keep their official split; where a chip has a JRCWaterHand layer (JRC's
-permanent water, 1), flood and permanent water are scored apart (`evaluation.evaluators`). Weak chips are training data only. Split CSVs have
-no header and CRLF line endings; a header line, if one is present, is recognised and skipped.
+permanent water, 1), flood and permanent water are scored apart (`evaluation.evaluators`). Weak
+chips are training data only. Split CSVs have no header and CRLF line endings; a header line, if
+one is present, is recognised and skipped.
 """
 
 from __future__ import annotations
