@@ -7,6 +7,15 @@ from pathlib import Path
 
 import pytest
 
+OTHER_CPU = Path(__file__).resolve().parent / "other_cpu"
+if os.environ.get("FLOOD_JAX_TEST_NOISE_SEED"):  # another CPU's last bits: other_cpu/sitecustomize
+  import importlib.util
+
+  paths = [str(OTHER_CPU), os.environ.get("PYTHONPATH", "")]
+  os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, paths))  # children import it at start
+  spec = importlib.util.spec_from_file_location("other_cpu", OTHER_CPU / "sitecustomize.py")
+  spec.loader.exec_module(importlib.util.module_from_spec(spec))  # this process started before
+
 REAL_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "sen1floods11" / "v1.1"
 OFFICIAL_SPLITS = REAL_ROOT.parent / "official_splits"
 

@@ -128,3 +128,55 @@ def test_streamed_rules_equal_the_whole_map(limit, permanent_from):
   pieces += rules.finish()
   assert [start for start, _ in pieces] == list(np.cumsum([0] + [len(r) for _, r in pieces[:-1]]))
   np.testing.assert_array_equal(np.concatenate([rows for _, rows in pieces]), whole)
+
+
+def test_a_speck_in_a_small_hole_of_a_lake_is_removed():
+  """GDAL's sieve merged the speck into the hole and the hole into the lake, so the speck was
+  kept: a 1-px patch once the hole stays dry."""
+  lake = np.ones((12, 12), np.uint8)
+  lake[4:7, 4:7] = 0  # a dry hole of 8 px ...
+  lake[5, 5] = 1  # ... around a speck touching no other water
+  sieved = sieve_water(lake, 20)
+  assert sieved[5, 5] == 0 and (sieved[4:7, 4:7] == 0).all() and (sieved == 1).sum() == 144 - 9
+
+
+def _patch_sizes(classes: np.ndarray, value: int) -> np.ndarray:
+  from scipy import ndimage
+
+  labels, count = ndimage.label(classes == value, structure=np.ones((3, 3)))
+  return np.bincount(labels.ravel(), minlength=count + 1)[1:]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_no_patch_of_any_class_is_under_the_unit_for_any_probabilities(seed):
+  """Noisy probabilities (speckle at every scale), a noisy reference layer and exclusions,
+  streamed in random bands: every flood and permanent water patch of the map has the unit."""
+  from scipy import ndimage
+
+  from flood_jax.mapping.map_rules import map_rules
+
+  rng = np.random.default_rng(seed)
+  shape, limit = (240, 180), int(rng.choice([4, 9, 20]))
+  probability = ndimage.uniform_filter(rng.random(shape), int(rng.integers(1, 4)))
+  classes = (probability > np.quantile(probability, rng.uniform(0.3, 0.7))).astype(np.uint8)
+  classes[rng.random(shape) < 0.01] = 255
+  reference = ndimage.uniform_filter(rng.random(shape), 3) > 0.5
+  excluded = rng.random(shape) < 0.02
+  rules = map_rules(
+    limit,
+    True,
+    lambda top, rows, width: reference[top : top + rows, :width],
+    lambda top, rows, width: excluded[top : top + rows, :width],
+  )
+  pieces, top = [], 0
+  while top < shape[0]:
+    rows = int(rng.integers(1, 30))
+    pieces += rules.push(top, classes[top : top + rows])
+    top += rows
+  finished = np.concatenate([rows for _, rows in pieces + rules.finish()])
+  assert finished.shape == shape and (finished == 1).any() and (finished == 2).any()
+  for value in (1, 2):
+    assert _patch_sizes(finished, value).min() >= limit, f"a patch of class {value} is small"
+  water = np.isin(finished, (1, 2))
+  assert (_patch_sizes(water, True) >= limit).all(), "a water body under the unit"
+  assert ((finished == 255) == (classes == 255)).all()

@@ -8,8 +8,10 @@ water (the rim of a lake drawn at the reference layer's coarser pixels). Every p
 water class in a finished map therefore has at least the unit's pixels, and the polygons are
 exactly the map's patches.
 
-GDAL's sieve filter (through `rasterio.features.sieve`, 8-connected) finds the patches. Scenes
-arrive as bands of rows, so `StreamingSieve` sieves them as they come and gives the same map as
+Patches are the 8-connected components of the class (`scipy.ndimage.label`), counted exactly.
+GDAL's sieve filter is not used: it merges each small polygon into its largest neighbour, dry
+polygons included, so a water speck inside a small dry hole of a large lake follows the hole into
+the lake and is kept, a 1-px patch once the hole stays dry. Scenes arrive as bands of rows, so `StreamingSieve` sieves them as they come and gives the same map as
 sieving the whole scene at once: a patch of fewer than P pixels spans fewer than P rows, so a
 row is final once P rows below it have arrived, and sieving it inside a window with P rows of
 context on each side sees every small patch whole, while any larger patch reaches at least P
@@ -21,11 +23,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from rasterio.features import sieve
+from scipy import ndimage
 
 from flood_jax.mapping.products import DRY, PERMANENT_WATER, WATER
 
 COLUMN_BLOCK = 2048  # columns sieved at once (plus the context on each side)
+EIGHT_CONNECTED = np.ones((3, 3), bool)
+
+
+def small_patches(mask: np.ndarray, min_pixels: int) -> np.ndarray:
+  """bool [H, W]: the pixels of `mask` whose 8-connected patch has fewer than `min_pixels`."""
+  labels, _ = ndimage.label(mask, structure=EIGHT_CONNECTED)
+  small = np.bincount(labels.ravel()) < min_pixels
+  small[0] = False  # the background
+  return small[labels]
 
 
 def sieve_water(
@@ -37,10 +48,9 @@ def sieve_water(
   """uint8 classes with the patches of `value` (water; a tuple: those classes together, as one
   water body) of fewer than `min_pixels` pixels set to `replacement` (dry).
 
-  Only that class is removed: the small dry holes that GDAL's sieve would also fill are kept, and
-  no-data (255) and other classes stay as they are. Columns are sieved in blocks with
-  `min_pixels` columns of context on each side (exact, as rows are in `StreamingSieve`), so
-  the temporaries do not grow with the scene's width.
+  Only that class is removed: small dry holes are kept, and no-data (255) and other classes stay
+  as they are. Columns are sieved in blocks with `min_pixels` columns of context on each side
+  (exact, as rows are in `StreamingSieve`), so the temporaries do not grow with the scene's width.
   """
   values = np.atleast_1d(np.asarray(value, np.uint8))
   if min_pixels <= 1 or not np.isin(classes, values).any():
@@ -49,9 +59,7 @@ def sieve_water(
   width = classes.shape[1]
   for left in range(0, width, COLUMN_BLOCK):
     lo, hi = max(left - min_pixels, 0), min(left + COLUMN_BLOCK + min_pixels, width)
-    water = np.isin(classes[:, lo:hi], values)
-    kept = sieve(water.view(np.uint8), size=min_pixels, connectivity=8)
-    removed = water & (kept == 0)
+    removed = small_patches(np.isin(classes[:, lo:hi], values), min_pixels)
     right = min(left + COLUMN_BLOCK, width)
     sieved[:, left:right][removed[:, left - lo : right - lo]] = replacement
   return sieved
