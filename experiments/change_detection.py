@@ -23,11 +23,10 @@ import numpy as np
 import rasterio
 
 from flood_jax.core.metrics import error_rates
-from flood_jax.dataset.catalog import build_catalog
+from flood_jax.dataset.catalog import build_catalog, read_record
 from flood_jax.dataset.synthetic import synthesize_pair
 from flood_jax.mapping.inference import BUNDLED_MODEL, TrainedModel
 from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
-from flood_jax.scenes.geotiff import read_chip
 
 
 def _write(path: Path, vv_vh_db: np.ndarray, crs, transform) -> Path:
@@ -52,7 +51,7 @@ def real_pairs(root: Path, seed: int = 0):
   """The same for each scorable real chip (module doc)."""
   rng = np.random.default_rng(seed)
   for record in build_catalog(root, ("test",), use_weak=False):
-    chip = read_chip(record.s1_path, record.label_path, "db", record.source)
+    chip = read_record(record)
     if not chip.validity.any():
       continue
     water, dry = chip.label == 1, (chip.label == 0) & chip.validity

@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from flood_jax.core.metrics import scene_iou
-from flood_jax.dataset.catalog import build_catalog
+from flood_jax.dataset.catalog import build_catalog, read_record
 from flood_jax.mapping.change import smoothed_db
-from flood_jax.scenes.geotiff import read_chip
 
 CAPS_DB = (-11.0, -13.0, -15.5)
 WINDOWS = (1, 3, 5, 9, 15)
@@ -37,7 +36,7 @@ MAX_COMMISSION = 0.03
 def scorable_chips(root: Path):
   """(vv_vh_db [H, W, 2], water [H, W], validity [H, W]) of each test chip with valid pixels."""
   for record in build_catalog(root, ("test",), use_weak=False):
-    chip = read_chip(record.s1_path, record.label_path, "db", record.source)
+    chip = read_record(record)
     if chip.validity.any():
       yield chip.vv_vh_db, chip.label == 1, chip.validity
 

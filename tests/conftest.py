@@ -18,6 +18,7 @@ if os.environ.get("FLOOD_JAX_TEST_NOISE_SEED"):  # another CPU's last bits: othe
 
 REAL_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "sen1floods11" / "v1.1"
 OFFICIAL_SPLITS = REAL_ROOT.parent / "official_splits"
+SHARED_DATA = REAL_ROOT.parents[1]  # ../shared/data: sen1floods11/v1.1, dfc2024, terramesh
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +26,14 @@ def real_root() -> Path:
   if not REAL_ROOT.is_dir():
     pytest.skip("../shared/data/sen1floods11 is not beside the project")
   return REAL_ROOT
+
+
+def shared_set(name: str) -> Path:
+  """A real set of ../shared/data (dfc2024, terramesh), or the test is skipped."""
+  folder = SHARED_DATA / name
+  if not folder.is_dir():
+    pytest.skip(f"../shared/data/{name} is not beside the project")
+  return folder
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,7 @@ def test_synthetic_catalog_has_every_split_and_weak_chips(synthetic_root):
 def test_missing_root_and_wrong_layout(tmp_path):
   with pytest.raises(DataError, match="dataset root not found"):
     build_catalog(tmp_path / "absent")
-  with pytest.raises(DataError, match="not in the Sen1Floods11 layout"):
+  with pytest.raises(DataError, match="a folder in no layout flood_jax reads"):
     build_catalog(tmp_path)
 
 

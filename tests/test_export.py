@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import rasterio
 
+from flood_jax.core.model_folder import FILES, read_folder
 from flood_jax.dataset.catalog import build_catalog
 from flood_jax.errors import DataError, UsageError
 from flood_jax.export import exporter as export
 from flood_jax.mapping.engines import OnnxRuntimeEngine, XlaEngine
 from flood_jax.mapping.inference import BUNDLED_MODEL, TrainedModel, training_data_root
-from flood_jax.mapping.model_folder import FILES, read_folder
 from flood_jax.scenes.geotiff import read_chip
 from tests.test_cli_errors import assert_clean_error, run
 

@@ -69,16 +69,16 @@ def test_real_chips_skip_empty_ones_and_need_stats_from(real_root, tile_store, t
 def test_interrupted_run_leaves_no_complete_looking_output(synthetic_root, tmp_path):
   """A preprocess killed mid-way leaves only its partial folder, never the output itself."""
   code = (
-    "import sys, flood_jax.scenes.geotiff as g\n"
+    "import sys, flood_jax.training.preprocess as p\n"
     "from configs import test as t\n"
     "from flood_jax.training.preprocess import preprocess\n"
     "calls = []\n"
-    "original = g.read_chip\n"
+    "original = p.read_record\n"
     "def dying(*a, **k):\n"
     "  calls.append(1)\n"
     "  if len(calls) == 5: import os; os._exit(9)\n"
     "  return original(*a, **k)\n"
-    "import flood_jax.training.preprocess as p; p.read_chip = dying\n"
+    "p.read_record = dying\n"
     "c = t.get_config(); c.data.root = sys.argv[1]\n"
     "preprocess(c, sys.argv[2])\n"
   )

@@ -1,146 +1,67 @@
-"""The catalog of a Sen1Floods11 root in its official layout.
+"""The catalog of chips: every folder of chips, in any layout flood_jax reads
+(`dataset.layouts`: Sen1Floods11, DFC 2024, TerraMesh, generic), listed as `ChipRecord`s and
+read as `Chip`s through one door. Training, evaluation and the experiments read chips only here.
 
-    ROOT/data/flood_events/HandLabeled/S1Hand/<id>_S1Hand.tif
-    ROOT/data/flood_events/HandLabeled/LabelHand/<id>_LabelHand.tif
-    ROOT/data/flood_events/HandLabeled/JRCWaterHand/<id>_JRCWaterHand.tif   (optional)
-    ROOT/data/flood_events/WeaklyLabeled/S1Weak/<id>_S1Weak.tif
-    ROOT/data/flood_events/WeaklyLabeled/S1OtsuLabelWeak/<id>_S1OtsuLabelWeak.tif
-    ROOT/splits/flood_handlabeled/flood_{train,valid,test,bolivia}_data.csv
-
-Hand-labelled chips keep their official split; where a chip has a JRCWaterHand layer (JRC's
-permanent water, 1), flood and permanent water are scored apart (`evaluation.evaluators`). Weak
-chips are training data only. Split CSVs have no header and CRLF line endings; a header line, if
-one is present, is recognised and skipped.
+- `build_catalog(root, splits)`: the chips of one folder, in its official splits where it has
+  them (sets without official splits put every chip in "test");
+- `real_records(roots)`: every chip of several folders (real chips mixed into training and
+  cross-validated: `config.data.real_roots`);
+- `read_record(record)`: one chip's bands, label and validity.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
+from flood_jax.dataset.layouts import LAYOUTS, layout_of
+from flood_jax.dataset.records import SOURCES, SPLITS, ChipRecord
+from flood_jax.dataset.sen1floods11 import parse_split_csv
 from flood_jax.errors import DataError
-from flood_jax.scenes.geotiff import check_pair, open_header
+from flood_jax.scenes.geotiff import Chip
 
-SPLITS = ("train", "valid", "test", "bolivia")
-SOURCES = ("hand", "weak")
-HAND_DIR = Path("data/flood_events/HandLabeled")
-WEAK_DIR = Path("data/flood_events/WeaklyLabeled")
-SPLIT_DIR = Path("splits/flood_handlabeled")
-
-
-class ChipRecord(NamedTuple):
-  chip_id: str
-  source: str  # "hand" or "weak"
-  split: str  # one of SPLITS; weak chips are "train"
-  s1_path: Path
-  label_path: Path
-  jrc_path: Path | None = None  # JRCWaterHand: permanent water, where the root has it
-
-
-def split_csv_path(root: Path, split: str) -> Path:
-  return root / SPLIT_DIR / f"flood_{split}_data.csv"
-
-
-def parse_split_csv(path: Path) -> list[str]:
-  """Chip ids listed in an official split CSV (no header, CRLF, `<id>_S1Hand.tif,...`)."""
-  chip_ids = []
-  for line_number, line in enumerate(path.read_text().splitlines(), start=1):
-    line = line.strip()
-    if not line:
-      continue
-    first = line.split(",")[0].strip()
-    if not first.endswith("_S1Hand.tif"):
-      if line_number == 1 and not first.endswith(".tif"):
-        continue  # a header row, which the official files do not have
-      raise DataError(
-        f"{path}:{line_number}: expected '<id>_S1Hand.tif,<id>_LabelHand.tif', got {line!r}"
-      )
-    chip_ids.append(first[: -len("_S1Hand.tif")])
-  return chip_ids
-
-
-def _check_root(root: Path) -> None:
-  if not root.is_dir():
-    raise DataError(
-      f"{root}: dataset root not found; set --config.data.root to a Sen1Floods11 v1.1 folder"
-    )
-  if not (root / HAND_DIR).is_dir() and not (root / WEAK_DIR).is_dir():
-    raise DataError(
-      f"{root}: not in the Sen1Floods11 layout: neither {HAND_DIR} nor {WEAK_DIR} exists "
-      "(the root is the folder that holds data/ and splits/)"
-    )
-
-
-def hand_records(root: Path, splits: Iterable[str] = SPLITS) -> list[ChipRecord]:
-  """Hand-labelled chips of the given splits; a split whose CSV is absent contributes nothing."""
-  records, seen = [], {}
-  for split in splits:
-    if split not in SPLITS:
-      raise DataError(f"unknown split {split!r}; expected some of {SPLITS}")
-    csv = split_csv_path(root, split)
-    if not csv.exists():
-      continue
-    for chip_id in parse_split_csv(csv):
-      if chip_id in seen:
-        raise DataError(f"{csv}: chip {chip_id} is also in the {seen[chip_id]} split")
-      seen[chip_id] = split
-      jrc = root / HAND_DIR / "JRCWaterHand" / f"{chip_id}_JRCWaterHand.tif"
-      records.append(
-        ChipRecord(
-          chip_id,
-          "hand",
-          split,
-          root / HAND_DIR / "S1Hand" / f"{chip_id}_S1Hand.tif",
-          root / HAND_DIR / "LabelHand" / f"{chip_id}_LabelHand.tif",
-          jrc if jrc.is_file() else None,
-        )
-      )
-  return records
-
-
-def weak_records(root: Path) -> list[ChipRecord]:
-  """Every weakly labelled chip that has an S1Weak image (all are training data)."""
-  image_dir = root / WEAK_DIR / "S1Weak"
-  if not image_dir.is_dir():
-    return []
-  records = []
-  for s1_path in sorted(image_dir.glob("*_S1Weak.tif")):
-    chip_id = s1_path.name[: -len("_S1Weak.tif")]
-    label_path = root / WEAK_DIR / "S1OtsuLabelWeak" / f"{chip_id}_S1OtsuLabelWeak.tif"
-    records.append(ChipRecord(chip_id, "weak", "train", s1_path, label_path))
-  return records
+__all__ = [
+  "SOURCES",
+  "SPLITS",
+  "ChipRecord",
+  "build_catalog",
+  "count_by_split",
+  "parse_split_csv",
+  "read_record",
+  "real_records",
+]
 
 
 def build_catalog(
-  root: str | Path,
-  splits: Sequence[str] = SPLITS,
-  use_weak: bool = True,
-  check_files: bool = True,
+  root: str | Path, splits: Sequence[str] = SPLITS, use_weak: bool = True
 ) -> list[ChipRecord]:
-  """Lists the chips of a dataset root and checks that each image-label pair is usable.
-
-  Checks (headers only, cheap): both files exist, the image has 2 float bands, the label 1
-  integer band, and both share size, CRS and transform within a small fraction of a pixel.
-  Raises `DataError` naming the file at the first problem.
-  """
+  """The chips of the folder `root` in `splits` (headers checked); `use_weak` takes
+  Sen1Floods11's weakly labelled part too. DataError naming the folder or file at the first
+  problem."""
   root = Path(root)
-  _check_root(root)
-  records = hand_records(root, splits)
-  if use_weak and "train" in splits:
-    records += weak_records(root)
-  if check_files:
-    for record in records:
-      try:
-        image = open_header(record.s1_path)
-        check_pair(image, open_header(record.label_path))
-        if record.jrc_path is not None:
-          check_pair(image, open_header(record.jrc_path))
-      except DataError as error:
-        if record.source == "hand":
-          raise DataError(f"{error} (chip {record.chip_id} of {record.split} split)") from None
-        raise
+  if not root.is_dir():
+    raise DataError(f"{root}: dataset root not found; set --config.data.root to a folder of chips")
+  for split in splits:
+    if split not in SPLITS:
+      raise DataError(f"unknown split {split!r}; expected some of {SPLITS}")
+  return layout_of(root).records(root, tuple(splits), use_weak)
+
+
+def real_records(roots: Iterable[str | Path]) -> list[ChipRecord]:
+  """Every chip of each folder of `roots`, whatever its split; a chip id twice is an error."""
+  records, seen = [], {}
+  for root in roots:
+    for record in build_catalog(root, SPLITS, use_weak=True):
+      if record.chip_id in seen:
+        raise DataError(f"{root}: chip {record.chip_id} is also in {seen[record.chip_id]}")
+      seen[record.chip_id] = root
+      records.append(record)
   return records
+
+
+def read_record(record: ChipRecord, band_domain: str = "db") -> Chip:
+  """The chip's engineered bands, label, validity and VV/VH in dB, read by its layout."""
+  return LAYOUTS[record.layout].read(record, band_domain)
 
 
 def count_by_split(records: Iterable[ChipRecord]) -> dict[str, dict[str, int]]:

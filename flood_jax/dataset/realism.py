@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flood_jax.dataset.catalog import build_catalog
-from flood_jax.scenes.geotiff import read_chip
+from flood_jax.dataset.catalog import build_catalog, read_record
 
 # Range over the real chips of each chip's median backscatter (dB) per class; chips with fewer
 # than 1,000 pixels of a class are left out. Water: India, Mekong, Pakistan; dry: five chips.
@@ -31,7 +30,7 @@ def class_pixels(root: str | Path, max_chips: int | None = None) -> dict[str, li
   records = [record for record in build_catalog(root) if record.source == "hand"][:max_chips]
   pixels = {"water": [], "dry": []}
   for record in records:
-    chip = read_chip(record.s1_path, record.label_path)
+    chip = read_record(record)
     for name, value in (("water", 1), ("dry", 0)):
       selected = chip.vv_vh_db[chip.validity & (chip.label == value)]
       if len(selected) >= MIN_PIXELS:

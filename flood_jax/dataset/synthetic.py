@@ -48,7 +48,7 @@ from scipy import ndimage
 
 from flood_jax.core.baselines import otsu_threshold
 from flood_jax.core.files import atomic_folder, atomic_path
-from flood_jax.dataset.catalog import HAND_DIR, SPLIT_DIR, WEAK_DIR
+from flood_jax.dataset.sen1floods11 import HAND_DIR, SPLIT_DIR, WEAK_DIR
 
 CHIP_SIZE = 512
 PIXEL_METRES = 10.0

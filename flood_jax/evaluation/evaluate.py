@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from flood_jax.dataset.catalog import SPLITS, build_catalog
+from flood_jax.dataset.catalog import SPLITS, build_catalog, read_record
 from flood_jax.errors import DataError, UsageError
 from flood_jax.evaluation.evaluators import (
   METHODS,
@@ -24,7 +24,7 @@ from flood_jax.evaluation.evaluators import (
 from flood_jax.evaluation.gradcam import layer_names
 from flood_jax.evaluation.report import write_report
 from flood_jax.mapping.inference import ENGINES, PRECISIONS, TrainedModel
-from flood_jax.scenes.geotiff import read_chip, read_permanent_water
+from flood_jax.scenes.geotiff import read_permanent_water
 
 
 def chip_results(model: TrainedModel, records, show_progress: bool = False) -> Iterator:
@@ -32,9 +32,7 @@ def chip_results(model: TrainedModel, records, show_progress: bool = False) -> I
   for record in tqdm(
     records, desc="evaluate", unit="chip", disable=not show_progress, file=sys.stderr
   ):
-    chip = read_chip(
-      record.s1_path, record.label_path, model.config.data.band_domain, record.source
-    )
+    chip = read_record(record, model.config.data.band_domain)
     if not chip.validity.any():
       reason = "image all NaN" if not np.isfinite(chip.vv_vh_db).any() else "no valid label pixel"
       yield Skipped(record, reason)

@@ -7,7 +7,7 @@ size is fixed at `config.predict.tile_size`, because jax2onnx 0.13 cannot expres
 network needs sizes divisible by 2^levels), `model.int8.onnx` (static int8 quantisation with
 ONNX Runtime: QDQ, per-channel weights, unsigned activations, ranges from percentiles over
 windows of the workdir's training chips), `variables.msgpack` and `model.json`
-(`flood_jax.mapping.model_folder`). The graph is rewritten into ops ONNX Runtime runs fast in int8
+(`flood_jax.core.model_folder`). The graph is rewritten into ops ONNX Runtime runs fast in int8
 (`flood_jax.export.onnx_graph`) before it is quantised.
 
 Export checks itself before it writes anything: the float32 ONNX probabilities must equal the

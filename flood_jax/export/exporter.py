@@ -13,14 +13,13 @@ import jax
 import numpy as np
 from absl import logging
 
-from flood_jax.dataset.catalog import build_catalog
+from flood_jax.core.model_folder import FILES, write_folder
+from flood_jax.dataset.catalog import build_catalog, read_record
 from flood_jax.errors import DataError, UsageError
 from flood_jax.evaluation.evaluators import Scores
 from flood_jax.export import onnx_graph
 from flood_jax.mapping.engines import OnnxRuntimeEngine
 from flood_jax.mapping.inference import TrainedModel, training_data_root
-from flood_jax.mapping.model_folder import FILES, write_folder
-from flood_jax.scenes.geotiff import read_chip
 
 FLOAT32_TOLERANCE = 1e-5
 INT8_IOU_DROP = 0.01
@@ -111,7 +110,7 @@ def calibration_windows(
   rng = np.random.default_rng(seed)
   windows = []
   for index in rng.choice(len(records), min(count, len(records)), replace=False):
-    chip = read_chip(records[index].s1_path, records[index].label_path)
+    chip = read_record(records[index])
     image, _ = model.normalised_input(chip.vv_vh_db)
     height, width = max(image.shape[0], tile_size), max(image.shape[1], tile_size)
     padded = np.zeros((height, width, 3), np.float32)

@@ -17,11 +17,12 @@ from pathlib import Path
 import ml_collections
 import numpy as np
 
+from flood_jax.core import model_folder
 from flood_jax.core.config import load_config
 from flood_jax.core.windows import check_tiling
 from flood_jax.dataset.stats import load_stats, normalised_bands
 from flood_jax.errors import UsageError
-from flood_jax.mapping import blending, model_folder
+from flood_jax.mapping import blending
 from flood_jax.mapping.engines import (
   FlipAveraged,
   OnnxRuntimeEngine,

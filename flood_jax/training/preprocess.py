@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from flood_jax.core.config import check_tile_stride
 from flood_jax.core.files import atomic_folder, write_json
-from flood_jax.dataset.catalog import SOURCES, SPLITS, build_catalog
+from flood_jax.dataset.catalog import SOURCES, SPLITS, build_catalog, read_record
 from flood_jax.dataset.stats import (
   CLASS_WEIGHTS_FILE,
   BandStatistics,
@@ -22,7 +22,6 @@ from flood_jax.dataset.stats import (
 )
 from flood_jax.dataset.tiles import TileWriter, cut_tiles, tile_folder, tile_offsets
 from flood_jax.errors import DataError, UsageError
-from flood_jax.scenes.geotiff import read_chip
 
 MANIFEST = "manifest.json"
 
@@ -77,7 +76,7 @@ def _tile_chips(
   data = config.data
   skipped, dropped_tiles = [], 0
   for record in tqdm(records, desc="preprocess", unit="chip", file=sys.stderr):
-    chip = read_chip(record.s1_path, record.label_path, data.band_domain, record.source)
+    chip = read_record(record, data.band_domain)
     reason = _skip_reason(chip)
     if reason:
       skipped.append({"chip_id": record.chip_id, "source": record.source, "reason": reason})
