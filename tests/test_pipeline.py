@@ -108,8 +108,8 @@ def test_batch_composition_follows_the_ratio():
   config = ml_collections.ConfigDict(
     {"batch_size": 16, "data": {"weak_fraction": 0.25, "use_weak": True}}
   )
-  assert pipeline.batch_composition(config, has_weak=True) == (12, 4)
-  assert pipeline.batch_composition(config, has_weak=False) == (16, 0)
+  assert pipeline.batch_composition(config, has_weak=True) == (12, 4, 0)
+  assert pipeline.batch_composition(config, has_weak=False) == (16, 0, 0)
   config.data.weak_fraction = 1.5
   with pytest.raises(ConfigError, match="weak_fraction"):
     pipeline.batch_composition(config, has_weak=True)

@@ -20,6 +20,7 @@ from flood_jax.errors import ConfigError, DataError
 
 PROBABILITIES = (
   "data.weak_fraction",
+  "data.real_fraction",
   "data.synthetic_dark_fields",
   "augment.flip_probability",
   "augment.rotate_probability",
@@ -34,6 +35,7 @@ def default_config() -> ml_collections.ConfigDict:
   """Every field of flood_jax with its default and what it means (documented here once)."""
   config = ml_collections.ConfigDict()
   config.seed = 0  # Seeds parameters, shuffling and augmentation; same seed, same run.
+  config.init_from = ""  # Model folder or workdir to fine-tune (weights, stats); "": scratch.
   _data_fields(config)
   _augment_fields(config)
   _model_fields(config)
@@ -58,6 +60,13 @@ def _data_fields(config: ml_collections.ConfigDict) -> None:
   data.use_weak = True  # Include the weak (Otsu-labelled) chips in training.
   data.weak_fraction = 0.5  # Share of each training batch drawn from weak tiles, in [0, 1].
   data.stats_from = ""  # stats.json to normalise with instead of computing it on train tiles.
+  # Real chips mixed into training (flood_jax.dataset.catalog: Sen1Floods11, DFC 2024, TerraMesh
+  # or generic folders): every chip of these folders, whatever its split, but those held out.
+  data.real_roots = ()  # Folders of real chips; () trains on data.root (or synthetic data) alone.
+  data.real_fraction = 0.5  # Share of each training batch drawn from real tiles, in [0, 1].
+  data.real_hand_weight = 1.0  # Loss weight of a hand-labelled real pixel (synthetic: 1), >= 0.
+  data.real_weak_weight = 0.5  # Loss weight of a weakly labelled real pixel (land cover), >= 0.
+  data.real_holdout = ()  # Chip ids, events or datasets of real_roots never trained on (folds).
   data.num_threads = 2  # grain threads reading and augmenting tiles (per process).
   data.prefetch = 4  # Batches grain prepares ahead.
   # Synthetic data generated when data.root is "" (see flood_jax.dataset.synthetic).
@@ -244,6 +253,14 @@ def check_probabilities(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f"config.model.dropout={config.model.dropout} must be in [0, 1)")
 
 
+def check_real(data: ml_collections.ConfigDict) -> None:
+  """Real chips' label weights finite and >= 0."""
+  for name in ("real_hand_weight", "real_weak_weight"):
+    weight = data[name]
+    if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+      raise ConfigError(f"config.data.{name}={weight!r} must be a finite number >= 0")
+
+
 def check_loss_weights(loss: ml_collections.ConfigDict) -> None:
   """Each term's weight a finite number >= 0, and at least one > 0."""
   weights = dict(loss.terms)
@@ -270,6 +287,7 @@ def check_values(config: ml_collections.ConfigDict) -> None:
   check_optimizer(config.optimizer)
   check_tile_sizes(config)
   check_probabilities(config)
+  check_real(config.data)
   check_loss_weights(config.loss)
   check_loop(config)
   check_predict(config.predict)

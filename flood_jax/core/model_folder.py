@@ -82,3 +82,14 @@ def card_limits(folder: Path) -> list[str]:
     elif inside and line.strip() and items:
       items[-1] += " " + line.strip()
   return items
+
+
+def read_variables(folder: str | Path) -> dict:
+  """The Flax variables ({"params", "batch_stats"}) of a checked model folder's
+  variables.msgpack; UsageError where it holds none (an ONNX-only folder)."""
+  import flax.serialization
+
+  card = read_folder(folder)
+  if FILES["variables"] not in card["files"]:
+    raise UsageError(f"{folder}: holds no {FILES['variables']} (an ONNX-only model folder)")
+  return flax.serialization.msgpack_restore((Path(folder) / FILES["variables"]).read_bytes())

@@ -5,6 +5,10 @@
     DIR/<split>_<source>/validity.bin  bool    [N, T, T]
     DIR/<split>_<source>/tiles.json    N, T, and chip id and (row, col) offset of every tile
 
+Real chips mixed into training (`config.data.real_roots`) are in DIR/train_real/, each tile's
+entry naming its chip's dataset, event and label kind (`source`), so that folds can hold chips
+out and the loss can weigh each kind of label.
+
 Arrays are raw C-order bytes (shapes in tiles.json) so they can be appended chip by chip.
 Tiles keep VV and VH rather than the engineered bands so that augmentation can act on the
 backscatter itself (level shifts, speckle) before the bands are computed. Memory maps give grain
@@ -24,6 +28,7 @@ from flood_jax.core.windows import window_starts
 from flood_jax.errors import DataError
 
 ARRAYS = ("vv_vh_db", "label", "validity")
+REAL = "real"  # the source name of real chips mixed into training: the folder train_real/
 ARRAY_DTYPES = {"vv_vh_db": np.float32, "label": np.uint8, "validity": np.bool_}
 ARRAY_CHANNELS = {"vv_vh_db": (2,), "label": (), "validity": ()}
 
@@ -81,11 +86,12 @@ class TileWriter:
     self.folder.mkdir(parents=True)
     self._files = {name: open(self.folder / f"{name}.bin", "wb") for name in ARRAYS}
 
-  def add(self, tile: Tile) -> None:
+  def add(self, tile: Tile, about: dict | None = None) -> None:
+    """Appends a tile; `about` (its chip's dataset, event, label kind) joins its index entry."""
     for name in ARRAYS:
       array = np.ascontiguousarray(getattr(tile, name), dtype=ARRAY_DTYPES[name])
       self._files[name].write(array.tobytes())
-    self.index.append({"chip_id": tile.chip_id, "row": tile.row, "col": tile.col})
+    self.index.append({"chip_id": tile.chip_id, "row": tile.row, "col": tile.col, **(about or {})})
 
   def __enter__(self) -> TileWriter:
     return self

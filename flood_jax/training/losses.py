@@ -2,10 +2,13 @@
 
 Every loss has the signature `loss(logits, label, validity, **options) -> scalar`, with
 `logits` float [B, H, W, 1] (before the sigmoid), `label` 0/1 floats and `validity` bool, both
-shaped like `logits`. Invalid pixels (no label or no input) carry exactly zero gradient, whatever
-the logits and labels hold there. A batch with no valid pixel gives loss 0 and finite gradients.
+shaped like `logits`. `validity` may also be float weights >= 0 (0 where invalid): a pixel then
+counts `weight` times in every sum below (training weighs real chips' labels so, see
+`config.data.real_hand_weight`). Invalid pixels (no label or no input) carry exactly zero
+gradient, whatever the logits and labels hold there. A batch with no valid pixel gives loss 0
+and finite gradients.
 
-Soft counts over the whole batch (p = sigmoid(logits), y = label, v = validity):
+Soft counts over the whole batch (p = sigmoid(logits), y = label, v = validity or weight):
     TP = sum(v p y),  FN = sum(v (1 - p) y),  FP = sum(v p (1 - y))
 
 Tversky index (Tversky 1977; Salehi et al. 2017), with `alpha` weighting FALSE NEGATIVES and
@@ -29,11 +32,13 @@ FLOOR = 1e-6
 
 
 def _masked(logits, label, validity):
-  """Probabilities, labels and mask as float32, with invalid pixels neutralised."""
-  validity = validity.astype(bool)
-  logits = jnp.where(validity, logits.astype(jnp.float32), 0.0)
-  label = jnp.where(validity, label.astype(jnp.float32), 0.0)
-  return logits, label, validity.astype(jnp.float32)
+  """Logits, labels and per-pixel weights as float32, with invalid pixels neutralised.
+  `validity` is bool (weight 1 where valid) or float weights >= 0, 0 where invalid."""
+  weight = validity.astype(jnp.float32)
+  valid = weight > 0
+  logits = jnp.where(valid, logits.astype(jnp.float32), 0.0)
+  label = jnp.where(valid, label.astype(jnp.float32), 0.0)
+  return logits, label, jnp.where(valid, weight, 0.0)
 
 
 def _soft_counts(logits, label, validity):

@@ -1,8 +1,10 @@
 """grain input pipelines: preprocessed tiles -> augmented, normalised (image, label, validity).
 
-Training: for hand and weak tiles separately, `source -> shuffle(seed) -> repeat -> random_map
-(augment) -> process rows -> batch`, then each global batch is the hand part followed by the
-weak part at the configured ratio. Shuffling is reseeded every epoch by grain; augmentation is
+Training: for hand, weak and real tiles separately, `source -> shuffle(seed) -> repeat ->
+random_map(augment) -> process rows -> batch`, then each global batch is the hand part, the weak
+part and the real part at the configured shares (`batch_composition`). Real tiles (train_real/,
+`config.data.real_roots`) are those of chips not held out (`config.data.real_holdout`: chip ids,
+events or datasets), each weighted in the loss by its label kind. Shuffling is reseeded every epoch by grain; augmentation is
 seeded by the element's index in the stream, so a batch depends only on the seed and its step,
 not on the number of processes or on whether the run was resumed.
 
@@ -13,6 +15,7 @@ A prepared element is a dict:
     image     float32 [T, T, 3]  normalised bands, 0 at invalid pixels
     label     float32 [T, T, 1]  1 water, 0 otherwise
     validity  bool    [T, T, 1]
+    weight    float32 [1, 1, 1]  loss weight of the tile's labels (training only; synthetic 1)
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 from flood_jax.core.config import check_batch_rows, check_divisible, check_weak_fraction
 from flood_jax.dataset.catalog import SOURCES
 from flood_jax.dataset.stats import normalised_bands
-from flood_jax.dataset.tiles import TileSource, tile_folder
+from flood_jax.dataset.tiles import REAL, TileSource, tile_folder
 from flood_jax.errors import DataError
 
 
@@ -88,27 +91,66 @@ def augment_intensity(prepared: dict, rng: np.random.Generator, aug) -> dict:
 
 
 def make_augment(config: ml_collections.ConfigDict, stats: dict):
-  """The training `random_map`: geometry and backscatter on raw tiles, then bands and intensity."""
+  """The training `random_map`: geometry and backscatter on raw tiles, then bands and intensity;
+  the tile's label weight (`WeightedTiles`) is carried through."""
 
   def augment(element: dict, rng: np.random.Generator) -> dict:
+    carried = {name: element[name] for name in ("weight",) if name in element}
+    element = {name: element[name] for name in ("vv_vh_db", "label", "validity")}
     element = augment_geometry(element, rng, config.augment)
     element = augment_backscatter(element, rng, config.augment)
     prepared = prepare(element, stats, config.data.band_domain)
-    return augment_intensity(prepared, rng, config.augment)
+    return {**augment_intensity(prepared, rng, config.augment), **carried}
 
   return augment
+
+
+class WeightedTiles:
+  """Tiles `indices` of a `TileSource`, each with its label weight (float32 [1, 1, 1]); a grain
+  data source, pickled as its folder and choices."""
+
+  def __init__(self, source: TileSource, indices: list[int], weights: list[float]):
+    self.source, self.indices = source, list(indices)
+    self.weights = np.asarray(weights, np.float32)
+
+  def __len__(self) -> int:
+    return len(self.indices)
+
+  def __getitem__(self, index: int) -> dict:
+    weight = np.full((1, 1, 1), self.weights[index], np.float32)
+    return {**self.source[self.indices[index]], "weight": weight}
+
+
+def all_tiles(source: TileSource) -> WeightedTiles:
+  """Every tile of a folder, at weight 1."""
+  return WeightedTiles(source, range(len(source)), [1.0] * len(source))
+
+
+def real_tiles(source: TileSource, data: ml_collections.ConfigDict) -> WeightedTiles:
+  """The real tiles of chips not held out, weighted by label kind (hand or weak)."""
+  held_out = set(data.real_holdout)
+  weights = {"hand": data.real_hand_weight, "weak": data.real_weak_weight}
+  kept = [
+    (index, weights[entry["source"]])
+    for index, entry in enumerate(source.index)
+    if not held_out & {entry["chip_id"], entry.get("event"), entry.get("dataset")}
+  ]
+  return WeightedTiles(source, [index for index, _ in kept], [weight for _, weight in kept])
 
 
 def _stack(elements: list[dict]) -> dict:
   return {name: np.stack([element[name] for element in elements]) for name in elements[0]}
 
 
-def batch_composition(config, has_weak: bool) -> tuple[int, int]:
-  """(hand, weak) rows of each global batch."""
+def batch_composition(config, has_weak: bool, has_real: bool = False) -> tuple[int, int, int]:
+  """(hand, weak, real) rows of each global batch: real tiles take data.real_fraction of it,
+  weak tiles data.weak_fraction of the rest."""
   check_weak_fraction(config.data)
+  real = int(round(config.batch_size * config.data.real_fraction)) if has_real else 0
+  rest = config.batch_size - real
   weak_fraction = config.data.weak_fraction if has_weak and config.data.use_weak else 0.0
-  weak = int(round(config.batch_size * weak_fraction))
-  return config.batch_size - weak, weak
+  weak = int(round(rest * weak_fraction))
+  return rest - weak, weak, real
 
 
 def _rows_of_process(per_batch: int, process_index: int, process_count: int):
@@ -130,24 +172,32 @@ def train_dataset(
   process_count: int = 1,
 ) -> grain.MapDataset:
   """Local training batches, one per step (`len` = config.num_train_steps)."""
-  sources = {source: TileSource(tile_folder(store, "train", source)) for source in SOURCES}
-  if len(sources["hand"]) == 0 and len(sources["weak"]) == 0:
+  sources = {
+    source: all_tiles(TileSource(tile_folder(store, "train", source))) for source in SOURCES
+  }
+  if config.data.real_roots:
+    sources[REAL] = real_tiles(TileSource(tile_folder(store, "train", REAL)), config.data)
+  if not any(len(tiles) for tiles in sources.values()):
     raise DataError(f"{store}: no training tile; the dataset has no train chip with a valid pixel")
-  hand_rows, weak_rows = batch_composition(config, len(sources["weak"]) > 0)
-  if len(sources["hand"]) == 0:
-    hand_rows, weak_rows = 0, config.batch_size
+  streams = (*SOURCES, REAL)
+  has_real = len(sources.get(REAL, ())) > 0
+  rows = dict(
+    zip(streams, batch_composition(config, len(sources["weak"]) > 0, has_real), strict=True)
+  )
+  if len(sources["hand"]) == 0:  # the hand rows go to the weak tiles, else to the real ones
+    rows["weak" if len(sources["weak"]) else REAL] += rows.pop("hand")
   parts = []
-  for offset, (source, rows) in enumerate((("hand", hand_rows), ("weak", weak_rows))):
-    if rows == 0:
+  for offset, source in enumerate(streams):
+    if not rows.get(source):
       continue
-    check_batch_rows(config.batch_size, rows, source, process_count)
+    check_batch_rows(config.batch_size, rows[source], source, process_count)
     stream = (
       grain.MapDataset.source(sources[source])
       .shuffle(seed=config.seed + 1000 * offset)
       .repeat()
       .random_map(make_augment(config, stats), seed=config.seed + 1000 * offset + 1)
     )
-    local, pick = _rows_of_process(rows, process_index, process_count)
+    local, pick = _rows_of_process(rows[source], process_index, process_count)
     parts.append((stream, local, pick))
 
   def global_batch(step: int) -> dict:

@@ -1,4 +1,7 @@
-"""Chips of a dataset root cut into training tiles, with normalisation statistics."""
+"""Chips of a dataset root cut into training tiles, with normalisation statistics; the real chips
+of `config.data.real_roots`, if any, cut into train_real/ beside them (every chip, whatever its
+split: folds hold chips out when training reads them, `pipeline.train_dataset`). Statistics and
+class weights come from data.root's training split alone, so that no fold's chips shape them."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from tqdm import tqdm
 
 from flood_jax.core.config import check_tile_stride
 from flood_jax.core.files import atomic_folder, write_json
-from flood_jax.dataset.catalog import SOURCES, SPLITS, build_catalog, read_record
+from flood_jax.dataset.catalog import SOURCES, SPLITS, build_catalog, read_record, real_records
 from flood_jax.dataset.stats import (
   CLASS_WEIGHTS_FILE,
   BandStatistics,
@@ -20,7 +23,7 @@ from flood_jax.dataset.stats import (
   load_stats,
   save_stats,
 )
-from flood_jax.dataset.tiles import TileWriter, cut_tiles, tile_folder, tile_offsets
+from flood_jax.dataset.tiles import REAL, TileWriter, cut_tiles, tile_folder, tile_offsets
 from flood_jax.errors import DataError, UsageError
 
 MANIFEST = "manifest.json"
@@ -94,6 +97,30 @@ def _tile_chips(
   return skipped, dropped_tiles
 
 
+def _tile_real_chips(data: ml_collections.ConfigDict, writer: TileWriter) -> list[dict]:
+  """Cuts every usable chip of data.real_roots into `writer`; returns the skipped chips."""
+  skipped = []
+  for record in tqdm(
+    real_records(data.real_roots), desc="real chips", unit="chip", file=sys.stderr
+  ):
+    chip = read_record(record, data.band_domain)
+    reason = _skip_reason(chip)
+    if reason:
+      skipped.append({"chip_id": record.chip_id, "source": record.source, "reason": reason})
+      continue
+    about = {"dataset": record.dataset, "event": record.event, "source": record.source}
+    for tile in cut_tiles(
+      record.chip_id, chip.vv_vh_db, chip.label, chip.validity, data.tile_size, data.tile_stride
+    ):
+      writer.add(tile, about)
+  return skipped
+
+
+def real_roots_of(data: ml_collections.ConfigDict) -> list[str]:
+  """data.real_roots as absolute paths (how the manifest records them)."""
+  return [str(Path(root).resolve()) for root in data.real_roots]
+
+
 def _normalisation(data: ml_collections.ConfigDict, training: _TrainingPixels) -> dict:
   if data.stats_from:
     return dict(load_stats(data.stats_from), source=str(data.stats_from))
@@ -115,9 +142,13 @@ def _write_store(config: ml_collections.ConfigDict, records: list, partial: Path
     for split in SPLITS
     for source in SOURCES
   }
+  if data.real_roots:
+    writers[("train", REAL)] = TileWriter(tile_folder(partial, "train", REAL), data.tile_size)
   training = _TrainingPixels(compute_stats=not data.stats_from)
   try:
     skipped, dropped_tiles = _tile_chips(config, records, writers, training)
+    if data.real_roots:
+      skipped += _tile_real_chips(data, writers[("train", REAL)])
   finally:
     for writer in writers.values():
       writer.__exit__(*sys.exc_info())
@@ -135,6 +166,8 @@ def _write_store(config: ml_collections.ConfigDict, records: list, partial: Path
     "dropped_tiles_without_valid_pixel": dropped_tiles,
     "skipped_chips": skipped,
     "num_chips": len(records),
+    "real_roots": real_roots_of(data),
+    "real_tiles": len(writers[("train", REAL)].index) if data.real_roots else 0,
   }
   (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
   return manifest

@@ -26,7 +26,8 @@ from absl import logging
 from clu import parameter_overview
 from flax.training import train_state
 
-from flood_jax.core import plots
+from flood_jax.core import model_folder, plots
+from flood_jax.core.config import load_config
 from flood_jax.core.files import write_json
 from flood_jax.core.metrics import (
   THRESHOLD_BINS,
@@ -42,6 +43,7 @@ from flood_jax.models import ResUNet, model_from_config
 from flood_jax.training import checkpoints as checkpoints_lib
 from flood_jax.training import config_checks, losses, parallel, pipeline
 from flood_jax.training.logs import RunLogs
+from flood_jax.training.preprocess import real_roots_of
 
 THRESHOLD_FILE = "threshold.json"
 
@@ -108,7 +110,10 @@ def train_step(state: TrainState, batch: dict, *, loss_fn, dropout_seed: int, th
       rngs={"dropout": dropout_key},
       mutable=["batch_stats"],
     )
-    return loss_fn(logits, batch["label"], batch["validity"]), (logits, updates["batch_stats"])
+    return loss_fn(logits, batch["label"], weights), (logits, updates["batch_stats"])
+
+  # Each valid pixel counts with its tile's label weight (real chips: config.data.real_*_weight).
+  weights = batch["validity"] * batch["weight"] if "weight" in batch else batch["validity"]
 
   (loss, (logits, batch_stats)), grads = jax.value_and_grad(compute_loss, has_aux=True)(
     state.params
@@ -260,8 +265,56 @@ def prepare_data(config: ml_collections.ConfigDict, workdir: Path) -> tuple[Path
       f"{store}: holds {manifest['tile_size']}-px tiles but config.data.tile_size="
       f"{config.data.tile_size}; preprocess again or point config.data.preprocessed elsewhere"
     )
-  stats = load_stats(config.data.stats_from or store / "stats.json")
-  return store, stats
+  if [str(Path(root).resolve()) for root in manifest.get("real_roots", [])] != real_roots_of(
+    config.data
+  ):
+    raise DataError(
+      f"{store}: holds the real chips of {manifest.get('real_roots', [])}, not of "
+      f"config.data.real_roots={list(config.data.real_roots)}; preprocess into another folder"
+    )
+  if config.data.stats_from or not config.init_from:
+    return store, load_stats(config.data.stats_from or store / "stats.json")
+  return store, starting_point(config.init_from, config.data.tile_size)[1]
+
+
+def starting_point(source: str, tile_size: int) -> tuple[dict, dict]:
+  """(variables, normalisation statistics) of the model folder or training workdir a
+  fine-tuning run starts from (`config.init_from`)."""
+  if model_folder.is_model_folder(source):
+    return model_folder.read_variables(source), model_folder.read_folder(source)["stats"]
+  if not (Path(source) / "config.json").is_file():
+    raise ConfigError(
+      f"config.init_from={source}: not a model folder (model.json) nor a training workdir "
+      "(config.json)"
+    )
+  config = load_config(source)
+  model = model_from_config(config.model)
+  shapes = jax.eval_shape(lambda: initial_state(config, model, tile_size))
+  state, _ = checkpoints_lib.restore_best(source, checkpoints_lib.abstract(shapes))
+  variables = {"params": state.params, "batch_stats": state.batch_stats}
+  return jax.device_get(variables), load_stats(Path(source) / "stats.json")
+
+
+def leaf_shapes(tree) -> dict[str, tuple]:
+  """{path of each leaf: its shape}."""
+  leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+  return {jax.tree_util.keystr(path): np.shape(leaf) for path, leaf in leaves}
+
+
+def started_from(state: TrainState, source: str, tile_size: int) -> TrainState:
+  """`state` with the parameters and batch statistics of `source` (`starting_point`), which must
+  be of the same architecture; ConfigError naming the first difference where it is not."""
+  variables, _ = starting_point(source, tile_size)
+  expected = {"params": state.params, "batch_stats": state.batch_stats}
+  ours, theirs = leaf_shapes(expected), leaf_shapes(variables)
+  if ours != theirs:
+    first = min(key for key in ours.keys() | theirs.keys() if ours.get(key) != theirs.get(key))
+    raise ConfigError(
+      f"config.init_from={source}: not the architecture of config.model ({first}: "
+      f"{theirs.get(first)} there, {ours.get(first)} here); give config.model its fields"
+    )
+  cast = jax.tree.map(lambda value, like: np.asarray(value, like.dtype), variables, expected)
+  return state.replace(params=cast["params"], batch_stats=cast["batch_stats"])
 
 
 def resolve_water_weight(config: ml_collections.ConfigDict, store: Path):
@@ -304,6 +357,9 @@ def start_or_resume(trainer: Trainer, checkpoints, store: Path, stats: dict, wor
   dataset = pipeline.train_dataset(store, config, stats, jax.process_index(), jax.process_count())
   run = Run(trainer.initial_state(), pipeline.to_iterator(dataset, config))
   parameter_overview.log_parameter_overview(run.state.params)
+  if checkpoints.latest_step() is None and config.init_from:
+    run.state = started_from(run.state, config.init_from, trainer.tile_size)
+    logging.info("Fine-tuning from %s", config.init_from)
   if checkpoints.latest_step() is not None:
     run.state, run.extra = checkpoints.restore(
       checkpoints.latest, checkpoints_lib.abstract(run.state)
