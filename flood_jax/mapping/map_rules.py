@@ -16,13 +16,15 @@ The order, and why:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from functools import partial
 
 import numpy as np
 
+from flood_jax.core.baselines import otsu_threshold
 from flood_jax.mapping.products import DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER
-from flood_jax.mapping.sieve import WATER_BODY, StreamingSieve, sieve_water
+from flood_jax.mapping.sieve import WATER_BODY, StreamingSieve, min_pixels, sieve_water
 
 Band = tuple[int, np.ndarray]  # (top row, uint8 classes [rows, width])
 
@@ -81,6 +83,64 @@ def backscatter_caps(
     if cap is not None:
       dark |= vv_vh_db[..., band] <= cap
   return np.where((classes == WATER) & ~dark, np.uint8(DRY), classes)
+
+
+SPLIT_SEPARATION = 3.0  # Ashman's D above which a scene's two VV modes count as separate
+
+
+def scene_split_cap(vv_db: np.ndarray, margin_db: float, separation: float = SPLIT_SEPARATION):
+  """A scene's own VV cap (dB), from its two backscatter modes, or None where it has no two.
+
+  Otsu's threshold of the scene's valid VV splits it in a dark and a bright part; where their
+  Ashman's D (sqrt(2) |m1 - m2| / sqrt(s1² + s2²)) reaches `separation` and each part holds at
+  least 1% of the pixels, the dark mode is open water and the cap is the threshold plus
+  `margin_db`. Otsu's halves of one Gaussian mode have D = 2.7, so `separation` above that
+  asks for two modes (split-based thresholding as in HydroSAR and GFM, on the whole scene)."""
+  values = np.asarray(vv_db, np.float64)
+  values = values[np.isfinite(values)]
+  if values.size < 100:
+    return None
+  threshold = otsu_threshold(values)
+  dark, bright = values[values <= threshold], values[values > threshold]
+  if min(dark.size, bright.size) < 0.01 * values.size:
+    return None
+  spread = np.sqrt(dark.var() + bright.var())
+  ashman = np.sqrt(2.0) * abs(bright.mean() - dark.mean()) / max(spread, 1e-9)
+  return float(threshold + margin_db) if ashman >= separation else None
+
+
+@dataclasses.dataclass(frozen=True)
+class MapRule:
+  """How a water probability becomes a map: the decision threshold, backscatter caps ((VV, VH)
+  dB; water only where VV <= cap or VH <= cap, None: no cap on that band), the minimum mapping
+  unit (m²) and the scene's own VV cap (`scene_split_cap` with this margin in dB; None: off)."""
+
+  threshold: float = 0.5
+  max_vv_db: float | None = None
+  max_vh_db: float | None = None
+  min_area_m2: float = 0.0
+  split_margin_db: float | None = None
+
+  def water(
+    self, probability: np.ndarray, vv_vh_db: np.ndarray, validity: np.ndarray, pixel_m2: float
+  ) -> np.ndarray:
+    """bool [H, W] water of a whole array held in memory (a chip): probability above the
+    threshold, under the caps and the scene's split cap, patches of the unit and more."""
+    classes = np.where(validity, (probability > self.threshold).astype(np.uint8), np.uint8(NODATA))
+    classes = backscatter_caps(classes, vv_vh_db, self.max_vv_db, self.max_vh_db)
+    if self.split_margin_db is not None:
+      cap = scene_split_cap(vv_vh_db[..., 0][validity], self.split_margin_db)
+      classes = backscatter_caps(classes, vv_vh_db, cap, None) if cap is not None else classes
+    return sieve_water(classes, min_pixels(self.min_area_m2, pixel_m2), WATER_BODY) == WATER
+
+  def describe(self) -> str:
+    caps = [f"{band} <= {cap:g} dB" for band, cap in (("VV", self.max_vv_db), ("VH", self.max_vh_db))
+            if cap is not None]  # fmt: skip
+    parts = [f"threshold {self.threshold:.2f}", " or ".join(caps) or "no cap"]
+    parts.append(f"unit {self.min_area_m2:g} m²" if self.min_area_m2 else "no unit")
+    if self.split_margin_db is not None:
+      parts.append(f"scene split + {self.split_margin_db:g} dB")
+    return ", ".join(parts)
 
 
 def exclusion_rule(excluded: Callable[[int, int, int], np.ndarray]) -> PixelRule:
