@@ -80,7 +80,8 @@ def test_counts_by_hand(tiny_root, tmp_path):
   saved = json.loads((tmp_path / "report" / "summary.json").read_text())
   assert saved["model"]["confusion"] == [[6, 2], [1, 6]]
   assert (tmp_path / "report" / "confusion_model.png").exists()
-  assert "| model |" in format_table(summary)
+  assert "| model |" in format_table(summary) and "2-class mIoU" in format_table(summary)
+  assert summary["model"]["overall"]["mean_iou"] == pytest.approx((6 / 9 + 6 / 9) / 2)
 
 
 def test_otsu_baseline_by_hand():

@@ -214,11 +214,13 @@ def official_iou(counts: np.ndarray) -> float:
 
 
 def official_scores(counts: np.ndarray, chip_ious: list[float]) -> dict:
-  """Total IoU (of the summed counts), mean IoU, omission and commission as the notebook
-  prints them."""
+  """Total IoU (of the summed counts), mean IoU (of per-chip IoUs), omission and commission as
+  the notebook prints them, and the two-class mean IoU of the summed counts (water and dry IoU
+  averaged, which foundation-model papers quote)."""
   summed = all_scores(counts)
   return {
     "total_iou": summed["iou"],
+    "two_class_miou": summed["mean_iou"],  # water and dry IoU of the summed counts, averaged
     "mean_iou": float(np.mean(chip_ious)) if chip_ious else float("nan"),
     "omission": summed["omission"],
     "commission": summed["commission"],
