@@ -21,7 +21,8 @@ from flood_jax.core import model_folder
 from flood_jax.dataset.synthetic import ensure_synthetic_root
 from flood_jax.evaluation.evaluate import evaluate
 from flood_jax.export.exporter import export
-from flood_jax.mapping.inference import BUNDLED_MODEL, TrainedModel, caps_text, training_data_root
+from flood_jax.mapping.inference import BUNDLED_MODEL, TrainedModel, training_data_root
+from flood_jax.mapping.map_rules import caps_text
 
 METHODS = {"model": "model", "otsu_vv": "Otsu on VV", "fixed_vv_-15db": "VV < -15 dB"}
 

@@ -29,9 +29,9 @@ from flood_jax.mapping.engines import (
   XlaEngine,
   accelerator_present,
 )
-from flood_jax.mapping.map_rules import backscatter_caps
+from flood_jax.mapping.map_rules import MapRule
 from flood_jax.mapping.products import WATER
-from flood_jax.mapping.sieve import WATER_BODY, min_pixels, sieve_water
+from flood_jax.mapping.sieve import min_pixels
 from flood_jax.scenes.bands import input_validity
 
 ENGINES, PRECISIONS = ("auto", "xla", "onnxruntime"), ("auto", "float32", "int8")
@@ -92,20 +92,31 @@ class TrainedModel:
     return self.flax.pair[1] if self.flax else None
 
   @property
+  def rule(self) -> MapRule:
+    """The map rule: the card's threshold (else config.threshold) and config.predict's rules."""
+    predict = self.config.predict
+    return MapRule(
+      threshold=float(self.card.get("threshold", self.config.threshold)),
+      max_vv_db=predict.max_water_vv_db,
+      max_vh_db=predict.max_water_vh_db,
+      min_area_m2=float(predict.min_area_m2),
+      split_margin_db=predict.get("scene_split_margin_db"),
+    )
+
+  @property
   def threshold(self) -> float:
     """Water probability above which a pixel is mapped as water."""
-    return float(self.card.get("threshold", self.config.threshold))
+    return self.rule.threshold
 
   @property
   def min_area_m2(self) -> float:
     """Water patches smaller than this become dry (config.predict.min_area_m2; 0: none)."""
-    return float(self.config.predict.min_area_m2)
+    return self.rule.min_area_m2
 
   @property
   def water_caps(self) -> tuple[float | None, float | None]:
     """(VV, VH) dB above which no pixel is water (config.predict.max_water_*_db; None: none)."""
-    predict = self.config.predict
-    return predict.max_water_vv_db, predict.max_water_vh_db
+    return self.rule.caps
 
   @property
   def pixel_size_m(self) -> float:
@@ -116,25 +127,14 @@ class TrainedModel:
   def classes(
     self, probability: np.ndarray, valid: np.ndarray, vv_vh_db: np.ndarray | None = None
   ) -> np.ndarray:
-    """uint8 [...]: 1 water where the probability is above the threshold (and the backscatter
-    under the model's caps, which need `vv_vh_db` [..., 2] in dB), 0 dry, 255 no data."""
-    classes = (probability > self.threshold).view(np.uint8)
-    classes[~valid] = 255
-    if self.water_caps != (None, None):
-      if vv_vh_db is None:
-        raise ValueError("the model caps water by backscatter: pass vv_vh_db")
-      classes = backscatter_caps(classes, vv_vh_db, *self.water_caps)
-    return classes
+    """`MapRule.classes` of the model's rule."""
+    return self.rule.classes(probability, valid, vv_vh_db)
 
   def array_classes(
     self, probability: np.ndarray, unit_pixels: int, vv_vh_db: np.ndarray | None = None
   ) -> np.ndarray:
-    """uint8 [H, W] classes of a whole array held in memory (probability NaN: no data): above
-    the threshold, under the caps, water patches under `unit_pixels` dry, as the streamed
-    scene map gives them (`map_rules` without reference or exclusion layers)."""
-    probability_or_zero = np.nan_to_num(probability, nan=0.0)
-    classes = self.classes(probability_or_zero, np.isfinite(probability), vv_vh_db)
-    return sieve_water(classes, unit_pixels, WATER_BODY)
+    """`MapRule.array_classes` of the model's rule."""
+    return self.rule.array_classes(probability, unit_pixels, vv_vh_db)
 
   def water(
     self, probability: np.ndarray, pixel_area_m2: float, vv_vh_db: np.ndarray | None = None
@@ -250,9 +250,7 @@ class TrainedModel:
       best = Path(self.source) / "checkpoints" / "best"
       identity = [self.source, best.stat().st_mtime_ns if best.exists() else None]
     engine = [self.engine.name, self.engine.precision]
-    settings = [identity, engine, self.threshold, self.min_area_m2, list(self.tiling())]
-    if self.water_caps != (None, None):  # absent before caps existed: old maps stay complete
-      settings.append(list(self.water_caps))
+    settings = [identity, engine, *self.rule.fingerprint(list(self.tiling()))]
     return hashlib.sha256(json.dumps(settings, default=str).encode()).hexdigest()[:16]
 
   def training_data(self) -> str:
@@ -269,10 +267,7 @@ class TrainedModel:
 
   def describe(self) -> str:
     engine = f"{self.engine.name} {self.engine.precision}"
-    unit = f", minimum water patch {self.min_area_m2:g} m²" if self.min_area_m2 else ""
-    caps = caps_text(self.water_caps)
-    unit += f", water only where {caps}" if caps else ""
-    return f"{self.source} on {engine}, threshold {self.threshold:.3f}{unit}"
+    return f"{self.source} on {engine}, threshold {self.threshold:.3f}{self.rule.describe()}"
 
   def normalised_input(self, vv_vh_db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """([..., 3] model input, bool validity) from VV and VH in dB (NaN where missing)."""
@@ -341,12 +336,6 @@ class TrainedModel:
     return blending.blended_rows(
       self.probabilities, self.normalised_input, read_window, height, width, tiling, on_batch
     )
-
-
-def caps_text(water_caps: tuple[float | None, float | None]) -> str:
-  """'VV <= -11 dB' (or with VH) of (VV, VH) caps; '' without any."""
-  bands = zip(("VV", "VH"), water_caps, strict=True)
-  return " or ".join(f"{band} <= {cap:g} dB" for band, cap in bands if cap is not None)
 
 
 def _onnx_engine(folder: Path, card: dict, precision: str, threads: int | None):

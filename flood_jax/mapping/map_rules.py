@@ -111,9 +111,11 @@ def scene_split_cap(vv_db: np.ndarray, margin_db: float, separation: float = SPL
 
 @dataclasses.dataclass(frozen=True)
 class MapRule:
-  """How a water probability becomes a map: the decision threshold, backscatter caps ((VV, VH)
-  dB; water only where VV <= cap or VH <= cap, None: no cap on that band), the minimum mapping
-  unit (m²) and the scene's own VV cap (`scene_split_cap` with this margin in dB; None: off)."""
+  """How a water probability becomes a map, one value handed to whole-array maps, streamed
+  scenes, the pre-event path and chip evaluation alike: the decision threshold, backscatter caps
+  ((VV, VH) dB; water only where VV <= cap or VH <= cap, None: no cap on that band), the minimum
+  mapping unit (m²) and the scene's own VV cap (`scene_split_cap` with this margin in dB; None:
+  off; whole arrays only). A new rule is a field here, in `fingerprint` and in `describe`."""
 
   threshold: float = 0.5
   max_vv_db: float | None = None
@@ -121,26 +123,80 @@ class MapRule:
   min_area_m2: float = 0.0
   split_margin_db: float | None = None
 
+  @property
+  def caps(self) -> tuple[float | None, float | None]:
+    return self.max_vv_db, self.max_vh_db
+
+  def classes(
+    self, probability: np.ndarray, valid: np.ndarray, vv_vh_db: np.ndarray | None = None
+  ) -> np.ndarray:
+    """uint8 [...]: 1 water where the probability is above the threshold (and the backscatter
+    under the caps, which need `vv_vh_db` [..., 2] in dB), 0 dry, 255 no data."""
+    classes = (probability > self.threshold).view(np.uint8)
+    classes[~valid] = NODATA
+    if self.caps != (None, None):
+      if vv_vh_db is None:
+        raise ValueError("the rule caps water by backscatter: pass vv_vh_db")
+      classes = backscatter_caps(classes, vv_vh_db, *self.caps)
+    return classes
+
+  def array_classes(
+    self, probability: np.ndarray, unit_pixels: int, vv_vh_db: np.ndarray | None = None
+  ) -> np.ndarray:
+    """uint8 [H, W] classes of a whole array held in memory (probability NaN: no data): above
+    the threshold, under the caps and the array's own split cap, water patches under
+    `unit_pixels` dry, as a streamed scene's map gives them (without layers)."""
+    valid = np.isfinite(probability)
+    classes = self.classes(np.nan_to_num(probability, nan=0.0), valid, vv_vh_db)
+    if self.split_margin_db is not None and vv_vh_db is not None:
+      cap = scene_split_cap(vv_vh_db[..., 0][valid], self.split_margin_db)
+      classes = backscatter_caps(classes, vv_vh_db, cap, None) if cap is not None else classes
+    return sieve_water(classes, unit_pixels, WATER_BODY)
+
   def water(
     self, probability: np.ndarray, vv_vh_db: np.ndarray, validity: np.ndarray, pixel_m2: float
   ) -> np.ndarray:
-    """bool [H, W] water of a whole array held in memory (a chip): probability above the
-    threshold, under the caps and the scene's split cap, patches of the unit and more."""
-    classes = np.where(validity, (probability > self.threshold).astype(np.uint8), np.uint8(NODATA))
-    classes = backscatter_caps(classes, vv_vh_db, self.max_vv_db, self.max_vh_db)
+    """bool [H, W] water of a chip (`array_classes` where `validity`, pixels of `pixel_m2`)."""
+    probability = np.where(validity, probability, np.nan)
+    unit = min_pixels(self.min_area_m2, pixel_m2)
+    return self.array_classes(probability, unit, vv_vh_db) == WATER
+
+  def fingerprint(self, tiling: list) -> list:
+    """The settings of a model's fingerprint with the rule, around the windows' `tiling` where
+    it always stood (a rule absent when older maps were made adds nothing, so they stay
+    complete: caps only when set, the split only when on)."""
+    settings = [self.threshold, self.min_area_m2, tiling]
+    if self.caps != (None, None):
+      settings.append(list(self.caps))
     if self.split_margin_db is not None:
-      cap = scene_split_cap(vv_vh_db[..., 0][validity], self.split_margin_db)
-      classes = backscatter_caps(classes, vv_vh_db, cap, None) if cap is not None else classes
-    return sieve_water(classes, min_pixels(self.min_area_m2, pixel_m2), WATER_BODY) == WATER
+      settings.append({"split_margin_db": self.split_margin_db})
+    return settings
 
   def describe(self) -> str:
-    caps = [f"{band} <= {cap:g} dB" for band, cap in (("VV", self.max_vv_db), ("VH", self.max_vh_db))
-            if cap is not None]  # fmt: skip
-    parts = [f"threshold {self.threshold:.2f}", " or ".join(caps) or "no cap"]
-    parts.append(f"unit {self.min_area_m2:g} m²" if self.min_area_m2 else "no unit")
+    """', minimum water patch 10000 m², water only where VV <= -11 dB' (after the threshold)."""
+    text = f", minimum water patch {self.min_area_m2:g} m²" if self.min_area_m2 else ""
+    caps = caps_text(self.caps)
+    text += f", water only where {caps}" if caps else ""
     if self.split_margin_db is not None:
-      parts.append(f"scene split + {self.split_margin_db:g} dB")
-    return ", ".join(parts)
+      text += f", VV under the scene's own split + {self.split_margin_db:g} dB"
+    return text
+
+  def items(self) -> list[str]:
+    """The rules in words, one a line (reports)."""
+    items = [f"decision threshold {self.threshold:.3f} (water probability)"]
+    if self.min_area_m2:
+      items.append(f"water patches under {self.min_area_m2:,.0f} m² become dry")
+    if caps_text(self.caps):
+      items.append(f"water only where {caps_text(self.caps)}")
+    if self.split_margin_db is not None:
+      items.append(f"water only where VV is under the scene's split + {self.split_margin_db:g} dB")
+    return items
+
+
+def caps_text(water_caps: tuple[float | None, float | None]) -> str:
+  """'VV <= -11 dB' (or with VH) of (VV, VH) caps; '' without any."""
+  bands = zip(("VV", "VH"), water_caps, strict=True)
+  return " or ".join(f"{band} <= {cap:g} dB" for band, cap in bands if cap is not None)
 
 
 def exclusion_rule(excluded: Callable[[int, int, int], np.ndarray]) -> PixelRule:

@@ -12,7 +12,6 @@ import html
 from importlib.metadata import version
 from pathlib import Path
 
-from flood_jax.mapping.inference import caps_text
 from flood_jax.mapping.products import COLOURS, DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER
 
 STYLE = """
@@ -109,12 +108,7 @@ def _inputs_table(summary: dict) -> str:
 
 
 def _model_section(model, summary: dict) -> str:
-  rules = [f"decision threshold {model.threshold:.3f} (water probability)"]
-  if model.min_area_m2:
-    rules.append(f"water patches under {model.min_area_m2:,.0f} m² become dry")
-  caps = caps_text(model.water_caps)
-  if caps:
-    rules.append(f"water only where {caps}")
+  rules = model.rule.items()
   limits = model.limits() or ["No model card: this model's limits are not documented."]
   items = "".join(f"<li>{html.escape(rule)}</li>" for rule in rules)
   limit_items = "".join(f"<li>{html.escape(limit)}</li>" for limit in limits)
