@@ -30,7 +30,8 @@ def write_maps(folder: Path, count: int, size: int) -> None:
   from rasterio.transform import from_origin
 
   from flood_jax.core.files import commit
-  from flood_jax.mapping.products import ClassScheme, MapWriter
+  from flood_jax.mapping.classes import ClassScheme
+  from flood_jax.products.cog import MapWriter
   from flood_jax.scenes.scene import Grid
 
   scheme, start = ClassScheme(), dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -52,7 +53,7 @@ def write_maps(folder: Path, count: int, size: int) -> None:
 
 
 def child(folder: Path) -> dict:
-  from flood_jax.mapping.course import map_course
+  from flood_jax.products.flood_course import map_course
 
   start = time.perf_counter()
   summary = map_course(folder, folder / "course", show_progress=False)

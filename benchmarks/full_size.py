@@ -40,7 +40,7 @@ def best_config(root: str, store: str | None = None):
 
 
 def child_preprocess(root: str, store: str) -> dict:
-  from flood_jax.training.preprocess import preprocess
+  from flood_jax.training.tile_store import preprocess
 
   start = time.perf_counter()
   manifest = preprocess(best_config(root), store)

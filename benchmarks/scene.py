@@ -116,8 +116,9 @@ def write_layers(scratch: Path, shape: tuple[int, int]) -> dict:
 
 
 def child(size: str, options: argparse.Namespace, scratch: Path) -> dict:
-  from flood_jax.mapping.inference import BUNDLED_MODEL, TrainedModel
-  from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
+  from flood_jax.api import trained_model
+  from flood_jax.mapping.loading import BUNDLED_MODEL
+  from flood_jax.products.scene_map import MapOptions, Outputs, predict_scene
   from flood_jax.scenes.sources import resolve_input
 
   files = scene_files(scratch / f"scene_{size}.tif", options.input_form)  # the parent wrote them
@@ -126,7 +127,7 @@ def child(size: str, options: argparse.Namespace, scratch: Path) -> dict:
   else:
     scene = resolve_input(str(files[0]))
   source = options.model or options.workdir or BUNDLED_MODEL
-  model = TrainedModel.load(source, options.engine, options.precision)
+  model = trained_model(source, options.engine, options.precision)
   start = time.perf_counter()
   layers = json.loads((scratch / "layers.json").read_text()) if options.layers else {}
   picture = scratch / f"flood_{size}.png" if options.quicklook else None

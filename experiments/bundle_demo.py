@@ -17,12 +17,15 @@ import tempfile
 from pathlib import Path
 
 from configs import demo
+from flood_jax.api import trained_model
 from flood_jax.core import model_folder
 from flood_jax.dataset.synthetic import ensure_synthetic_root
-from flood_jax.evaluation.evaluate import evaluate
+from flood_jax.evaluation.chips import evaluate
 from flood_jax.export.exporter import export
-from flood_jax.mapping.inference import BUNDLED_MODEL, TrainedModel, training_data_root
+from flood_jax.mapping.inference import TrainedModel
+from flood_jax.mapping.loading import BUNDLED_MODEL
 from flood_jax.mapping.map_rules import caps_text
+from flood_jax.training.restore import training_data_root
 
 METHODS = {"model": "model", "otsu_vv": "Otsu on VV", "fixed_vv_-15db": "VV < -15 dB"}
 
@@ -175,14 +178,14 @@ def main() -> None:
     if args.rules_only:
       config = demo.get_config()
       update_rules(BUNDLED_MODEL, config)
-      first = TrainedModel.load(BUNDLED_MODEL, engine="xla")
+      first = trained_model(BUNDLED_MODEL, engine="xla")
       synthetic_root = ensure_synthetic_root(config, Path(generated))
       command += "   # then, for new map rules only: python -m experiments.bundle_demo --rules_only"
     else:
       export(args.workdir, BUNDLED_MODEL, overwrite=True)
-      first = TrainedModel.load(args.workdir)
+      first = trained_model(args.workdir)
       synthetic_root = training_data_root(Path(args.workdir), first.config)
-    folder_model = TrainedModel.load(BUNDLED_MODEL)
+    folder_model = trained_model(BUNDLED_MODEL)
     roots = {"synthetic test": synthetic_root, "real": Path(args.real_root)}
     results = evaluate_models((first, folder_model), roots)
     dry_land = dry_land_steps(folder_model, roots)

@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
+from flood_jax.api import trained_model
 from flood_jax.core.metrics import error_rates
 from flood_jax.dataset.catalog import build_catalog, read_record
 from flood_jax.dataset.synthetic import synthesize_pair
-from flood_jax.mapping.inference import BUNDLED_MODEL, TrainedModel
-from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
+from flood_jax.mapping.inference import TrainedModel
+from flood_jax.mapping.loading import BUNDLED_MODEL
+from flood_jax.products.scene_map import MapOptions, Outputs, predict_scene
 
 
 def _write(path: Path, vv_vh_db: np.ndarray, crs, transform) -> Path:
@@ -90,7 +92,7 @@ def main() -> None:
   parser.add_argument("--pairs", type=int, default=24)
   parser.add_argument("--real_root", default="../shared/data/sen1floods11/v1.1")
   args = parser.parse_args()
-  model = TrainedModel.load(args.model)
+  model = trained_model(args.model)
   print("| pairs | method | omission | commission | 5%-scene IoU |\n|---|---|---|---|---|")
   with tempfile.TemporaryDirectory() as scratch:
     for name, pairs in (("synthetic", synthetic_pairs(args.pairs)),

@@ -25,10 +25,10 @@ import numpy as np
 from absl import app, flags
 
 from configs import real
+from flood_jax.api import trained_model
 from flood_jax.core.files import write_json
 from flood_jax.dataset.catalog import read_record, real_records
 from flood_jax.evaluation.cross_validation import ChipData, Scored, choose_rules, folds_of
-from flood_jax.mapping.inference import TrainedModel
 from flood_jax.mapping.map_rules import MapRule
 
 flags.DEFINE_string("workdir", "runs/cross_validate", "Folder of the folds' runs and the tables.")
@@ -113,9 +113,9 @@ def main(argv) -> None:
              if read_record(record).validity.any()]  # fmt: skip
   folds = folds_of(records, FLAGS.parts)
   runs = train_folds(folds, workdir, FLAGS.steps)
-  synthetic = TrainedModel.load(real.SYNTHETIC_MODEL, engine="xla")
+  synthetic = trained_model(real.SYNTHETIC_MODEL, engine="xla")
   base = chip_data(folds, records, dict.fromkeys(runs, synthetic))
-  trained = chip_data(folds, records, {name: TrainedModel.load(run) for name, run in runs.items()})
+  trained = chip_data(folds, records, {name: trained_model(run) for name, run in runs.items()})
   synthetic_rule, synthetic_log = choose_rules(base)
   chosen, log = choose_rules(trained)
   rows = [

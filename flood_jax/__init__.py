@@ -1,7 +1,7 @@
 """flood_jax: flood mapping from Sentinel-1 SAR with an attention ResUNet in JAX/Flax.
 
 The Python API (`flood_jax.api`): `load_model`, `FloodModel.map`, `map_scene`, `map_scenes`;
-`map_course` (a flood's course over several maps, `flood_jax.mapping.course`);
+`map_course` (a flood's course over several maps, `flood_jax.products.flood_course`);
 `flood_jax.xarray.map_floods` for xarray and Dask. Names are imported on first use, so
 `import flood_jax` costs nothing and the ONNX Runtime path never imports jax.
 """
@@ -16,7 +16,7 @@ _API = {
   "load_model": "flood_jax.api",
   "map_scene": "flood_jax.api",
   "map_scenes": "flood_jax.api",
-  "map_course": "flood_jax.mapping.course",
+  "map_course": "flood_jax.products.flood_course",
   "FloodModel": "flood_jax.api",
   "FloodMap": "flood_jax.api",
   "FloodJaxError": "flood_jax.errors",

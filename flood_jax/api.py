@@ -24,12 +24,14 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 
 from flood_jax.errors import DataError, UsageError
-from flood_jax.mapping import batch
-from flood_jax.mapping.inference import TrainedModel, bundled_model
-from flood_jax.mapping.products import ClassScheme
-from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
+from flood_jax.mapping import identity
+from flood_jax.mapping.classes import ClassScheme
+from flood_jax.mapping.inference import TrainedModel
+from flood_jax.mapping.loading import bundled_model, load_trained
 from flood_jax.mapping.sieve import min_pixels
-from flood_jax.mapping.vectors import vectors_suffix as checked_suffix
+from flood_jax.products import batch
+from flood_jax.products.scene_map import MapOptions, Outputs, predict_scene
+from flood_jax.products.vectors import vectors_suffix as checked_suffix
 from flood_jax.scenes import sources
 from flood_jax.scenes.geotiff import check_same_grid
 from flood_jax.scenes.scene import Grid
@@ -67,7 +69,7 @@ class FloodModel:
 
   def training_data(self) -> str:
     """What the model was trained on: its data root, or that it saw synthetic data only."""
-    return self.trained.training_data()
+    return identity.training_data(self.trained)
 
   def map(
     self,
@@ -86,8 +88,8 @@ class FloodModel:
     grid = _grid(vv_vh_db.shape[:2], crs, transform)
     pixel_area = grid.centre_pixel_area_m2() if grid else self.trained.pixel_size_m**2
     probability = self.trained.predict_array(vv_vh_db)
-    unit = min_pixels(self.trained.min_area_m2, pixel_area)
-    mapped = self.trained.array_classes(probability, unit, vv_vh_db)
+    rule = self.trained.rule
+    mapped = rule.array_classes(probability, min_pixels(rule.min_area_m2, pixel_area), vv_vh_db)
     return FloodMap(mapped, probability, grid.crs if grid else None, transform)
 
 
@@ -110,9 +112,25 @@ def load_model(
   """
   source = bundled_model() if source is None else source
   spec = batch.ModelSpec(
-    str(source), engine, precision, threads, flips, min_area_m2, water_caps
+    str(source), engine, precision, threads, flips, min_area_m2, water_caps, workdir_parts
   )  # fmt: skip
   return FloodModel(batch.worker_model(spec), spec)
+
+
+def workdir_parts(workdir: str | Path) -> tuple:
+  """A training workdir's (config, stats, variables, card) (`training.restore`, imported here on
+  first use so that mapping with a model folder never imports jax)."""
+  from flood_jax.training.restore import workdir_parts as restored
+
+  return restored(workdir)
+
+
+def trained_model(
+  source: str | Path | None = None, engine: str = "auto", precision: str = "auto", threads=None
+) -> TrainedModel:
+  """The `TrainedModel` of a model folder, a training workdir or (None) the bundled model."""
+  source = bundled_model() if source is None else source
+  return load_trained(source, engine, precision, threads, workdir_parts)
 
 
 def _stacked_bands(vv_db: np.ndarray, vh_db: np.ndarray) -> np.ndarray:
@@ -162,10 +180,10 @@ def map_scene(
   """Maps one scene (`input`, or `vv` and `vh`) into the flood map COG `output`, as
   `python -m flood_jax.predict` does, and returns its summary (areas, scale, model, ...).
 
-  `quicklook`: a PNG picture of the map over the radar image (`mapping.quicklook`).
-  `report`: a self-contained HTML flood report with that picture (`mapping.report`).
+  `quicklook`: a PNG picture of the map over the radar image (`products.quicklook`).
+  `report`: a self-contained HTML flood report with that picture (`products.report`).
   `acquired` (ISO 8601) replaces the acquisition time the product gives (or lacks).
-  `options` are the fields of `flood_jax.mapping.scene_map.MapOptions`: reference_water,
+  `options` are the fields of `flood_jax.products.scene_map.MapOptions`: reference_water,
   exclusion, hand, pre_event, resample_m, tile_size, overwrite, show_progress, ...
   """
   if output is None:

@@ -8,7 +8,7 @@ The first reads the flood maps `predict` wrote into one folder; the second maps 
 COURSE_FOLDER/maps, serially or on Dask, and then follows them. Each map needs its acquisition
 time (from the product, or `--acquired` when it was mapped) and must cover at least half of the
 first one's area. Writes `max_extent.tif`, `flood_count.tif`, `first_flooded.tif`,
-`last_flooded.tif`, `area.csv`, `area.png` and `course.html` (see `flood_jax.mapping.course`):
+`last_flooded.tif`, `area.csv`, `area.png` and `course.html` (see `flood_jax.products.flood_course`):
 all of them or, on an error, none.
 """
 
@@ -20,8 +20,8 @@ from absl import flags
 
 from flood_jax import cli, predict
 from flood_jax.errors import UsageError
-from flood_jax.mapping import batch
-from flood_jax.mapping.course import map_course
+from flood_jax.products import batch
+from flood_jax.products.flood_course import map_course
 
 FLAGS = flags.FLAGS
 

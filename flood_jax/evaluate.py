@@ -35,15 +35,16 @@ from flood_jax import cli, model_flags
 from flood_jax.core.files import atomic_path, write_json
 from flood_jax.dataset.catalog import SPLITS
 from flood_jax.errors import UsageError
-from flood_jax.evaluation.evaluate import (
+from flood_jax.evaluation.chips import (
   engine_comparison,
   engine_specs,
   evaluate,
   format_table,
   official_table,
 )
-from flood_jax.mapping.inference import TrainedModel, training_data_root
+from flood_jax.mapping.inference import TrainedModel
 from flood_jax.model_flags import define_model_flags, model_from_flags
+from flood_jax.training.restore import training_data_root
 
 FLAGS = flags.FLAGS
 

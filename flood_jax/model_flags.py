@@ -1,15 +1,17 @@
 """The flags that choose a model, its engine and its map rules, for the programs that load one.
 
 Only programs (`predict`, `evaluate`) import this: the library below takes these values as
-arguments (`mapping.inference.TrainedModel.load`, `with_options`).
+arguments (`mapping.loading.load_trained`, `TrainedModel.with_options`).
 """
 
 from __future__ import annotations
 
 from absl import flags, logging
 
+from flood_jax.api import workdir_parts
 from flood_jax.errors import UsageError
-from flood_jax.mapping.inference import ENGINES, PRECISIONS, TrainedModel, bundled_model
+from flood_jax.mapping.inference import TrainedModel
+from flood_jax.mapping.loading import ENGINES, PRECISIONS, bundled_model, load_trained
 
 FLAGS = flags.FLAGS
 
@@ -69,11 +71,12 @@ def model_from_flags(
 ) -> TrainedModel:
   """The model the flags name, with their options; `engine` and `precision` replace the
   flags' (evaluate --engines)."""
-  model = TrainedModel.load(
+  model = load_trained(
     model_source(FLAGS.model, FLAGS.workdir),
     engine or FLAGS.engine,
     precision or FLAGS.precision,
     FLAGS.threads or threads,
+    workdir_parts,
   )
   return model.with_options(FLAGS.flips, FLAGS.min_area_m2, parse_water_caps(FLAGS.max_water_caps))
 

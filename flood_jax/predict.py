@@ -6,7 +6,7 @@
 SCENE is a stacked VV/VH GeoTIFF (Sen1Floods11 chips, Earth Engine exports with VV, VH, angle),
 an ASF HyP3 RTC product (its folder or zip), or any path GDAL opens; `--vv=PATH --vh=PATH`
 gives two single-band rasters (Planetary Computer). A folder, a .txt list or a STAC
-ItemCollection maps many scenes into the --output folder (`flood_jax.mapping.batch`), serially or on
+ItemCollection maps many scenes into the --output folder (`flood_jax.products.batch`), serially or on
 Dask with --workers or --scheduler. `--scale=auto` decides dB, power or amplitude (see
 `flood_jax.scenes.scale`). With no --model or --workdir the model shipped with the package maps
 the scene.
@@ -31,10 +31,10 @@ from absl import flags
 from flood_jax import api, cli, model_flags
 from flood_jax.api import FloodModel
 from flood_jax.errors import UsageError
-from flood_jax.mapping import batch
-from flood_jax.mapping.scene_map import MapOptions, Outputs, describe
-from flood_jax.mapping.vectors import vectors_suffix
 from flood_jax.model_flags import define_model_flags, model_source, parse_water_caps
+from flood_jax.products import batch
+from flood_jax.products.scene_map import MapOptions, Outputs, describe
+from flood_jax.products.vectors import vectors_suffix
 from flood_jax.scenes import sources
 from flood_jax.scenes.acquired import parse_time
 

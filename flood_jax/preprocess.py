@@ -17,7 +17,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from flood_jax import cli
-from flood_jax.training.preprocess import preprocess
+from flood_jax.training.tile_store import preprocess
 
 FLAGS = flags.FLAGS
 

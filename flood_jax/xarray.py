@@ -19,7 +19,7 @@ import numpy as np
 
 from flood_jax.api import FloodModel, load_model
 from flood_jax.errors import DataError, UsageError
-from flood_jax.mapping import products
+from flood_jax.mapping.classes import NODATA, ClassScheme
 from flood_jax.mapping.sieve import min_pixels
 from flood_jax.scenes.geotiff import check_same_grid
 from flood_jax.scenes.scale import SCALES, to_db
@@ -52,19 +52,19 @@ def map_floods(
   grid = _checked_grid(vv, vh)
   y, x = vv.rio.y_dim, vv.rio.x_dim
   vv, vh = (band.transpose(..., y, x) for band in (vv, vh))
-  unit = min_pixels(model.trained.min_area_m2, grid.centre_pixel_area_m2())
+  unit = min_pixels(model.trained.rule.min_area_m2, grid.centre_pixel_area_m2())
   depth = depth if depth is not None else max(model.trained.tiling()[0] // 2, unit)
   bands = [to_db_lazy(band, scale) for band in (vv, vh)]
   probability, classes = _mapped(model, bands, unit, depth)
   dataset = xarray.Dataset(
     {
-      "flood": (vv.dims, classes, {"flag_values": list(products.ClassScheme().names)}),
+      "flood": (vv.dims, classes, {"flag_values": list(ClassScheme().names)}),
       "probability": (vv.dims, probability),
     },
     coords=vv.coords,
   )
-  dataset.flood.attrs["flag_meanings"] = " ".join(products.ClassScheme().names.values())
-  dataset["flood"] = dataset.flood.rio.write_nodata(products.NODATA)
+  dataset.flood.attrs["flag_meanings"] = " ".join(ClassScheme().names.values())
+  dataset["flood"] = dataset.flood.rio.write_nodata(NODATA)
   return dataset.rio.write_crs(grid.crs)
 
 
@@ -132,10 +132,10 @@ def _classes_block(
 ) -> np.ndarray:
   """The map's classes of a block: threshold, backscatter caps, then the minimum mapping
   unit over the block (exact where the block's margin is at least `unit` pixels)."""
-  classes = np.full(vv.shape, products.NODATA, np.uint8)
+  classes = np.full(vv.shape, NODATA, np.uint8)
   if vv.size == 0:
     return classes
   for index, (step, vv_step, vh_step) in _steps(probability, vv, vh):
     vv_vh_db = np.stack([vv_step, vh_step], axis=-1)
-    classes[index] = model.trained.array_classes(step, unit, vv_vh_db)
+    classes[index] = model.trained.rule.array_classes(step, unit, vv_vh_db)
   return classes

@@ -47,7 +47,7 @@ def synthetic_root(tmp_path_factory) -> Path:
 def tile_store(tmp_path_factory, synthetic_root) -> Path:
   """The synthetic root preprocessed into 128-px tiles."""
   from configs import test as test_config
-  from flood_jax.training.preprocess import preprocess
+  from flood_jax.training.tile_store import preprocess
 
   config = test_config.get_config()
   config.data.root = str(synthetic_root)

@@ -11,8 +11,8 @@ import rasterio
 from rasterio.transform import from_origin
 
 from flood_jax.dataset.synthetic import synthesize_scene
-from flood_jax.mapping import batch
-from flood_jax.mapping.inference import BUNDLED_MODEL
+from flood_jax.mapping.loading import BUNDLED_MODEL
+from flood_jax.products import batch
 
 pytest.importorskip("distributed")
 

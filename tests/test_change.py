@@ -62,13 +62,13 @@ def test_a_pre_event_scene_removes_dark_dry_land_and_keeps_rivers_permanent(mode
 
   import rasterio
 
+  from flood_jax.api import trained_model
   from flood_jax.dataset.synthetic import synthesize_pair
-  from flood_jax.mapping.inference import TrainedModel
-  from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
+  from flood_jax.products.scene_map import MapOptions, Outputs, predict_scene
 
   pair = synthesize_pair(np.random.default_rng(21), (300, 280), dark_fields=0.6)
   before, after = _write_pair(tmp_path, pair)
-  model = TrainedModel.load(model_folder)
+  model = trained_model(model_folder)
   results = {}
   for name, options in (("single", MapOptions(show_progress=False)),
                         ("change", MapOptions(pre_event=str(before), show_progress=False))):  # fmt: skip
@@ -94,9 +94,9 @@ def test_a_pre_event_scene_on_another_grid_is_warped_onto_the_post_event_one(mod
   import rasterio
   from rasterio.warp import Resampling, calculate_default_transform, reproject
 
+  from flood_jax.api import trained_model
   from flood_jax.dataset.synthetic import synthesize_pair
-  from flood_jax.mapping.inference import TrainedModel
-  from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
+  from flood_jax.products.scene_map import MapOptions, Outputs, predict_scene
 
   pair = synthesize_pair(np.random.default_rng(22), (260, 240))
   before, after = _write_pair(tmp_path, pair)
@@ -113,7 +113,7 @@ def test_a_pre_event_scene_on_another_grid_is_warped_onto_the_post_event_one(mod
   with rasterio.open(tmp_path / "before_4326.tif", "w", crs="EPSG:4326", transform=transform,
                      nodata=0, **profile) as dataset:  # fmt: skip
     dataset.write(np.nan_to_num(warped, nan=0.0))  # power, 0 no data
-  model = TrainedModel.load(model_folder)
+  model = trained_model(model_folder)
   maps = {}
   for name, pre in (("same", before), ("warped", tmp_path / "before_4326.tif")):
     outputs = Outputs(tmp_path / f"{name}.tif")

@@ -111,7 +111,7 @@ def test_load_config_fills_fields_a_stored_config_lacks_with_the_defaults(tmp_pa
 
 def test_load_config_reads_a_model_folder_s_card():
   from flood_jax.core.config import load_config
-  from flood_jax.mapping.inference import BUNDLED_MODEL
+  from flood_jax.mapping.loading import BUNDLED_MODEL
 
   card = json.loads((BUNDLED_MODEL / "model.json").read_text())
   config = load_config(BUNDLED_MODEL)
@@ -127,6 +127,12 @@ def test_load_config_reads_a_model_folder_s_card():
     ({"data": {"weak_fraction": -0.1}}, "config.data.weak_fraction=-0.1"),
     ({"predict": {"min_area_m2": -5.0}}, "config.predict.min_area_m2=-5.0"),
     ({"threshold": 1.5}, "config.threshold=1.5"),
+    ({"loss": {"tversky_alpha": -0.7}}, "config.loss.tversky_alpha=-0.7 must be a finite number"),
+    ({"loss": {"focal_tversky_gamma": float("nan")}}, "config.loss.focal_tversky_gamma=nan"),
+    ({"loss": {"focal_tversky_gamma": 0.0}}, r"focal_tversky_gamma=0.0 must be a finite number > 0"),
+    ({"loss": {"tversky_alpha": 0.0, "tversky_beta": 0.0}}, "tversky_alpha \\+ tversky_beta"),
+    ({"data": {"real_hand_weight": -1.0}}, "config.data.real_hand_weight=-1.0"),
+    ({"data": {"real_fraction": 2.0}}, "config.data.real_fraction=2.0"),
   ],
 )
 def test_load_config_refuses_bad_stored_values_naming_file_and_field(tmp_path, change, message):

@@ -9,9 +9,10 @@ import rasterio
 from rasterio.transform import from_origin
 
 from configs import test as test_config
+from flood_jax.api import trained_model
 from flood_jax.core import baselines
 from flood_jax.core.metrics import confusion_matrix
-from flood_jax.evaluation.evaluate import evaluate, format_table
+from flood_jax.evaluation.chips import evaluate, format_table
 from flood_jax.mapping.inference import TrainedModel
 
 
@@ -94,9 +95,9 @@ def test_otsu_baseline_by_hand():
 
 
 def test_report_with_a_trained_model_writes_panels_and_gradcam(trained_workdir, tmp_path):
-  from flood_jax.mapping.inference import training_data_root
+  from flood_jax.training.restore import training_data_root
 
-  model = TrainedModel.load(trained_workdir)
+  model = trained_model(trained_workdir)
   root = training_data_root(trained_workdir, model.config)
   summary = evaluate(
     model, "test", root, tmp_path, num_panels=1, show_progress=False, gradcam_layer="encoder_0"
@@ -109,7 +110,7 @@ def test_report_with_a_trained_model_writes_panels_and_gradcam(trained_workdir, 
 
 
 def test_real_chips_skip_empty_ones_and_score_baselines(trained_workdir, real_root, tmp_path):
-  model = TrainedModel.load(trained_workdir)
+  model = trained_model(trained_workdir)
   summary = evaluate(model, "test", real_root, tmp_path, num_panels=0, show_progress=False)
   assert {chip["chip_id"] for chip in summary["skipped"]} == {"Ghana_83483", "Paraguay_34417"}
   assert summary["num_chips"] == 5
@@ -135,7 +136,7 @@ def test_evaluators_return_values_and_more_can_be_given(tiny_root, tmp_path):
   """The evaluators write nothing (the report does); evaluate() takes evaluators beside its own
   and their results join the summary; a skipped chip is reported, not fed to them."""
   from flood_jax.dataset.catalog import build_catalog
-  from flood_jax.evaluation.evaluate import chip_results, run_evaluators
+  from flood_jax.evaluation.chips import chip_results, run_evaluators
   from flood_jax.evaluation.evaluators import PerImage, Samples, Scores
 
   root, _, _ = tiny_root

@@ -8,19 +8,21 @@ import numpy as np
 import pytest
 import rasterio
 
+from flood_jax.api import trained_model
 from flood_jax.core.model_folder import FILES, read_folder
 from flood_jax.dataset.catalog import build_catalog
+from flood_jax.dataset.sen1floods11 import read_chip
 from flood_jax.errors import DataError, UsageError
 from flood_jax.export import exporter as export
 from flood_jax.mapping.engines import OnnxRuntimeEngine, XlaEngine
-from flood_jax.mapping.inference import BUNDLED_MODEL, TrainedModel, training_data_root
-from flood_jax.scenes.geotiff import read_chip
+from flood_jax.mapping.loading import BUNDLED_MODEL
+from flood_jax.training.restore import training_data_root
 from tests.test_cli_errors import assert_clean_error, run
 
 
 @pytest.fixture(scope="module")
 def flax_model(trained_workdir):
-  return TrainedModel.load(trained_workdir)
+  return trained_model(trained_workdir)
 
 
 def test_folder_has_every_file_and_a_card(model_folder, flax_model):
@@ -42,7 +44,7 @@ def test_folder_has_every_file_and_a_card(model_folder, flax_model):
 
 
 def test_onnx_float32_equals_flax_on_two_batch_and_two_array_sizes(model_folder, flax_model):
-  onnx_model = TrainedModel.load(model_folder, engine="onnxruntime", precision="float32")
+  onnx_model = trained_model(model_folder, engine="onnxruntime", precision="float32")
   size = onnx_model.engine.tile_size
   rng = np.random.default_rng(0)
   for batch in (1, 3):
@@ -77,13 +79,13 @@ def test_int8_map_agrees_with_float32_on_the_test_chips(trained_workdir, model_f
 
 
 def test_engines_are_chosen_by_flags_and_checked(model_folder, trained_workdir):
-  assert isinstance(TrainedModel.load(model_folder).engine, OnnxRuntimeEngine)  # CPU default
-  assert isinstance(TrainedModel.load(model_folder, engine="xla").engine, XlaEngine)
-  assert isinstance(TrainedModel.load(trained_workdir).engine, XlaEngine)
+  assert isinstance(trained_model(model_folder).engine, OnnxRuntimeEngine)  # CPU default
+  assert isinstance(trained_model(model_folder, engine="xla").engine, XlaEngine)
+  assert isinstance(trained_model(trained_workdir).engine, XlaEngine)
   with pytest.raises(UsageError, match="needs a model folder"):
-    TrainedModel.load(trained_workdir, engine="onnxruntime")
+    trained_model(trained_workdir, engine="onnxruntime")
   with pytest.raises(UsageError, match="fixed|only"):
-    TrainedModel.load(model_folder, "onnxruntime", "float32").tiling(tile_size=999)
+    trained_model(model_folder, "onnxruntime", "float32").tiling(tile_size=999)
 
 
 @pytest.mark.parametrize("damage", ["missing", "altered"])
@@ -96,7 +98,7 @@ def test_damaged_folder_is_refused_in_one_line(model_folder, tmp_path, damage):
   else:
     target.write_bytes(target.read_bytes()[:-10] + b"0123456789")
   with pytest.raises(DataError, match="missing|checksum"):
-    TrainedModel.load(folder)
+    trained_model(folder)
   scene = tmp_path / "scene.tif"
   with rasterio.open(
     scene,
@@ -132,7 +134,7 @@ def test_bundled_model_maps_a_chip_without_a_workdir(tmp_path):
   assert not any(Path(path).is_absolute() for path in card["training_data"].values())
   size = sum(path.stat().st_size for path in BUNDLED_MODEL.iterdir())
   assert size <= 10 * 2**20
-  model = TrainedModel.load(BUNDLED_MODEL)
+  model = trained_model(BUNDLED_MODEL)
   vv = np.full((100, 120), -9.0, np.float32)
   vv[30:70, 40:90] = -22.0  # a dark lake on bright land
   probability = model.predict_array(np.stack([vv, vv - 7], -1))
@@ -166,7 +168,7 @@ def test_a_model_config_asking_for_flips_loads_with_them(trained_workdir, tmp_pa
   config = json.loads((workdir / "config.json").read_text())
   config["predict"]["test_time_flips"] = True
   (workdir / "config.json").write_text(json.dumps(config))
-  model = TrainedModel.load(workdir)
+  model = trained_model(workdir)
   assert isinstance(model.engine, FlipAveraged) and "4 flips" in model.describe()
   assert not isinstance(model.with_options(flips=False).engine, FlipAveraged)
 

@@ -8,8 +8,9 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
+from flood_jax.dataset.sen1floods11 import read_chip
 from flood_jax.errors import DataError
-from flood_jax.scenes.geotiff import read_chip, read_window
+from flood_jax.scenes.geotiff import read_window
 
 
 def write(path: Path, array: np.ndarray, dtype: str, crs="EPSG:32633", transform=None, nodata=None):

@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
+from flood_jax.api import trained_model
 from flood_jax.dataset.synthetic import synthesize_scene
 from flood_jax.evaluation.gradcam import gradcam_plus_plus, layer_names
-from flood_jax.mapping.inference import TrainedModel
 
 
 def test_maps_are_finite_bounded_and_depend_on_the_target_region(trained_workdir):
-  model = TrainedModel.load(trained_workdir)
+  model = trained_model(trained_workdir)
   scene = synthesize_scene(np.random.default_rng(3), (128, 128), nodata=False)
   assert 0.2 < scene.water.mean() < 0.8  # both target regions are large
   image, _ = model.normalised_input(scene.vv_vh_db)
@@ -24,6 +24,6 @@ def test_maps_are_finite_bounded_and_depend_on_the_target_region(trained_workdir
 
 
 def test_unknown_layer_is_refused(trained_workdir):
-  model = TrainedModel.load(trained_workdir)
+  model = trained_model(trained_workdir)
   with pytest.raises(ValueError, match="unknown layer"):
     gradcam_plus_plus(model.model, model.variables, np.zeros((64, 64, 3), np.float32), "conv9")

@@ -63,7 +63,7 @@ def test_people_in_flood_water_match_a_hand_count_on_a_coarser_grid_in_another_c
   and the polygons count the people in water within 1% of a hand count (the polygons' people
   summed over bands of 100 rows here, so that polygons cross bands)."""
   import flood_jax
-  from flood_jax.mapping import vectors
+  from flood_jax.products import vectors
 
   monkeypatch.setattr(vectors, "PEOPLE_ROWS", 100)
 
@@ -233,7 +233,7 @@ def test_a_flood_s_course_gives_union_sum_and_time_order(receding_maps, tmp_path
 
   import matplotlib.image
 
-  from flood_jax.mapping.course import map_course
+  from flood_jax.products.flood_course import map_course
 
   maps_folder, order = receding_maps
   maps = []
@@ -286,7 +286,7 @@ def test_maps_on_another_grid_are_warped_onto_the_first(receding_maps, tmp_path,
   from flood_jax.core import windows
 
   monkeypatch.setattr(windows, "COLUMN_BLOCK", 100)
-  from flood_jax.mapping.course import map_course
+  from flood_jax.products.flood_course import map_course
 
   maps_folder, order = receding_maps
   folder = tmp_path / "maps"

@@ -16,10 +16,11 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
+from flood_jax.api import trained_model
 from flood_jax.dataset.synthetic import synthesize_scene
 from flood_jax.errors import DataError, UsageError
 from flood_jax.mapping.inference import TrainedModel
-from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
+from flood_jax.products.scene_map import MapOptions, Outputs, predict_scene
 from flood_jax.scenes.sources import resolve_input
 from tests.test_cli_errors import assert_clean_error, run
 
@@ -109,7 +110,7 @@ def _map(model, scene, path):
 
 @pytest.fixture(scope="module")
 def onnx_model(model_folder):
-  return TrainedModel.load(model_folder, engine="onnxruntime", precision="float32")
+  return trained_model(model_folder, engine="onnxruntime", precision="float32")
 
 
 def test_every_form_maps_as_the_stacked_db_original(original, onnx_model, tmp_path):
@@ -140,7 +141,7 @@ def test_every_form_maps_as_the_stacked_db_original(original, onnx_model, tmp_pa
 def test_the_quicklook_s_radar_image_leaves_out_what_the_map_leaves_out(original, tmp_path):
   """In every form the picture's VV is the mean of each 4 x 4 cell's valid dB pixels of the
   original: fill values, zero borders and layover are left out, not averaged in."""
-  from flood_jax.mapping.quicklook import backscatter_picture
+  from flood_jax.products.quicklook import backscatter_picture
 
   folder, vv, vh, crs, transform = original
   rows, cols = vv.shape[0] // 4, vv.shape[1] // 4
@@ -293,7 +294,7 @@ def test_resampling_averages_power_window_by_window(tmp_path, caplog):
   np.testing.assert_allclose(strips[..., 0], 10 * np.log10(power), atol=1e-4)
   import logging
 
-  from flood_jax.mapping.scene_map import open_reader
+  from flood_jax.products.scene_map import open_reader
 
   model = TrainedModel(None, None, None, card={"input": {"pixel_size_m": 10.0}})
   coarse = write(tmp_path / "c.tif", [vv, vv - 7], "EPSG:32633", from_origin(0, 1920, 30, 30))

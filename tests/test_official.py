@@ -8,7 +8,7 @@ import rasterio
 from test_cli_errors import assert_clean_error, run
 from test_evaluate import _write, threshold_model
 
-from flood_jax.evaluation.evaluate import evaluate, official_table
+from flood_jax.evaluation.chips import evaluate, official_table
 
 VV = np.array(
   [[-20, -20, -5, -5], [-20, -20, -5, -5], [-20, -5, -5, -5], [-20, -20, -20, -5]], np.float32

@@ -4,10 +4,10 @@ import numpy as np
 import onnx
 import pytest
 
+from flood_jax.api import trained_model
 from flood_jax.export import exporter as export
 from flood_jax.export import onnx_graph
 from flood_jax.mapping.engines import OnnxRuntimeEngine
-from flood_jax.mapping.inference import TrainedModel
 
 # rewrite -> (ops it removes, ops it brings)
 REWRITES = {
@@ -22,7 +22,7 @@ REWRITES = {
 def folded(trained_workdir):
   """The test model (SE in every block, an attention gate) as jax2onnx writes it, batch norm
   folded, and its probabilities on random windows."""
-  model = TrainedModel.load(trained_workdir)
+  model = trained_model(trained_workdir)
   size = model.config.predict.tile_size
   graph = export.fold_batch_norm(export.traced_onnx(model, size))
   images = np.random.default_rng(0).normal(size=(2, size, size, 3)).astype(np.float32)

@@ -11,11 +11,12 @@ from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
 from scipy import ndimage
 
+from flood_jax.api import trained_model
 from flood_jax.dataset.synthetic import synthesize_scene
 from flood_jax.errors import UsageError
-from flood_jax.mapping.inference import TrainedModel
-from flood_jax.mapping.products import COLOURS, partial_paths
-from flood_jax.mapping.scene_map import MapOptions, Outputs, predict_scene
+from flood_jax.mapping.classes import COLOURS
+from flood_jax.products.cog import partial_paths
+from flood_jax.products.scene_map import MapOptions, Outputs, predict_scene
 
 TRANSFORM = from_origin(500000, 4000000, 10, 10)
 
@@ -54,7 +55,7 @@ class DarkIsWater:
 @pytest.fixture(scope="module")
 def products(scene, model_folder, tmp_path_factory):
   path, reference = scene
-  model = TrainedModel.load(model_folder).with_options(min_area_m2=2000).with_engine(DarkIsWater())
+  model = trained_model(model_folder).with_options(min_area_m2=2000).with_engine(DarkIsWater())
   folder = tmp_path_factory.mktemp("products")
   outputs = Outputs.beside(folder / "flood.tif", probability=True, vectors_suffix=".gpkg")
   options = MapOptions(reference_water=str(reference), show_progress=False)
@@ -151,7 +152,7 @@ def test_stac_item_names_inputs_model_scale_and_areas(products, scene):
 
 def test_nothing_is_destroyed_or_half_written(scene, model_folder, tmp_path):
   path, _ = scene
-  model = TrainedModel.load(model_folder)
+  model = trained_model(model_folder)
   quiet = MapOptions(show_progress=False)
   before = path.read_bytes()
   with pytest.raises(UsageError, match="is an input"):
@@ -171,8 +172,8 @@ def test_each_engine_writes_the_same_georeferenced_format(scene, model_folder, t
                                                          tmp_path):  # fmt: skip
   path, _ = scene
   profiles = []
-  for name, model in (("onnx", TrainedModel.load(model_folder)),
-                      ("xla", TrainedModel.load(trained_workdir))):  # fmt: skip
+  for name, model in (("onnx", trained_model(model_folder)),
+                      ("xla", trained_model(trained_workdir))):  # fmt: skip
     output = tmp_path / f"{name}.tif"
     predict_scene(model, str(path), Outputs(output), MapOptions(show_progress=False))
     with rasterio.open(output) as dataset:
@@ -197,7 +198,7 @@ def test_the_unit_holds_per_class_where_flood_meets_permanent_water(model_folder
   occurrence = np.where(permanent, 100, 0).astype(np.uint8)[None]
   with rasterio.open(tmp_path / "ref.tif", "w", count=1, dtype="uint8", **profile) as dataset:
     dataset.write(occurrence)
-  model = TrainedModel.load(model_folder).with_options(min_area_m2=2000).with_engine(DarkIsWater())
+  model = trained_model(model_folder).with_options(min_area_m2=2000).with_engine(DarkIsWater())
   outputs = Outputs.beside(tmp_path / "flood.tif", probability=False, vectors_suffix=".gpkg")
   options = MapOptions(reference_water=str(tmp_path / "ref.tif"), show_progress=False)
   summary = predict_scene(model, str(tmp_path / "scene.tif"), outputs, options)
@@ -243,7 +244,7 @@ def test_excluded_pixels_are_never_water_whatever_the_layers_crs(scene, model_fo
   hand = np.zeros(hand_shape, np.float32)
   hand[hand_shape[0] // 2 :] = 40.0  # the southern half is far above any drainage
   _layer(tmp_path / "hand.tif", hand, "EPSG:3857", hand_transform, nodata=-9999)
-  model = TrainedModel.load(model_folder).with_options(min_area_m2=2000)
+  model = trained_model(model_folder).with_options(min_area_m2=2000)
   outputs = Outputs.beside(tmp_path / "flood.tif", probability=False, vectors_suffix=".gpkg")
   options = MapOptions(exclusion=str(tmp_path / "exclusion.tif"), hand=str(tmp_path / "hand.tif"),
                        show_progress=False)  # fmt: skip
@@ -284,7 +285,7 @@ def test_backscatter_caps_keep_water_only_where_it_is_dark(scene, model_folder, 
   path, _ = scene
   with rasterio.open(path) as dataset:
     vv_vh = np.moveaxis(dataset.read(), 0, -1)
-  model = TrainedModel.load(model_folder)
+  model = trained_model(model_folder)
   maps = {}
   for name, caps, block in (("uncapped", (None, None), 2048), ("capped", (-15.0, None), 2048),
                             ("narrow", (-15.0, None), 96)):  # fmt: skip
@@ -326,8 +327,8 @@ def test_ground_areas_are_true_in_any_crs(crs, tmp_path):
   from rasterio.transform import from_bounds
   from rasterio.warp import transform_bounds
 
-  from flood_jax.mapping.products import ClassScheme
-  from flood_jax.mapping.vectors import write_vectors
+  from flood_jax.mapping.classes import ClassScheme
+  from flood_jax.products.vectors import write_vectors
   from flood_jax.scenes.scene import Grid
 
   square = (93.74, 26.72, 93.77, 26.747)  # about 3 km x 3 km
@@ -404,7 +405,7 @@ def test_a_scene_s_products_are_all_or_nothing(real_root, tmp_path):
   chip = real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif"
   map_path, shapefile = tmp_path / "flood.tif", tmp_path / "water.shp"
   script = (
-    "import os, sys, flood_jax, flood_jax.mapping.vectors as v\n"
+    "import os, sys, flood_jax, flood_jax.products.vectors as v\n"
     "v._write = lambda *a, **k: os._exit(9)\n"
     "flood_jax.map_scene(sys.argv[1], sys.argv[2], probability=True, vectors=sys.argv[3])\n"
   )

@@ -7,15 +7,15 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
+from flood_jax.api import trained_model
 from flood_jax.core.metrics import confusion_matrix as confusion
 from flood_jax.core.metrics import scores
 from flood_jax.core.windows import blend_weights, window_starts
 from flood_jax.dataset.synthetic import synthesize_scene
 from flood_jax.errors import UsageError
-from flood_jax.mapping.inference import TrainedModel
-from flood_jax.mapping.products import NODATA as FLOOD_NODATA
-from flood_jax.mapping.scene_map import MapOptions, Outputs
-from flood_jax.mapping.scene_map import predict_scene as predict_outputs
+from flood_jax.mapping.classes import NODATA as FLOOD_NODATA
+from flood_jax.products.scene_map import MapOptions, Outputs
+from flood_jax.products.scene_map import predict_scene as predict_outputs
 
 
 def predict_scene(model, scene, map_path, probability_path=None, show_progress=False, **options):
@@ -27,7 +27,7 @@ def predict_scene(model, scene, map_path, probability_path=None, show_progress=F
 
 @pytest.fixture(scope="module")
 def model(trained_workdir):
-  return TrainedModel.load(trained_workdir)
+  return trained_model(trained_workdir)
 
 
 def write_scene(path, vv_vh_db, crs="EPSG:32633", transform=None):

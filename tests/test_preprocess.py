@@ -11,7 +11,7 @@ from flood_jax.dataset.catalog import build_catalog
 from flood_jax.dataset.tiles import TileSource, tile_folder
 from flood_jax.errors import DataError
 from flood_jax.scenes.bands import engineered_bands
-from flood_jax.training.preprocess import preprocess
+from flood_jax.training.tile_store import preprocess
 
 
 def test_outputs_and_counts(tile_store):
@@ -69,9 +69,9 @@ def test_real_chips_skip_empty_ones_and_need_stats_from(real_root, tile_store, t
 def test_interrupted_run_leaves_no_complete_looking_output(synthetic_root, tmp_path):
   """A preprocess killed mid-way leaves only its partial folder, never the output itself."""
   code = (
-    "import sys, flood_jax.training.preprocess as p\n"
+    "import sys, flood_jax.training.tile_store as p\n"
     "from configs import test as t\n"
-    "from flood_jax.training.preprocess import preprocess\n"
+    "from flood_jax.training.tile_store import preprocess\n"
     "calls = []\n"
     "original = p.read_record\n"
     "def dying(*a, **k):\n"

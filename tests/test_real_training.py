@@ -8,8 +8,8 @@ import pytest
 
 from configs import test as test_config
 from flood_jax.errors import ConfigError, DataError
-from flood_jax.training import losses, pipeline, train
-from flood_jax.training.preprocess import preprocess
+from flood_jax.training import losses, pipeline, restore, train
+from flood_jax.training.tile_store import preprocess
 from tests.conftest import shared_set
 from tests.test_layouts import _generic
 
@@ -101,13 +101,13 @@ def test_fine_tuning_starts_from_the_model_folder_s_variables(model_folder):
 
   config = test_config.get_config()
   trainer = train.Trainer(config)
-  state = train.started_from(trainer.initial_state(), str(model_folder), config.data.tile_size)
+  state = restore.started_from(trainer.initial_state(), str(model_folder))
   expected = read_variables(model_folder)
   for ours, theirs in zip(jax.tree.leaves({"params": state.params}),
                           jax.tree.leaves({"params": expected["params"]}), strict=True):  # fmt: skip
     np.testing.assert_array_equal(ours, theirs)
   config.model.filters = (8, 16, 32)
   with pytest.raises(ConfigError, match="not the architecture of config.model"):
-    train.started_from(train.Trainer(config).initial_state(), str(model_folder), 128)
+    restore.started_from(train.Trainer(config).initial_state(), str(model_folder))
   with pytest.raises(ConfigError, match="not a model folder .* nor a training workdir"):
-    train.starting_point("/nonexistent", 128)
+    restore.starting_point("/nonexistent")

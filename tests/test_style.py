@@ -26,12 +26,14 @@ def test_models_do_not_ask_which_device_they_run_on():
 
 
 # The floors of the house, lowest first: a module imports only from its own floor or lower ones.
+# Two wings stand on the ground floors (core, scenes, models): the responder's (mapping, then
+# the products made from a map) and the researcher's (dataset, then training); neither imports
+# the other (`test_the_wings_stand_apart`); evaluation and export use both.
 FLOORS = [
   {"errors", "core"},
   {"scenes", "models"},
-  {"dataset"},
-  {"training"},
-  {"mapping"},
+  {"dataset", "mapping"},
+  {"training", "products"},
   {"evaluation"},
   {"export"},
   {"__init__", "api", "xarray"},
@@ -47,6 +49,7 @@ FLOORS = [
     "cli",
   },
 ]
+WINGS = ({"mapping", "products"}, {"dataset", "training"})
 
 
 def _module_name(path: Path) -> str:
@@ -127,3 +130,35 @@ def test_only_programs_define_or_read_flags():
     if module not in programs and ("FLAGS" in path.read_text() or "DEFINE_" in path.read_text())
   ]
   assert not reading, reading
+
+
+def test_the_wings_stand_apart():
+  """Mapping a scene never imports the trainer's world, nor training the map's products."""
+  crossing = [
+    f"flood_jax.{module} imports flood_jax.{imported}"
+    for module, imports in _graph().items()
+    for wing, other in (WINGS, WINGS[::-1])
+    if module.split(".")[0] in wing
+    for imported in imports
+    if imported.split(".")[0] in other
+  ]
+  assert not crossing, crossing
+
+
+def test_no_two_modules_share_a_name():
+  """A program and its library module, or two modules of two folders, named alike make a reader
+  guess which one is meant (`evaluate.py` and `evaluation/evaluate.py` were)."""
+  names = {}
+  for path in sorted(PACKAGE.rglob("*.py")):
+    if path.name not in ("__init__.py", "__main__.py"):
+      names.setdefault(path.name, []).append(str(path.relative_to(PACKAGE)))
+  assert not {name: paths for name, paths in names.items() if len(paths) > 1}
+
+
+def test_no_class_is_longer_than_150_lines():
+  long = []
+  for path in sorted(PACKAGE.rglob("*.py")):
+    for node in ast.walk(ast.parse(path.read_text())):
+      if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 150:
+        long.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}")
+  assert not long, long

@@ -1,2 +1,2 @@
-"""The ground floor: windows, metrics, classical thresholds, plots and atomic file writing, used
+"""The ground floor: windows, metrics, classical thresholds, figures and atomic file writing, used
 by every floor above and importing none of them."""

@@ -18,6 +18,10 @@ import ml_collections
 from flood_jax.core.windows import check_tiling
 from flood_jax.errors import ConfigError, DataError
 
+# The focal Tversky loss's parameters (Abraham & Khan 2019, their code), written once: the
+# config's defaults and the loss functions' (flood_jax.training.losses).
+TVERSKY_ALPHA, TVERSKY_BETA, FOCAL_TVERSKY_GAMMA, FOCAL_GAMMA = 0.7, 0.3, 4.0 / 3.0, 2.0
+
 PROBABILITIES = (
   "data.weak_fraction",
   "data.real_fraction",
@@ -110,10 +114,10 @@ def _loss_fields(config: ml_collections.ConfigDict) -> None:
   """config.loss: the weighted terms and their parameters."""
   loss = config.loss = ml_collections.ConfigDict()
   loss.terms = {"focal_tversky": 1.0}  # Weighted sum of losses {name: weight} (losses.LOSSES).
-  loss.tversky_alpha = 0.7  # Weight of false negatives in the Tversky index (Abraham & Khan).
-  loss.tversky_beta = 0.3  # Weight of false positives.
-  loss.focal_tversky_gamma = 4.0 / 3.0  # loss = (1 - TI) ** (1 / gamma), as Abraham & Khan.
-  loss.focal_gamma = 2.0  # Exponent of the focal loss (Lin et al.).
+  loss.tversky_alpha = TVERSKY_ALPHA  # Weight of false negatives in the Tversky index, >= 0.
+  loss.tversky_beta = TVERSKY_BETA  # Weight of false positives, >= 0 (alpha + beta > 0).
+  loss.focal_tversky_gamma = FOCAL_TVERSKY_GAMMA  # loss = (1 - TI) ** (1 / gamma), gamma > 0.
+  loss.focal_gamma = FOCAL_GAMMA  # Exponent of the focal loss (Lin et al.), >= 0.
   # Class weight of water pixels in cross-entropy and focal losses: a number, or "auto" for the
   # balanced weight of the training pixels (class_weights.json, written by preprocessing).
   loss.water_weight = ml_collections.FieldReference(1.0, field_type=object)  # number or "auto"
@@ -261,6 +265,22 @@ def check_real(data: ml_collections.ConfigDict) -> None:
       raise ConfigError(f"config.data.{name}={weight!r} must be a finite number >= 0")
 
 
+def check_loss_parameters(loss: ml_collections.ConfigDict) -> None:
+  """The losses' parameters in their ranges: a negative or NaN one would train on nonsense."""
+  ranges = {
+    "tversky_alpha": (lambda value: value >= 0, ">= 0"),
+    "tversky_beta": (lambda value: value >= 0, ">= 0"),
+    "focal_tversky_gamma": (lambda value: value > 0, "> 0"),
+    "focal_gamma": (lambda value: value >= 0, ">= 0"),
+  }
+  for name, (allowed, words) in ranges.items():
+    value = loss[name]
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and allowed(value)):
+      raise ConfigError(f"config.loss.{name}={value!r} must be a finite number {words}")
+  if not loss.tversky_alpha + loss.tversky_beta > 0:
+    raise ConfigError("config.loss.tversky_alpha + tversky_beta must be > 0")
+
+
 def check_loss_weights(loss: ml_collections.ConfigDict) -> None:
   """Each term's weight a finite number >= 0, and at least one > 0."""
   weights = dict(loss.terms)
@@ -289,6 +309,7 @@ def check_values(config: ml_collections.ConfigDict) -> None:
   check_probabilities(config)
   check_real(config.data)
   check_loss_weights(config.loss)
+  check_loss_parameters(config.loss)
   check_loop(config)
   check_predict(config.predict)
 

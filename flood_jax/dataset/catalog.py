@@ -15,10 +15,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from flood_jax.dataset.layouts import LAYOUTS, layout_of
-from flood_jax.dataset.records import SOURCES, SPLITS, ChipRecord
+from flood_jax.dataset.records import SOURCES, SPLITS, Chip, ChipRecord
 from flood_jax.dataset.sen1floods11 import parse_split_csv
 from flood_jax.errors import DataError
-from flood_jax.scenes.geotiff import Chip
 
 __all__ = [
   "SOURCES",

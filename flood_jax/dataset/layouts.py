@@ -9,7 +9,7 @@ labels are, their scale and label values, and what is known of their source and 
 | `generic` | `<id>_label.tif` beside `<id>.tif` (VV, VH) or `<id>_vv.tif` and `<id>_vh.tif` | decided as predict decides it | 1 water, 0 dry, -1/255/nodata tag no data | test, unknown |
 
 Each layout lists its chips as `records.ChipRecord`s (headers checked, cheap) and reads one as a
-`scenes.geotiff.Chip`: VV and VH in dB (NaN where missing), the label and its validity. A label
+`records.Chip`: VV and VH in dB (NaN where missing), the label and its validity. A label
 with other values, or an image and label of different sizes, is a `DataError` naming the file.
 The DFC 2024 chips have no CRS: they train and score, but cannot be mapped as scenes.
 """
@@ -26,10 +26,11 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from flood_jax.dataset import sen1floods11
-from flood_jax.dataset.records import SPLITS, ChipRecord
+from flood_jax.dataset.records import SPLITS, Chip, ChipRecord
+from flood_jax.dataset.sen1floods11 import read_chip
 from flood_jax.errors import DataError
 from flood_jax.scenes.bands import engineered_bands, input_validity
-from flood_jax.scenes.geotiff import Chip, georeference_mismatch, open_header, read_chip
+from flood_jax.scenes.geotiff import georeference_mismatch, open_header
 from flood_jax.scenes.scale import mark_nodata, to_db
 
 NO_SPLIT = "test"  # the split of every chip of a set without official splits

@@ -59,11 +59,7 @@ def overall_medians(pixels: dict[str, list[np.ndarray]]) -> dict[tuple[str, str]
 
 
 def plot_histograms(real: dict, synthetic: dict, output: str | Path) -> None:
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
+  from flood_jax.core.figures import plt, save_figure
   from flood_jax.scenes.bands import engineered_bands
 
   figure, axes = plt.subplots(1, 4, figsize=(17, 3.6))
@@ -91,6 +87,4 @@ def plot_histograms(real: dict, synthetic: dict, output: str | Path) -> None:
         axis.set_title(title)
   axes[0].legend(fontsize=8)
   figure.tight_layout()
-  Path(output).parent.mkdir(parents=True, exist_ok=True)
-  figure.savefig(output, dpi=90)
-  plt.close(figure)
+  save_figure(figure, output, dpi=90)

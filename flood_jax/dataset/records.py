@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 SPLITS = ("train", "valid", "test", "bolivia")
 SOURCES = ("hand", "weak")  # how a chip is labelled: by hand, or weakly (Otsu, land cover)
 
@@ -28,3 +30,18 @@ class ChipRecord(NamedTuple):
   event: str | None = None
   layout: str = "sen1floods11"  # the name of the layout that reads it (`layouts.LAYOUTS`)
   vh_path: Path | None = None
+
+
+class Chip(NamedTuple):
+  """One chip ready for tiling.
+
+  image: float32 [H, W, 3], the engineered bands (not normalised), 0 where input is missing.
+  label: uint8 [H, W], 1 water, 0 otherwise (also 0 where invalid).
+  validity: bool [H, W], label is 0 or 1 and VV and VH are finite.
+  vv_vh_db: float32 [H, W, 2], VV and VH in dB as read, NaN where missing.
+  """
+
+  image: np.ndarray
+  label: np.ndarray
+  validity: np.ndarray
+  vv_vh_db: np.ndarray

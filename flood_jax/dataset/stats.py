@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from flood_jax.core.files import write_json
 from flood_jax.errors import DataError
-from flood_jax.scenes.bands import NUM_BANDS, engineered_bands
+from flood_jax.scenes.bands import NUM_BANDS
 
 CLASS_WEIGHTS_FILE = "class_weights.json"
 
@@ -56,7 +57,8 @@ def load_stats(path: str | Path) -> dict[str, list[float]]:
 
 
 def save_stats(path: str | Path, stats: dict) -> None:
-  Path(path).write_text(json.dumps(stats, indent=2))
+  """Writes a stats.json atomically (a killed run never leaves half of one)."""
+  write_json(path, stats)
 
 
 def class_weights(dry_pixels: int, water_pixels: int) -> dict:
@@ -87,16 +89,3 @@ def load_class_weights(path: str | Path) -> dict:
       "flood_jax.preprocess writes (preprocess the data again)"
     )
   return json.loads(path.read_text())
-
-
-def normalised_bands(
-  vv_vh_db: np.ndarray, validity: np.ndarray, stats: dict, band_domain: str
-) -> np.ndarray:
-  """float32 [..., 3]: the engineered bands of VV, VH in dB, normalised by `stats`, 0 where
-  `validity` is False. Zeroing makes the model input independent of whatever the raw data
-  holds at invalid pixels. Training (`prepare`) and prediction share it."""
-  image = engineered_bands(vv_vh_db[..., 0], vv_vh_db[..., 1], band_domain)
-  image -= np.asarray(stats["mean"], np.float32)
-  image /= np.asarray(stats["std"], np.float32)
-  image[~validity] = 0.0
-  return image

@@ -79,7 +79,8 @@ class Scored:
   def __init__(self, chips: Iterable[ChipData], rule: MapRule, pixel_m2: float = 100.0):
     self.rule, self.matrices, self.chips = rule, [], []
     for chip in chips:
-      water = rule.water(np.nan_to_num(chip.probability), chip.vv_vh_db, chip.validity, pixel_m2)
+      input_valid = np.isfinite(chip.probability)  # as `evaluate` maps a chip
+      water = rule.water(chip.probability, chip.vv_vh_db, input_valid, pixel_m2)
       self.matrices.append(confusion_matrix(chip.label, water, chip.validity))
       self.chips.append(chip)
 

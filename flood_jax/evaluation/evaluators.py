@@ -1,8 +1,8 @@
 """Evaluators of whole-chip predictions: small objects that return values, never write files.
 
 Each evaluator takes the chips one `ChipResult` at a time (`add`) and then yields named results
-(`results`). The driver (`evaluation.evaluate`) computes every prediction and confusion matrix
-once per chip and hands the same `ChipResult` to all of them; `evaluation.report` writes the
+(`results`). The driver (`evaluation.chips`) computes every prediction and confusion matrix
+once per chip and hands the same `ChipResult` to all of them; `evaluation.outputs` writes the
 files and figures from their values:
 
 - `Scores`: the official Sen1Floods11 figures of the model and of each baseline, from summed
@@ -25,7 +25,7 @@ import numpy as np
 from flood_jax.core import baselines
 from flood_jax.core.metrics import confusion_matrix, error_rates, scores
 from flood_jax.dataset.catalog import ChipRecord
-from flood_jax.scenes.geotiff import Chip
+from flood_jax.dataset.records import Chip
 
 METHODS = ("model", "otsu_vv", "fixed_vv_-15db")
 PER_IMAGE_SCORES = (
@@ -171,7 +171,7 @@ def sample_chips(results: list[ChipResult], count: int, seed: int) -> list[ChipR
 
 
 class Samples:
-  """A seeded sample of `count` chips per source, for the figures of `evaluation.report`."""
+  """A seeded sample of `count` chips per source, for the figures of `evaluation.outputs`."""
 
   def __init__(self, count: int, seed: int):
     self.count, self.seed = count, seed

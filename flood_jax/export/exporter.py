@@ -19,7 +19,9 @@ from flood_jax.errors import DataError, UsageError
 from flood_jax.evaluation.evaluators import Scores
 from flood_jax.export import onnx_graph
 from flood_jax.mapping.engines import OnnxRuntimeEngine
-from flood_jax.mapping.inference import TrainedModel, training_data_root
+from flood_jax.mapping.inference import TrainedModel
+from flood_jax.mapping.loading import load_trained
+from flood_jax.training.restore import training_data_root, workdir_parts
 
 FLOAT32_TOLERANCE = 1e-5
 INT8_IOU_DROP = 0.01
@@ -177,7 +179,7 @@ def float32_difference(model: TrainedModel, engine: OnnxRuntimeEngine, seed: int
 
 def validation_iou(model: TrainedModel, root: Path) -> float:
   """Water IoU of `model` on the validation chips of `root` (whole chips, summed matrices)."""
-  from flood_jax.evaluation.evaluate import chip_results, run_evaluators
+  from flood_jax.evaluation.chips import chip_results, run_evaluators
 
   records = build_catalog(root, ("valid",), use_weak=False)
   if not records:
@@ -260,7 +262,7 @@ def export(
   workdir, output = Path(workdir), Path(output)
   if output.exists() and not overwrite:  # before minutes of work, not after
     raise UsageError(f"{output}: already exists; pass --overwrite to replace it")
-  model = TrainedModel.load(workdir)
+  model = load_trained(workdir, workdir_parts=workdir_parts)
   root = training_data_root(workdir, model.config)
   float32 = onnx_float32(model, model.tiling()[0])
   difference = float32_difference(model, OnnxRuntimeEngine(float32, "float32"))

@@ -24,7 +24,7 @@ import dataclasses
 import numpy as np
 from scipy import ndimage
 
-from flood_jax.mapping.products import DRY, PERMANENT_WATER, WATER
+from flood_jax.mapping.classes import DRY, PERMANENT_WATER, WATER
 
 
 @dataclasses.dataclass(frozen=True)

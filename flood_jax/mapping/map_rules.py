@@ -23,7 +23,7 @@ from functools import partial
 import numpy as np
 
 from flood_jax.core.baselines import otsu_threshold
-from flood_jax.mapping.products import DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER
+from flood_jax.mapping.classes import DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER
 from flood_jax.mapping.sieve import WATER_BODY, StreamingSieve, min_pixels, sieve_water
 
 Band = tuple[int, np.ndarray]  # (top row, uint8 classes [rows, width])

@@ -15,7 +15,7 @@ from absl import logging
 from flood_jax.core.windows import column_blocks
 from flood_jax.errors import DataError
 from flood_jax.mapping.change import backscatter_drop
-from flood_jax.mapping.products import WATER
+from flood_jax.mapping.classes import WATER
 from flood_jax.scenes.geotiff import georeference_mismatch
 from flood_jax.scenes.scene import Grid, SceneReader, WarpedReader, overlap_fraction
 from flood_jax.scenes.sources import SceneInput
@@ -59,7 +59,7 @@ class PreEvent:
       window = (top - 1, rows + 2, cols.start - 1, cols.stop - cols.start + 2)
       before, after = self.reader.read_window(*window), self.post_reader.read_window(*window)
       drop[:, cols] = backscatter_drop(before, after)[1:-1, 1:-1]
-      classes = self.model.classes(probability[:, cols], valid[:, cols], before[1:-1, 1:-1])
+      classes = self.model.rule.classes(probability[:, cols], valid[:, cols], before[1:-1, 1:-1])
       water_before[:, cols] = classes == WATER
     return water_before, drop
 

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from flood_jax.mapping.products import DRY, PERMANENT_WATER, WATER
+from flood_jax.mapping.classes import DRY, PERMANENT_WATER, WATER
 
 COLUMN_BLOCK = 2048  # columns sieved at once (plus the context on each side)
 EIGHT_CONNECTED = np.ones((3, 3), bool)

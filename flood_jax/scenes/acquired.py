@@ -3,7 +3,7 @@
 In order: `--acquired=ISO8601`; the time in a Sentinel-1 product or asset name
 (`..._YYYYMMDDThhmmss_...`: HyP3, GRD and Planetary Computer names); the files' tags (GDAL's
 `TIFFTAG_DATETIME`, `ACQUISITION_START_TIME`, Earth Engine's `system:time_start` in ms, ...);
-a STAC listing's item datetime (`mapping.batch`). Otherwise it is unknown, and said so.
+a STAC listing's item datetime (`products.batch`). Otherwise it is unknown, and said so.
 """
 
 from __future__ import annotations

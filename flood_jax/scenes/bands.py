@@ -62,3 +62,16 @@ def engineered_bands(vv_db: np.ndarray, vh_db: np.ndarray, band_domain: str = "d
 def input_validity(vv_db: np.ndarray, vh_db: np.ndarray) -> np.ndarray:
   """bool [..., H, W]: True where both VV and VH are finite."""
   return np.isfinite(vv_db) & np.isfinite(vh_db)
+
+
+def normalised_bands(
+  vv_vh_db: np.ndarray, validity: np.ndarray, stats: dict, band_domain: str
+) -> np.ndarray:
+  """float32 [..., 3]: the engineered bands of VV, VH in dB, normalised by `stats`, 0 where
+  `validity` is False. Zeroing makes the model input independent of whatever the raw data
+  holds at invalid pixels. Training (`prepare`) and prediction share it."""
+  image = engineered_bands(vv_vh_db[..., 0], vv_vh_db[..., 1], band_domain)
+  image -= np.asarray(stats["mean"], np.float32)
+  image /= np.asarray(stats["std"], np.float32)
+  image[~validity] = 0.0
+  return image

@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping
 import jax
 import jax.numpy as jnp
 
+from flood_jax.core.config import FOCAL_GAMMA, FOCAL_TVERSKY_GAMMA, TVERSKY_ALPHA, TVERSKY_BETA
+
 FLOOR = 1e-6
 
 
@@ -64,7 +66,9 @@ def binary_cross_entropy(logits, label, validity, *, water_weight: float = 1.0) 
   return _weighted_mean(per_pixel, weight, jnp.sum(mask))
 
 
-def focal(logits, label, validity, *, gamma: float = 2.0, water_weight: float = 1.0) -> jnp.ndarray:
+def focal(
+  logits, label, validity, *, gamma: float = FOCAL_GAMMA, water_weight: float = 1.0
+) -> jnp.ndarray:
   """Focal loss (Lin et al. 2017): mean of -(1 - p_t) ** gamma log p_t over valid pixels."""
   logits, label, mask = _masked(logits, label, validity)
   log_p_true = label * jax.nn.log_sigmoid(logits) + (1 - label) * jax.nn.log_sigmoid(-logits)
@@ -90,8 +94,16 @@ def tversky_index(logits, label, validity, *, alpha: float, beta: float, smooth:
   return index, count
 
 
-def tversky(logits, label, validity, *, alpha: float = 0.7, beta: float = 0.3, smooth: float = 1.0):
-  """1 - TI; `alpha` weighs false negatives, `beta` false positives (defaults 0.7 / 0.3)."""
+def tversky(
+  logits,
+  label,
+  validity,
+  *,
+  alpha: float = TVERSKY_ALPHA,
+  beta: float = TVERSKY_BETA,
+  smooth: float = 1.0,
+):
+  """1 - TI; `alpha` weighs false negatives, `beta` false positives."""
   index, count = tversky_index(logits, label, validity, alpha=alpha, beta=beta, smooth=smooth)
   return jnp.where(count > 0, 1.0 - index, 0.0)
 
@@ -101,12 +113,12 @@ def focal_tversky(
   label,
   validity,
   *,
-  alpha: float = 0.7,
-  beta: float = 0.3,
-  gamma: float = 4.0 / 3.0,
+  alpha: float = TVERSKY_ALPHA,
+  beta: float = TVERSKY_BETA,
+  gamma: float = FOCAL_TVERSKY_GAMMA,
   smooth: float = 1.0,
 ) -> jnp.ndarray:
-  """(1 - TI) ** (1 / gamma) (Abraham & Khan 2019); alpha weighs FN, beta FP, gamma = 4/3."""
+  """(1 - TI) ** (1 / gamma) (Abraham & Khan 2019); alpha weighs FN, beta FP."""
   index, count = tversky_index(logits, label, validity, alpha=alpha, beta=beta, smooth=smooth)
   return jnp.where(count > 0, jnp.maximum(1.0 - index, FLOOR) ** (1.0 / gamma), 0.0)
 

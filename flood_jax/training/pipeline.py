@@ -28,9 +28,9 @@ import numpy as np
 
 from flood_jax.core.config import check_batch_rows, check_divisible, check_weak_fraction
 from flood_jax.dataset.catalog import SOURCES
-from flood_jax.dataset.stats import normalised_bands
 from flood_jax.dataset.tiles import REAL, TileSource, tile_folder
 from flood_jax.errors import DataError
+from flood_jax.scenes.bands import normalised_bands
 
 
 def prepare(element: dict, stats: dict, band_domain: str) -> dict:

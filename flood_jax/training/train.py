@@ -24,10 +24,7 @@ import numpy as np
 import optax
 from absl import logging
 from clu import parameter_overview
-from flax.training import train_state
 
-from flood_jax.core import model_folder, plots
-from flood_jax.core.config import load_config
 from flood_jax.core.files import write_json
 from flood_jax.core.metrics import (
   THRESHOLD_BINS,
@@ -39,57 +36,13 @@ from flood_jax.core.metrics import (
 )
 from flood_jax.dataset.stats import CLASS_WEIGHTS_FILE, load_class_weights, load_stats, save_stats
 from flood_jax.errors import ConfigError, DataError
-from flood_jax.models import ResUNet, model_from_config
+from flood_jax.models import model_from_config
 from flood_jax.training import checkpoints as checkpoints_lib
-from flood_jax.training import config_checks, losses, parallel, pipeline
+from flood_jax.training import config_checks, history, losses, parallel, pipeline, restore
 from flood_jax.training.logs import RunLogs
-from flood_jax.training.preprocess import real_roots_of
-
-THRESHOLD_FILE = "threshold.json"
-
-
-class TrainState(train_state.TrainState):
-  batch_stats: Any
-
-
-def learning_rate_schedule(opt: ml_collections.ConfigDict, num_steps: int) -> optax.Schedule:
-  """Cosine annealing with warm restarts (SGDR, Loshchilov & Hutter 2017), warm-up per cycle."""
-  cycles, period, covered = [], opt.first_period, 0
-  while covered < num_steps:
-    cycles.append(
-      dict(
-        init_value=opt.min_learning_rate,
-        peak_value=opt.learning_rate,
-        warmup_steps=min(opt.warmup_steps, period - 1),
-        decay_steps=period,
-        end_value=opt.min_learning_rate,
-      )
-    )
-    covered += period
-    period = int(period * opt.period_multiplier)
-  return optax.sgdr_schedule(cycles)
-
-
-def make_optimizer(opt: ml_collections.ConfigDict, schedule: optax.Schedule):
-  if opt.name == "adamw":
-    optimizer = optax.adamw(schedule, weight_decay=opt.weight_decay)
-  elif opt.name == "adam":
-    optimizer = optax.adam(schedule)
-  else:
-    optimizer = optax.sgd(schedule, momentum=0.9)
-  if opt.grad_clip_norm > 0:
-    optimizer = optax.chain(optax.clip_by_global_norm(opt.grad_clip_norm), optimizer)
-  return optimizer
-
-
-def create_train_state(model: ResUNet, rng: jax.Array, tile_size: int, tx) -> TrainState:
-  variables = model.init({"params": rng}, jnp.zeros((1, tile_size, tile_size, 3)), train=False)
-  return TrainState.create(
-    apply_fn=model.apply,
-    params=variables["params"],
-    batch_stats=variables["batch_stats"],
-    tx=tx,
-  )
+from flood_jax.training.restore import THRESHOLD_FILE
+from flood_jax.training.state import TrainState, initial_state, learning_rate_schedule
+from flood_jax.training.tile_store import real_roots_of
 
 
 def make_loss_fn(loss_config):
@@ -154,14 +107,6 @@ def step_metrics(output: dict) -> SegmentationMetrics:
     loss=np.asarray([output["loss"]], np.float64),
     mask=has_pixels,
   )
-
-
-def initial_state(config: ml_collections.ConfigDict, model, tile_size: int) -> TrainState:
-  """The state a run starts from: parameters seeded by config.seed, the optimiser's state.
-  Under `jax.eval_shape`, the abstract state a checkpoint is restored into."""
-  schedule = learning_rate_schedule(config.optimizer, config.num_train_steps)
-  tx = make_optimizer(config.optimizer, schedule)
-  return create_train_state(model, jax.random.key(config.seed), tile_size, tx)
 
 
 class Trainer:
@@ -246,7 +191,7 @@ def prepare_data(config: ml_collections.ConfigDict, workdir: Path) -> tuple[Path
   Process 0 does the work on a filesystem shared by all hosts; the others wait for it.
   """
   from flood_jax.dataset.synthetic import ensure_synthetic_root
-  from flood_jax.training.preprocess import is_complete, preprocess
+  from flood_jax.training.tile_store import is_complete, preprocess
 
   store = Path(config.data.preprocessed or workdir / "tiles")
   if jax.process_index() == 0 and not is_complete(store):
@@ -274,47 +219,7 @@ def prepare_data(config: ml_collections.ConfigDict, workdir: Path) -> tuple[Path
     )
   if config.data.stats_from or not config.init_from:
     return store, load_stats(config.data.stats_from or store / "stats.json")
-  return store, starting_point(config.init_from, config.data.tile_size)[1]
-
-
-def starting_point(source: str, tile_size: int) -> tuple[dict, dict]:
-  """(variables, normalisation statistics) of the model folder or training workdir a
-  fine-tuning run starts from (`config.init_from`)."""
-  if model_folder.is_model_folder(source):
-    return model_folder.read_variables(source), model_folder.read_folder(source)["stats"]
-  if not (Path(source) / "config.json").is_file():
-    raise ConfigError(
-      f"config.init_from={source}: not a model folder (model.json) nor a training workdir "
-      "(config.json)"
-    )
-  config = load_config(source)
-  model = model_from_config(config.model)
-  shapes = jax.eval_shape(lambda: initial_state(config, model, tile_size))
-  state, _ = checkpoints_lib.restore_best(source, checkpoints_lib.abstract(shapes))
-  variables = {"params": state.params, "batch_stats": state.batch_stats}
-  return jax.device_get(variables), load_stats(Path(source) / "stats.json")
-
-
-def leaf_shapes(tree) -> dict[str, tuple]:
-  """{path of each leaf: its shape}."""
-  leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
-  return {jax.tree_util.keystr(path): np.shape(leaf) for path, leaf in leaves}
-
-
-def started_from(state: TrainState, source: str, tile_size: int) -> TrainState:
-  """`state` with the parameters and batch statistics of `source` (`starting_point`), which must
-  be of the same architecture; ConfigError naming the first difference where it is not."""
-  variables, _ = starting_point(source, tile_size)
-  expected = {"params": state.params, "batch_stats": state.batch_stats}
-  ours, theirs = leaf_shapes(expected), leaf_shapes(variables)
-  if ours != theirs:
-    first = min(key for key in ours.keys() | theirs.keys() if ours.get(key) != theirs.get(key))
-    raise ConfigError(
-      f"config.init_from={source}: not the architecture of config.model ({first}: "
-      f"{theirs.get(first)} there, {ours.get(first)} here); give config.model its fields"
-    )
-  cast = jax.tree.map(lambda value, like: np.asarray(value, like.dtype), variables, expected)
-  return state.replace(params=cast["params"], batch_stats=cast["batch_stats"])
+  return store, restore.starting_point(config.init_from)[1]
 
 
 def resolve_water_weight(config: ml_collections.ConfigDict, store: Path):
@@ -358,7 +263,7 @@ def start_or_resume(trainer: Trainer, checkpoints, store: Path, stats: dict, wor
   run = Run(trainer.initial_state(), pipeline.to_iterator(dataset, config))
   parameter_overview.log_parameter_overview(run.state.params)
   if checkpoints.latest_step() is None and config.init_from:
-    run.state = started_from(run.state, config.init_from, trainer.tile_size)
+    run.state = restore.started_from(run.state, config.init_from)
     logging.info("Fine-tuning from %s", config.init_from)
   if checkpoints.latest_step() is not None:
     run.state, run.extra = checkpoints.restore(
@@ -402,7 +307,7 @@ def validate(trainer: Trainer, run: Run, valid_batches, with_samples: bool) -> t
 
   def keep_sample(local, output):
     if not samples and (local["index"] >= 0).any():
-      samples["image"] = plots.sample_panel(
+      samples["image"] = history.sample_panel(
         local, parallel.local_rows(output["logits"]), trainer.config.num_sample_images
       )
 
@@ -509,7 +414,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
   if jax.process_index() == 0:
     write_json(workdir / "results.json", results)
     write_json(workdir / THRESHOLD_FILE, results["threshold"])
-    plots.plot_history(workdir / "metrics.csv", workdir / "plots" / "history.png")
+    history.plot_history(workdir / "metrics.csv", workdir / "plots" / "history.png")
   logging.info(
     "Best step %d (validation IoU %.4f); test IoU %.4f",
     run.extra["best_step"],

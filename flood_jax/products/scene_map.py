@@ -18,16 +18,17 @@ from tqdm import tqdm
 from flood_jax.core.files import clear_partial, commit, json_text, partial_path
 from flood_jax.core.windows import column_blocks, window_starts
 from flood_jax.errors import UsageError
-from flood_jax.mapping import products
 from flood_jax.mapping.change import change_classes
+from flood_jax.mapping.classes import DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER, ClassScheme
 from flood_jax.mapping.inference import TrainedModel
 from flood_jax.mapping.map_rules import map_rules
 from flood_jax.mapping.pre_event import PreEvent
-from flood_jax.mapping.quicklook import write_quicklook
-from flood_jax.mapping.report import people_rows, report_html
 from flood_jax.mapping.sieve import min_pixels
-from flood_jax.mapping.stac import stac_item
-from flood_jax.mapping.vectors import vectors_suffix, write_vectors
+from flood_jax.products import cog
+from flood_jax.products.quicklook import write_quicklook
+from flood_jax.products.report import people_rows, report_html
+from flood_jax.products.stac import stac_item
+from flood_jax.products.vectors import vectors_suffix, write_vectors
 from flood_jax.scenes import sources
 from flood_jax.scenes.layers import Exclusion, ReferenceWater, open_georeferenced
 from flood_jax.scenes.population import Population
@@ -118,10 +119,10 @@ class MapOptions:
     return bool(self.pre_event or self.pre_vv or self.pre_vh)
 
   @property
-  def scheme(self) -> products.ClassScheme:
+  def scheme(self) -> ClassScheme:
     """The map's classes: permanent water with a reference layer or a pre-event scene,
     excluded with exclusion layers."""
-    return products.ClassScheme(
+    return ClassScheme(
       permanent_water=self.reference_water is not None or self.change_detection,
       excluded=bool(self.exclusion or self.hand),
     )
@@ -147,7 +148,7 @@ class AreaTally:
   """Pixels, ground area (km²) and, with a population layer, people of each class of `scheme`,
   summed band by band."""
 
-  def __init__(self, grid: Grid, scheme: products.ClassScheme, counts_people: bool = False):
+  def __init__(self, grid: Grid, scheme: ClassScheme, counts_people: bool = False):
     self.grid, self.scheme, self.counts_people = grid, scheme, counts_people
     self.pixels = np.zeros(256, np.int64)
     self.km2 = np.zeros(256, np.float64)
@@ -168,10 +169,10 @@ class AreaTally:
     if not self.counts_people:
       return {}
     if not self.scheme.permanent_water:
-      return {"people_in_water": round(self.people[products.WATER])}
+      return {"people_in_water": round(self.people[WATER])}
     return {
-      "people_in_flood_water": round(self.people[products.WATER]),
-      "people_in_permanent_water": round(self.people[products.PERMANENT_WATER]),
+      "people_in_flood_water": round(self.people[WATER]),
+      "people_in_permanent_water": round(self.people[PERMANENT_WATER]),
     }
 
   def summary(self) -> dict:
@@ -182,21 +183,21 @@ class AreaTally:
     water = "flood" if self.scheme.permanent_water else "water"
     summary = {
       "valid_pixels": valid,
-      "dry_km2": self.km2[products.DRY],
-      "nodata_km2": self.km2[products.NODATA],
+      "dry_km2": self.km2[DRY],
+      "nodata_km2": self.km2[NODATA],
       "water_fraction": sum(share(value) for value in self.scheme.water_classes),
-      f"{water}_km2": self.km2[products.WATER],
-      f"{water}_fraction": share(products.WATER),
+      f"{water}_km2": self.km2[WATER],
+      f"{water}_fraction": share(WATER),
     }
     if self.scheme.permanent_water:
       summary.update(
-        permanent_water_km2=self.km2[products.PERMANENT_WATER],
-        permanent_water_fraction=share(products.PERMANENT_WATER),
+        permanent_water_km2=self.km2[PERMANENT_WATER],
+        permanent_water_fraction=share(PERMANENT_WATER),
       )
     if self.scheme.excluded:
-      excluded = int(self.pixels[products.EXCLUDED])
+      excluded = int(self.pixels[EXCLUDED])
       summary.update(
-        excluded_km2=self.km2[products.EXCLUDED],
+        excluded_km2=self.km2[EXCLUDED],
         excluded_fraction=excluded / (valid + excluded) if valid + excluded else float("nan"),
       )
     return {**summary, **self._people()}
@@ -255,7 +256,7 @@ def _tags(scene: sources.SceneInput, model: TrainedModel, options: MapOptions) -
 
 def _file_fingerprint(path: str) -> str:
   """A file's name, size and modification time (its name alone where it is not local)."""
-  local = products.local_path(path)
+  local = cog.local_path(path)
   stat = local.stat() if local.exists() else None
   return f"{path}:{stat.st_size}:{stat.st_mtime_ns}" if stat else path
 
@@ -314,9 +315,7 @@ class SceneMapping:
     if before is not None:
       tags["flood_jax_pre_event"] = json.dumps(scene_summary(before))
     self.writers = [
-      products.MapWriter(
-        outputs.map, self.grid, "classes", tags, self.scheme.title(), self.scheme.names
-      )
+      cog.MapWriter(outputs.map, self.grid, "classes", tags, self.scheme.title(), self.scheme.names)
     ]
     self.probability_kind = (
       "probability_float32" if options.probability_dtype == "float32" else "probability"
@@ -324,18 +323,18 @@ class SceneMapping:
     if outputs.probability:
       unit = "percent" if self.probability_kind == "probability" else "0 to 1"
       self.writers.append(
-        products.MapWriter(
+        cog.MapWriter(
           outputs.probability, self.grid, self.probability_kind, tags, f"water probability ({unit})"
         )
       )
-    unit = min_pixels(model.min_area_m2, self.grid.centre_pixel_area_m2())
+    unit = min_pixels(model.rule.min_area_m2, self.grid.centre_pixel_area_m2())
     self.rules = map_rules(unit, self.scheme.permanent_water, permanent, excluded)
     self.tally = AreaTally(self.grid, self.scheme, counts_people=self.population is not None)
 
   def add(self, top: int, probability: np.ndarray, valid: np.ndarray, change=None) -> None:
     """A band of the blended model; `change`: (water before, drop) of a pre-event scene."""
     if len(self.writers) > 1:
-      values = products.probability_values(probability, valid, self.probability_kind)
+      values = cog.probability_values(probability, valid, self.probability_kind)
       self.writers[1].write_rows(top, values)
     classes = self._classes(top, probability, valid)
     if change is not None:
@@ -346,12 +345,13 @@ class SceneMapping:
   def _classes(self, top: int, probability: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """The model's classes of a band; with backscatter caps, the band's VV and VH are read
     again in blocks of columns (no array of the band's width and both bands)."""
-    if self.model.water_caps == (None, None):
-      return self.model.classes(probability, valid)
+    rule = self.model.rule
+    if rule.caps == (None, None):
+      return rule.classes(probability, valid)
     classes = np.empty(probability.shape, np.uint8)
     for cols in column_blocks(self.grid.width):
       vv_vh_db = self.reader.read_window(top, len(probability), cols.start, cols.stop - cols.start)
-      classes[:, cols] = self.model.classes(probability[:, cols], valid[:, cols], vv_vh_db)
+      classes[:, cols] = rule.classes(probability[:, cols], valid[:, cols], vv_vh_db)
     return classes
 
   def _finish_rows(self, top: int, classes: np.ndarray) -> None:
@@ -386,7 +386,7 @@ def predict_scene(
   outputs = outputs if isinstance(outputs, Outputs) else Outputs(Path(outputs))
   before = options.pre_event_scene()
   inputs = scene.files + (before.files if before else ())
-  products.check_outputs(outputs.all(), inputs, options.overwrite)
+  cog.check_outputs(outputs.all(), inputs, options.overwrite)
   try:  # all or nothing: every file under its partial name until all are written
     with bounded_gdal_cache():  # every read and write of the scene, the quicklook's included
       summary = _written_partials(model, scene, outputs, options, before)
@@ -480,7 +480,7 @@ def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions
   if before is not None:
     summary["pre_event"] = scene_summary(before)
   if summary["valid_pixels"] == 0:
-    logging.warning("%s: every pixel is no data; wrote an all-%d map", scene.name, products.NODATA)
+    logging.warning("%s: every pixel is no data; wrote an all-%d map", scene.name, NODATA)
   return summary
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 
-from flood_jax.mapping.products import COLOURS, DRY, NODATA, ClassScheme
+from flood_jax.mapping.classes import COLOURS, DRY, NODATA, ClassScheme
 from flood_jax.scenes.scene import Grid, SceneReader
 from flood_jax.scenes.sources import SceneInput
 
@@ -86,7 +86,7 @@ def write_quicklook(
   a binary file."""
   from matplotlib.patches import Patch
 
-  from flood_jax.core.plots import plt  # on first use: mapping without pictures skips matplotlib
+  from flood_jax.core.figures import plt  # on first use: mapping without pictures skips matplotlib
 
   shape = picture_shape(grid)
   classes, _ = _decimated(str(map_path), 1, shape, Resampling.nearest)
@@ -154,7 +154,7 @@ def count_picture(count_path: Path, grid: Grid, acquisitions: int, width: int = 
 
   from matplotlib.colors import ListedColormap
 
-  from flood_jax.core.plots import plt
+  from flood_jax.core.figures import plt
 
   shape = picture_shape(grid, width)
   count, nodata = _decimated(str(count_path), 1, shape, Resampling.nearest)

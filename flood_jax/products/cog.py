@@ -1,20 +1,16 @@
-"""The map products flood responders expect, written as ASF's and OPERA's water maps are.
+"""The map files flood responders expect, written as ASF's and OPERA's water maps are.
 
 - `MapWriter`: a Cloud Optimized GeoTIFF written strip by strip: the flood map (uint8, 0 dry,
   1 water or flood water, 2 permanent water, 255 no data, with an embedded colour table) or the
   water probability (uint8 0-100 with 255 no data, or float32 with NaN). DEFLATE with
   predictor, 512-px blocks, internal overviews (NEAREST for classes), BigTIFF when it may pass
   4 GB. Written under a partial name and renamed when complete.
-- `ClassScheme`: the classes of one map (dry, water or flood water, permanent water, excluded,
-  no data), chosen once and handed to the writers, the tally, the vectors and the STAC Item.
-- `write_vectors`: water polygons with their class and area, through pyogrio (GDAL).
-- `stac_item`: a STAC Item describing a map, through pystac.
+- `class_table_xml`, `qgis_style`: the class names GDAL and QGIS read beside the map.
 - `check_outputs`: never replace an input, nor an existing file without --overwrite.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -24,49 +20,8 @@ from rasterio.windows import Window
 
 from flood_jax.core.files import clear_partial, partial_path, probe_writable
 from flood_jax.errors import UsageError
+from flood_jax.mapping.classes import COLOURS, NODATA
 from flood_jax.scenes.scene import Grid
-
-DRY, WATER, PERMANENT_WATER, EXCLUDED, NODATA = 0, 1, 2, 3, 255
-COLOURS = {
-  DRY: (235, 230, 215, 255),
-  WATER: (30, 90, 220, 255),
-  PERMANENT_WATER: (10, 30, 110, 255),
-  EXCLUDED: (150, 150, 150, 255),
-  NODATA: (0, 0, 0, 0),
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class ClassScheme:
-  """The classes of one map. With a reference water layer, water splits into flood water (1)
-  and permanent water (2); with exclusion layers (an exclusion raster, HAND), the map abstains
-  where they say (3, excluded), so nobody reads those pixels as dry."""
-
-  permanent_water: bool = False
-  excluded: bool = False
-
-  @property
-  def names(self) -> dict[int, str]:
-    names = {DRY: "dry", WATER: "flood water" if self.permanent_water else "water"}
-    if self.permanent_water:
-      names[PERMANENT_WATER] = "permanent water"
-    if self.excluded:
-      names[EXCLUDED] = "excluded"
-    return {**names, NODATA: "no data"}
-
-  @property
-  def water_classes(self) -> tuple[int, ...]:
-    return (WATER, PERMANENT_WATER) if self.permanent_water else (WATER,)
-
-  @property
-  def valid_classes(self) -> tuple[int, ...]:
-    """The classes where the map says dry or water."""
-    return (DRY, *self.water_classes)
-
-  def title(self, what: str = "flood map") -> str:
-    """The band description: `what`, then each class value and name."""
-    return f"{what}: " + ", ".join(f"{value} {name}" for value, name in self.names.items())
-
 
 KINDS = {  # dtype, nodata, overview resampling, unit of the band
   "classes": ("uint8", NODATA, "NEAREST", ""),

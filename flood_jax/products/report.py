@@ -12,7 +12,8 @@ import html
 from importlib.metadata import version
 from pathlib import Path
 
-from flood_jax.mapping.products import COLOURS, DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER
+from flood_jax.mapping import identity
+from flood_jax.mapping.classes import COLOURS, DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto;
@@ -109,11 +110,11 @@ def _inputs_table(summary: dict) -> str:
 
 def _model_section(model, summary: dict) -> str:
   rules = model.rule.items()
-  limits = model.limits() or ["No model card: this model's limits are not documented."]
+  limits = identity.limits(model) or ["No model card: this model's limits are not documented."]
   items = "".join(f"<li>{html.escape(rule)}</li>" for rule in rules)
   limit_items = "".join(f"<li>{html.escape(limit)}</li>" for limit in limits)
   return (
-    f"<p>{html.escape(summary['model'])}</p><p>Trained on: {html.escape(model.training_data())}"
+    f"<p>{html.escape(summary['model'])}</p><p>Trained on: {html.escape(identity.training_data(model))}"
     f"</p><ul>{items}</ul><h2>Limits of the model</h2><ul class='limits'>{limit_items}</ul>"
   )
 
@@ -161,7 +162,7 @@ def _inline_png(png: bytes, alt: str) -> str:
 
 
 def course_html(summary: dict, rows: list[dict], area_png: bytes, count_png: bytes) -> str:
-  """The report of a flood's course (`mapping.course`): the area over time, the flood count map
+  """The report of a flood's course (`products.flood_course`): the area over time, the flood count map
   and the table of acquisitions, as one self-contained HTML document."""
   table = [
     (html.escape(row["acquired"]), f"{row['days']:g}", html.escape(Path(row["map"]).name),

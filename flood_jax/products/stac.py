@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rasterio.warp import transform_bounds
 
-from flood_jax.mapping.products import COLOURS, NODATA, ClassScheme
+from flood_jax.mapping.classes import COLOURS, NODATA, ClassScheme
 from flood_jax.scenes.scene import Grid
 
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"

@@ -28,14 +28,15 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import rasterio
 
 from flood_jax.core.files import atomic_path, probe_writable
 from flood_jax.errors import FloodJaxError, UsageError
-from flood_jax.mapping.inference import TrainedModel
-from flood_jax.mapping.scene_map import (
+from flood_jax.mapping.loading import load_trained
+from flood_jax.products.scene_map import (
   MapOptions,
   Outputs,
   input_fingerprint,
@@ -85,6 +86,9 @@ class ModelSpec:
   flips: bool | None = None
   min_area_m2: float | None = None
   water_caps: tuple[float | None, float | None] | None = None
+  # Reads a training workdir's parts (`training.restore.workdir_parts`, wired by the API):
+  # mapping itself loads model folders only.
+  workdir_parts: Callable | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,7 +210,7 @@ def is_scene_list(input: str | None) -> bool:
 @functools.lru_cache(maxsize=2)
 def worker_model(spec: ModelSpec):
   """The model of this process, loaded on first use and kept (one per worker)."""
-  model = TrainedModel.load(spec.source, spec.engine, spec.precision, spec.threads)
+  model = load_trained(spec.source, spec.engine, spec.precision, spec.threads, spec.workdir_parts)
   return model.with_options(spec.flips, spec.min_area_m2, spec.water_caps)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from flood_jax.dataset.catalog import SPLITS, build_catalog, read_record
+from flood_jax.dataset.sen1floods11 import read_permanent_water
 from flood_jax.errors import DataError, UsageError
 from flood_jax.evaluation.evaluators import (
   METHODS,
@@ -22,9 +23,9 @@ from flood_jax.evaluation.evaluators import (
   chip_result,
 )
 from flood_jax.evaluation.gradcam import layer_names
-from flood_jax.evaluation.report import write_report
-from flood_jax.mapping.inference import ENGINES, PRECISIONS, TrainedModel
-from flood_jax.scenes.geotiff import read_permanent_water
+from flood_jax.evaluation.outputs import write_report
+from flood_jax.mapping.inference import TrainedModel
+from flood_jax.mapping.loading import ENGINES, PRECISIONS
 
 
 def chip_results(model: TrainedModel, records, show_progress: bool = False) -> Iterator:
@@ -39,7 +40,9 @@ def chip_results(model: TrainedModel, records, show_progress: bool = False) -> I
       continue
     probability = model.predict_array(chip.vv_vh_db)
     # Chips are at the dataset's resolution, the one the model was trained at.
-    water = model.water(probability, model.pixel_size_m**2, chip.vv_vh_db)
+    water = model.rule.water(
+      probability, chip.vv_vh_db, np.isfinite(probability), model.pixel_size_m**2
+    )
     permanent = read_permanent_water(record.jrc_path) if record.jrc_path else None
     yield chip_result(record, chip, probability, water, permanent)
 
@@ -70,7 +73,7 @@ def evaluate(
   evaluators: Sequence[Evaluator] = (),
 ) -> dict:
   """Evaluates `model` on the chips of `split` under `data_root`, writes the report into
-  `output` (`evaluation.report`) and returns summary.json; `evaluators` run beside the
+  `output` (`evaluation.outputs`) and returns summary.json; `evaluators` run beside the
   built-in ones and their results join the summary."""
   if split not in SPLITS:
     raise UsageError(f"unknown split {split!r}; choose from {SPLITS}")

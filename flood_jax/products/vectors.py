@@ -19,7 +19,7 @@ from rasterio.features import shapes
 
 from flood_jax.core.files import clear_partial, commit, partial_path
 from flood_jax.errors import UsageError
-from flood_jax.mapping.products import ClassScheme
+from flood_jax.mapping.classes import ClassScheme
 from flood_jax.scenes.population import Population
 from flood_jax.scenes.scene import Grid, areal_scales
 

@@ -31,14 +31,14 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from tqdm import tqdm
 
+from flood_jax.core.figures import column, plt, save_figure
 from flood_jax.core.files import clear_partial, commit, partial_path
-from flood_jax.core.plots import plot_area_over_time
 from flood_jax.core.windows import column_blocks
 from flood_jax.errors import DataError, UsageError
-from flood_jax.mapping import products
-from flood_jax.mapping.products import DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER
-from flood_jax.mapping.quicklook import count_picture
-from flood_jax.mapping.report import course_html
+from flood_jax.mapping.classes import DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER, ClassScheme
+from flood_jax.products import cog
+from flood_jax.products.quicklook import count_picture
+from flood_jax.products.report import course_html
 from flood_jax.scenes.acquired import parse_time
 from flood_jax.scenes.geotiff import read_window
 from flood_jax.scenes.scene import Grid, bounded_gdal_cache, overlap_fraction
@@ -146,10 +146,10 @@ def acquisitions(paths: list[Path]) -> list[Acquisition]:
   return course
 
 
-def course_scheme(course: list[Acquisition]) -> products.ClassScheme:
+def course_scheme(course: list[Acquisition]) -> ClassScheme:
   """The classes of the maximum extent: every class any map has ("flood water" where the maps
   tell flood water from permanent water)."""
-  return products.ClassScheme(
+  return ClassScheme(
     permanent_water=any(PERMANENT_WATER in one.names for one in course),
     excluded=any(EXCLUDED in one.names for one in course),
   )
@@ -213,7 +213,7 @@ def _writers(folder: Path, course: list[Acquisition]) -> dict:
   writers = {}
   try:
     for name, (kind, description, class_names) in specs.items():
-      writers[name] = products.MapWriter(
+      writers[name] = cog.MapWriter(
         folder / FILES[name], grid, kind, tags, description, class_names
       )
   except BaseException:
@@ -311,7 +311,7 @@ def map_course(
     raise UsageError(f"--output={folder}: not a folder")
   folder.mkdir(parents=True, exist_ok=True)
   targets = [folder / name for name in FILES.values()]
-  products.check_outputs(targets, tuple(str(one.path) for one in course), overwrite)
+  cog.check_outputs(targets, tuple(str(one.path) for one in course), overwrite)
   try:
     with bounded_gdal_cache():
       summary = _written_partials(course, folder, show_progress)
@@ -322,3 +322,29 @@ def map_course(
   for path in targets:
     commit(path)
   return summary
+
+
+def plot_area_over_time(rows: list[dict], output) -> None:
+  """Flooded area (km²) of each acquisition against its time, the observed area beside it and,
+  where the maps counted them, the people in flood water on a second axis; `rows` as a flood's
+  course writes area.csv. `output`: a path or a binary file (PNG)."""
+  import datetime as dt
+
+  times = [dt.datetime.fromisoformat(row["acquired"]) for row in rows]
+  figure, axes = plt.subplots(figsize=(9, 4))
+  axes.plot(times, column(rows, "flood_km2"), "o-", color="#1e5adc", lw=2, label="flood water")
+  axes.set_ylabel("flood water (km²)")
+  axes.set_ylim(bottom=0)
+  axes.grid(alpha=0.3)
+  people = column(rows, "people_in_flood_water")
+  if np.isfinite(people).any():
+    twin = axes.twinx()
+    twin.plot(times, people, "s--", color="#c0392b", label="people in flood water")
+    twin.set_ylabel("people in flood water")
+    twin.set_ylim(bottom=0)
+    twin.legend(loc="lower left")
+  axes.legend(loc="best")
+  axes.set_title(f"Flood water over {len(rows)} acquisitions")
+  figure.autofmt_xdate()
+  figure.tight_layout()
+  save_figure(figure, output, dpi=100)
