@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from flood_jax.core.files import atomic_path, write_json
-from flood_jax.evaluation import figures
+from flood_jax.evaluation import chip_figures
 from flood_jax.evaluation.evaluators import METHODS, ChipResult, all_scores
 from flood_jax.evaluation.gradcam import gradcam_of_chip
 
@@ -31,7 +31,7 @@ def confusion_figures(summary: dict, output: Path) -> list[Path]:
   for method in METHODS:
     paths.append(output / f"confusion_{method}.png")
     counts = np.asarray(summary[method]["confusion"], np.int64)
-    figures.plot_confusion(counts, f"{method} ({summary['split']})", paths[-1])
+    chip_figures.plot_confusion(counts, f"{method} ({summary['split']})", paths[-1])
   return paths
 
 
@@ -43,7 +43,7 @@ def panel_figures(samples: list[ChipResult], output: Path) -> list[Path]:
     chip = result.chip
     scores = all_scores(result.confusion["model"])
     model_water = result.water["model"]
-    figures.panel_figure(
+    chip_figures.panel_figure(
       result.record.chip_id, chip.vv_vh_db, chip.label, chip.validity, model_water, scores,
       paths[-1],
     )  # fmt: skip
@@ -57,7 +57,7 @@ def gradcam_figures(model, samples: list[ChipResult], output: Path, layer: str) 
     paths.append(output / "gradcam" / f"{result.record.chip_id}.png")
     chip = result.chip
     crop, heat, region = gradcam_of_chip(model, chip.vv_vh_db, result.water["model"], layer)
-    figures.gradcam_figure(
+    chip_figures.gradcam_figure(
       result.record.chip_id, chip.vv_vh_db[crop], chip.label[crop], chip.validity[crop], region,
       heat, layer, paths[-1],
     )  # fmt: skip
