@@ -24,11 +24,13 @@ tables and figures are the evaluators of `flood_jax.evaluation.evaluators`.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from collections.abc import Iterable
 from pathlib import Path
 
+import ml_collections
 from absl import flags
 
 from flood_jax import cli, model_flags
@@ -42,6 +44,7 @@ from flood_jax.evaluation.chips import (
   format_table,
   official_table,
 )
+from flood_jax.evaluation.registry import evaluators_from
 from flood_jax.mapping.inference import TrainedModel
 from flood_jax.model_flags import define_model_flags, model_from_flags
 from flood_jax.training.restore import training_data_root
@@ -76,6 +79,12 @@ def define_flags() -> None:
     None,
     "Evaluate the model on each of these, e.g. xla,onnxruntime:int8: a report per engine "
     "in <output>/<engine>_<precision>, and their figures side by side.",
+  )
+  flags.DEFINE_string(
+    "evals",
+    None,
+    'Evaluators to run beside the report\'s, as JSON {"NAME": {"type": TYPE, ...options}} '
+    "(flood_jax.evaluation.registry; default: the model config's evals).",
   )
   flags.DEFINE_string(
     "gradcam_layer",
@@ -123,10 +132,26 @@ def evaluate_protocol(model: TrainedModel, data_root: str | Path) -> None:
   print(table)
 
 
+def with_evals(model: TrainedModel, text: str | None) -> TrainedModel:
+  """The model with --evals (JSON) as its config's evaluators, checked before any chip is read."""
+  if text is None:
+    return model
+  try:
+    evals = json.loads(text)
+  except ValueError as error:
+    raise UsageError(f"--evals={text}: not JSON ({error})") from None
+  if not isinstance(evals, dict):
+    raise UsageError(f'--evals={text}: expected {{"NAME": {{"type": ...}}, ...}}')
+  evaluators_from(evals)
+  config = ml_collections.ConfigDict({**model.config.to_dict(), "evals": evals})
+  return dataclasses.replace(model, config=config)
+
+
 def main() -> None:
   specs = engine_specs(FLAGS.engines or []) or [(None, None)]  # a typo stops before any load
   # One engine's model at a time; the first also gives the config (a workdir's data root).
-  models = (model_from_flags(engine=engine, precision=precision) for engine, precision in specs)
+  models = (with_evals(model_from_flags(engine=engine, precision=precision), FLAGS.evals)
+            for engine, precision in specs)  # fmt: skip
   model = next(models)
   if not FLAGS.data_root and not FLAGS.workdir:
     raise UsageError("--data_root is required with a model folder (a workdir knows its data)")

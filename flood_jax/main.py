@@ -47,9 +47,10 @@ def main() -> None:
   logging.info(
     "JAX process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
   )
+  from flood_jax.evaluation.during_training import ChipEvaluations
   from flood_jax.training import train
 
-  results = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  results = train.train_and_evaluate(FLAGS.config, FLAGS.workdir, ChipEvaluations(FLAGS.config))
   if jax.process_index() == 0:
     for split in ("test", "bolivia"):
       if split in results:

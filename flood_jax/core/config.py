@@ -97,6 +97,7 @@ def _augment_fields(config: ml_collections.ConfigDict) -> None:
 def _model_fields(config: ml_collections.ConfigDict) -> None:
   """config.model: the architecture."""
   model = config.model = ml_collections.ConfigDict()
+  model.name = "resunet"  # Architecture: a module of flood_jax/models, or a dotted module path.
   model.filters = (64, 128, 256, 512)  # Encoder widths; the bottleneck is the last.
   model.residual = True  # Residual blocks (ResUNet) instead of plain double convolutions.
   model.channel_attention = True  # Squeeze-and-excitation in every block.
@@ -173,6 +174,10 @@ def _evaluate_fields(config: ml_collections.ConfigDict) -> None:
   """config.evaluate: evaluation reports."""
   evaluate = config.evaluate = ml_collections.ConfigDict()
   evaluate.num_panels = 4  # Sample panels per source in reports.
+  # Evaluators by name: {name: {"type": TYPE, **options}} (flood_jax.evaluation.registry: scores,
+  # per_image, samples, official, or module:Class); `evaluate` runs them beside its report's,
+  # training too at its evaluation steps where "during_training": True (on the "split" chips).
+  config.evals = ml_collections.ConfigDict()  # {} by default: the report's evaluators alone.
 
 
 def check_optimizer(opt: ml_collections.ConfigDict) -> None:
@@ -314,7 +319,10 @@ def check_values(config: ml_collections.ConfigDict) -> None:
   check_predict(config.predict)
 
 
-WHOLE_VALUES = ("config.loss.terms",)  # mappings that are one field's value, not a section
+WHOLE_VALUES = (
+  "config.loss.terms",
+  "config.evals",
+)  # mappings that are one field's value, not a section
 
 
 def merged(defaults: ml_collections.ConfigDict, stored: dict, where: str = "config"):

@@ -24,6 +24,7 @@ from flood_jax.evaluation.evaluators import (
 )
 from flood_jax.evaluation.gradcam import layer_names
 from flood_jax.evaluation.outputs import write_report
+from flood_jax.evaluation.registry import evaluators_from
 from flood_jax.mapping.inference import TrainedModel
 from flood_jax.mapping.loading import ENGINES, PRECISIONS
 
@@ -73,8 +74,9 @@ def evaluate(
   evaluators: Sequence[Evaluator] = (),
 ) -> dict:
   """Evaluates `model` on the chips of `split` under `data_root`, writes the report into
-  `output` (`evaluation.outputs`) and returns summary.json; `evaluators` run beside the
-  built-in ones and their results join the summary."""
+  `output` (`evaluation.outputs`) and returns summary.json; the model config's `evals`
+  (`evaluation.registry`) and `evaluators` run beside the report's own, their results join the
+  summary."""
   if split not in SPLITS:
     raise UsageError(f"unknown split {split!r}; choose from {SPLITS}")
   root, output = Path(data_root), Path(output)
@@ -83,7 +85,10 @@ def evaluate(
     raise DataError(f"{root}: no chip in the {split} split (is flood_{split}_data.csv there?)")
   num_panels = model.config.evaluate.num_panels if num_panels is None else num_panels
   built_in = [Scores(), PerImage(), Samples(num_panels, seed), Official()]
-  results = run_evaluators(chip_results(model, records, show_progress), [*built_in, *evaluators])
+  chosen = list(evaluators_from(model.config.get("evals", {})).values())
+  results = run_evaluators(
+    chip_results(model, records, show_progress), [*built_in, *chosen, *evaluators]
+  )
   own = {*METHODS, "per_image", "samples", "skipped", "official"}
   extra = {name: value for name, value in results.items() if name not in own}
   summary = {
@@ -96,10 +101,11 @@ def evaluate(
     "official": results["official"],
     **extra,
   }
-  if model.model is None:  # Grad-CAM++ needs the differentiable model
+  layers = [] if model.model is None else layer_names(model.model)  # Grad-CAM++ needs the model
+  if not layers:
     write_report(summary, results, output)
   else:
-    write_report(summary, results, output, model, gradcam_layer or layer_names(model.model)[-1])
+    write_report(summary, results, output, model, gradcam_layer or layers[-1])
   return summary
 
 

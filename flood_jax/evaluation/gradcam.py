@@ -18,6 +18,9 @@ from flood_jax.models import ResUNet
 
 
 def layer_names(model: ResUNet) -> list[str]:
+  """The blocks the ResUNet family exposes to Grad-CAM++; [] for an architecture without them."""
+  if not hasattr(model, "filters"):
+    return []
   levels = len(model.filters) - 1
   return (
     [f"encoder_{i}" for i in range(levels)]

@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from flood_jax.models.blocks import AttentionGate, ConvBlock, ModuleDef, SpatialAttention
-from flood_jax.models.operations import library_operations, operations
+from flood_jax.models.operations import library_operations
 
 _LIBRARY = library_operations()
 
@@ -94,17 +93,10 @@ class ResUNet(nn.Module):
     return logits.astype(jnp.float32)
 
 
-def model_from_config(model_config, platform: str | None = None) -> ResUNet:
-  """The ResUNet of a `config.model` section, with the operations for `platform`.
-
-  `platform` is the kind of device the model will run on (default: JAX's first device);
-  `model_config.fast_convolutions` chooses between the fast and the library operations.
-  """
-  fields = dict(model_config)
-  fast = fields.pop("fast_convolutions", True)
-  fields["filters"] = tuple(fields["filters"])
-  platform = platform or jax.devices()[0].platform
-  return ResUNet(**fields, **operations(platform, fast))
+def build(fields: dict, injected: dict) -> ResUNet:
+  """The ResUNet of a `config.model` section's fields (`models.registry`), with the injected
+  operations."""
+  return ResUNet(**{**fields, "filters": tuple(fields["filters"])}, **injected)
 
 
 def _switches(residual: bool, channel: bool, spatial: bool, gates: bool) -> dict[str, bool]:

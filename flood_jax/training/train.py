@@ -151,6 +151,14 @@ class Trainer:
       out_shardings=replicated,
     )
 
+    self.probability_step = jax.jit(
+      lambda state, images: jax.nn.sigmoid(
+        state.apply_fn(
+          {"params": state.params, "batch_stats": state.batch_stats}, images, train=False
+        )[..., 0]
+      )
+    )
+
   def initial_state(self) -> TrainState:
     return initial_state(self.config, self.model, self.tile_size)
 
@@ -330,12 +338,27 @@ def update_best(run: Run, checkpoints, iou: float, patience: int) -> None:
     extra["early_stopped"] = True
 
 
+@dataclasses.dataclass
+class Validation:
+  """What each evaluation step runs: the validation tiles and, where given, the chip evaluators
+  of `config.evals` (`chips(step, predict, stats, root) -> scalars`, built above training by
+  `flood_jax.main`) on the chips of the data `root` the tiles were cut from."""
+
+  batches: Any
+  chips: Any = None
+  stats: dict | None = None
+  root: str | None = None
+
+
 def evaluate_and_checkpoint(
-  trainer: Trainer, run: Run, checkpoints, valid_batches, train_metrics, logs: RunLogs
+  trainer: Trainer, run: Run, checkpoints, validation: Validation, train_metrics, logs: RunLogs
 ) -> None:
   """Validation, the metrics row, the best checkpoint and early stopping, the latest checkpoint."""
   config = trainer.config
-  valid, samples = validate(trainer, run, valid_batches, jax.process_index() == 0)
+  valid, samples = validate(trainer, run, validation.batches, jax.process_index() == 0)
+  if validation.chips:
+    predict = functools.partial(trainer.probability_step, run.state)
+    valid.update(validation.chips(run.step, predict, validation.stats, validation.root))
   train_summary = flatten(train_metrics) if train_metrics is not None else {}
   logs.evaluation(run.step, float(trainer.schedule(run.step)), train_summary, valid, samples)
   iou = valid["iou"] if math.isfinite(valid["iou"]) else -1.0
@@ -343,7 +366,7 @@ def evaluate_and_checkpoint(
   checkpoints.save_latest(run.step, run.state, {**run.extra, "iterator": run.iterator.get_state()})
 
 
-def train_loop(trainer: Trainer, run: Run, checkpoints, valid_batches, logs: RunLogs) -> None:
+def train_loop(trainer: Trainer, run: Run, checkpoints, validation: Validation, logs) -> None:
   """Steps until the last one or early stopping, without waiting for the device at each step.
 
   Each step's outputs stay on the device until a log or evaluation step fetches them all. The
@@ -369,7 +392,7 @@ def train_loop(trainer: Trainer, run: Run, checkpoints, valid_batches, logs: Run
     if log:
       logs.training(run.step, flatten(train_metrics), float(trainer.schedule(run.step)))
     if evaluate:
-      evaluate_and_checkpoint(trainer, run, checkpoints, valid_batches, train_metrics, logs)
+      evaluate_and_checkpoint(trainer, run, checkpoints, validation, train_metrics, logs)
       train_metrics = None
 
 
@@ -379,8 +402,11 @@ def split_batches(store: Path, split: str, config: ml_collections.ConfigDict, st
   )
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-  """Trains, evaluates on validation every N steps, checkpoints, and reports test metrics.
+def train_and_evaluate(
+  config: ml_collections.ConfigDict, workdir: str | Path, chip_evaluations=None
+) -> dict:
+  """Trains, evaluates on validation every N steps, checkpoints, and reports test metrics;
+  `chip_evaluations` (`Validation.chips`) run at each evaluation step where given.
 
   Returns the contents of results.json: {"test": {...}, "bolivia": {...}, "valid": {...}}.
   """
@@ -403,8 +429,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
       f"{store}: no validation tile; early stopping and the best-IoU checkpoint need a valid split"
     )
   logs = RunLogs(workdir, config, run.step, trainer.platform)
+  root = json.loads((store / "manifest.json").read_text())["root"]
+  validation = Validation(valid_batches, chip_evaluations, stats, root)
   try:
-    train_loop(trainer, run, checkpoints, valid_batches, logs)
+    train_loop(trainer, run, checkpoints, validation, logs)
   finally:
     # Whatever stops the loop (an error, Ctrl-C), a checkpoint being written is completed.
     checkpoints.wait()
