@@ -7,7 +7,7 @@ for the 3x3 convolution of each level of the best config at 256x256: XLA's forwa
 float32 and in bfloat16 (and whether XLA kept the bfloat16 convolution or converted it to float32),
 and the same convolution written as bfloat16 matrix products, the input unfolded (im2col) a band
 of rows at a time, with its largest difference relative to float32. The last line is a JSON
-object. This is the measurement behind the README's statement that a bfloat16 model does not
+object. This is the measurement behind docs/speed.md's statement that a bfloat16 model does not
 run faster here; the banded forward pass is not used by the model.
 """
 

@@ -118,7 +118,7 @@ def write_layers(scratch: Path, shape: tuple[int, int]) -> dict:
 def child(size: str, options: argparse.Namespace, scratch: Path) -> dict:
   from flood_jax.api import trained_model
   from flood_jax.mapping.loading import BUNDLED_MODEL
-  from flood_jax.products.scene_map import MapOptions, Outputs, predict_scene
+  from flood_jax.products.scene_map import MapOptions, Outputs, write_scene
   from flood_jax.scenes.sources import resolve_input
 
   files = scene_files(scratch / f"scene_{size}.tif", options.input_form)  # the parent wrote them
@@ -133,7 +133,7 @@ def child(size: str, options: argparse.Namespace, scratch: Path) -> dict:
   picture = scratch / f"flood_{size}.png" if options.quicklook else None
   report = scratch / f"flood_{size}.html" if options.report else None
   outputs = Outputs(scratch / f"flood_{size}.tif", quicklook=picture, report=report)
-  summary = predict_scene(model, scene, outputs, MapOptions(show_progress=False, **layers))
+  summary = write_scene(model, scene, outputs, MapOptions(show_progress=False, **layers))
   seconds = time.perf_counter() - start
   peak_mib = own_peak_mib()
   return {

@@ -29,17 +29,17 @@ def get_config(arg=None):
   config.optimizer.first_period = 150
   config.optimizer.period_multiplier = 2
   # Backscatter augmentation: on the real chips it raised the demo's IoU from 0.527 to 0.550
-  # (synthetic test 0.870 -> 0.874), see README.
+  # (synthetic test 0.870 -> 0.874), see docs/results.md.
   config.augment.level_shift_probability = 0.5
   config.augment.level_shift_db = 3.0
   config.augment.speckle_probability = 0.3
-  # Maps of mostly-dry scenes (README, "Dry land"): the decision threshold is calibrated on the
+  # Maps of mostly-dry scenes (docs/results.md, "Dry land"): the decision threshold is calibrated on the
   # validation split (default), and water patches under 1 ha become dry. On the five real chips
   # the two took commission from 0.122 to 0.072 and IoU from 0.551 to 0.562 (omission 0.289 to
   # 0.342); darker synthetic fields and a balanced loss cut commission further but cost more IoU.
   config.predict.min_area_m2 = 10_000.0
   # Whole scenes are mostly dry land: water only where VV <= -11 dB. On the five real chips the
   # cap took commission 0.069 -> 0.035 and the 5%-scene IoU 0.282 -> 0.322 (omission 0.350 ->
-  # 0.464); synthetic validation IoU 0.889 -> 0.866, 5%-scene IoU 0.520 -> 0.540 (README, "Dry land").
+  # 0.464); synthetic validation IoU 0.889 -> 0.866, 5%-scene IoU 0.520 -> 0.540 (docs/results.md, "Dry land").
   config.predict.max_water_vv_db = -11.0
   return default.apply_arg(config, arg)

@@ -1,6 +1,6 @@
 """What a pre-event scene does to flood commission: the bundled model (or --model) maps
 synthetic pre/post pairs and pairs made from the real chips of ../shared, once from the
-post-event scene alone and once with the pre-event scene, through `predict_scene` with every
+post-event scene alone and once with the pre-event scene, through `write_scene` with every
 default.
 
     python -m experiments.change_detection [--model=MODEL_DIR] [--pairs=24]
@@ -28,7 +28,7 @@ from flood_jax.dataset.catalog import build_catalog, read_record
 from flood_jax.dataset.synthetic import synthesize_pair
 from flood_jax.mapping.inference import TrainedModel
 from flood_jax.mapping.loading import BUNDLED_MODEL
-from flood_jax.products.scene_map import MapOptions, Outputs, predict_scene
+from flood_jax.products.scene_map import MapOptions, Outputs, write_scene
 
 
 def _write(path: Path, vv_vh_db: np.ndarray, crs, transform) -> Path:
@@ -77,7 +77,7 @@ def score(pairs, model: TrainedModel, scratch: Path) -> dict[str, np.ndarray]:
     for method, options in (("single scene", MapOptions(show_progress=False)),
                             ("with pre-event", MapOptions(pre_event=str(pre), show_progress=False))):  # fmt: skip
       outputs = Outputs(scratch / f"{name}_{method.replace(' ', '_')}.tif")
-      predict_scene(model, str(post), outputs, options)
+      write_scene(model, str(post), outputs, options)
       with rasterio.open(outputs.map) as dataset:
         mapped = dataset.read(1) == 1
       where = judged & np.isfinite(after).all(-1)

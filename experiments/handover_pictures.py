@@ -1,4 +1,4 @@
-"""The README's pictures of what a responder hands on, from the real chip India_900498 of
+"""The pictures (docs/responder.md) of what a responder hands on, from the real chip India_900498 of
 `../shared` and the bundled model: the flood report (a headless Chromium screenshot), and a
 flood's course over three acquisitions made from that chip with the flood receding (its water
 dried on the left third, then on the left two thirds, as the tests make it).

@@ -1,6 +1,7 @@
 """flood_jax: flood mapping from Sentinel-1 SAR with an attention ResUNet in JAX/Flax.
 
-The Python API (`flood_jax.api`): `load_model`, `FloodModel.map`, `map_scene`, `map_scenes`;
+The Python API (`flood_jax.api`): `load_model`, `FloodModel.map`, `map_scene`, `map_scenes`
+(with `MapOptions`, returning `SceneSummary`s);
 `map_course` (a flood's course over several maps, `flood_jax.products.flood_course`);
 `flood_jax.xarray.map_floods` for xarray and Dask. Names are imported on first use, so
 `import flood_jax` costs nothing and the ONNX Runtime path never imports jax.
@@ -19,6 +20,8 @@ _API = {
   "map_course": "flood_jax.products.flood_course",
   "FloodModel": "flood_jax.api",
   "FloodMap": "flood_jax.api",
+  "MapOptions": "flood_jax.products.scene_map",
+  "SceneSummary": "flood_jax.products.summary",
   "FloodJaxError": "flood_jax.errors",
   "DataError": "flood_jax.errors",
   "ConfigError": "flood_jax.errors",

@@ -30,7 +30,8 @@ from flood_jax.mapping.inference import TrainedModel
 from flood_jax.mapping.loading import bundled_model, load_trained
 from flood_jax.mapping.sieve import min_pixels
 from flood_jax.products import batch
-from flood_jax.products.scene_map import MapOptions, Outputs, predict_scene
+from flood_jax.products.scene_map import MapOptions, Outputs, write_scene
+from flood_jax.products.summary import SceneSummary
 from flood_jax.products.vectors import vectors_suffix as checked_suffix
 from flood_jax.scenes import sources
 from flood_jax.scenes.geotiff import check_same_grid
@@ -154,12 +155,16 @@ def _grid(shape: tuple[int, int], crs, transform) -> Grid | None:
   return Grid(CRS.from_user_input(crs), Affine(*tuple(transform)[:6]), *shape)
 
 
-def _map_options(options: dict) -> MapOptions:
-  known = {field.name for field in dataclasses.fields(MapOptions)}
-  unknown = sorted(set(options) - known)
+def map_options(options: MapOptions | None = None, **keywords) -> MapOptions:
+  """`options` (default: MapOptions without a progress display) with `keywords` replacing its
+  fields; an unknown name is a UsageError listing the valid ones."""
+  known = {field.name for field in dataclasses.fields(MapOptions) if field.init}
+  unknown = sorted(set(keywords) - known)
   if unknown:
     raise UsageError(f"unknown mapping options {unknown}; choose from {sorted(known)}")
-  return MapOptions(**options)
+  if options is not None and not isinstance(options, MapOptions):
+    raise UsageError(f"options={options!r}: expected a flood_jax.MapOptions")
+  return dataclasses.replace(options or MapOptions(show_progress=False), **keywords)
 
 
 def map_scene(
@@ -175,20 +180,22 @@ def map_scene(
   quicklook: str | Path | None = None,
   report: str | Path | None = None,
   acquired: str | None = None,
-  **options,
-) -> dict:
+  options: MapOptions | None = None,
+  **keywords,
+) -> SceneSummary:
   """Maps one scene (`input`, or `vv` and `vh`) into the flood map COG `output`, as
-  `python -m flood_jax.predict` does, and returns its summary (areas, scale, model, ...).
+  `python -m flood_jax.predict` does, and returns its `SceneSummary` (areas, people, scale
+  decision, model, ...).
 
   `quicklook`: a PNG picture of the map over the radar image (`products.quicklook`).
   `report`: a self-contained HTML flood report with that picture (`products.report`).
   `acquired` (ISO 8601) replaces the acquisition time the product gives (or lacks).
-  `options` are the fields of `flood_jax.products.scene_map.MapOptions`: reference_water,
-  exclusion, hand, pre_event, resample_m, tile_size, overwrite, show_progress, ...
+  `options`: a `flood_jax.MapOptions` (reference_water, exclusion, hand, pre_event,
+  resample_m, tile_size, overwrite, show_progress, ...); `keywords` name its fields too.
   """
   if output is None:
     raise UsageError("map_scene needs an output path for the flood map (.tif)")
-  options = _map_options({"show_progress": False, **options})
+  options = map_options(options, **keywords).resolved()
   scene = sources.resolve_input(
     None if input is None else str(input),
     None if vv is None else str(vv),
@@ -204,7 +211,8 @@ def map_scene(
     quicklook=Path(quicklook) if quicklook else None,
     report=Path(report) if report else None,
   )
-  return predict_scene((model or load_model()).trained, scene, outputs, options)
+  summary = write_scene((model or load_model()).trained, scene, outputs, options)
+  return SceneSummary.of({**summary, "map": str(outputs.map)})
 
 
 def map_scenes(
@@ -220,23 +228,25 @@ def map_scenes(
   report: bool = False,
   retries: int = 2,
   show_progress: bool = False,
-  **options,
-) -> list[dict]:
+  options: MapOptions | None = None,
+  **keywords,
+) -> list[SceneSummary]:
   """Maps many scenes into `folder`: a folder, a .txt list or a STAC ItemCollection, or a
   sequence of inputs. One row per scene (also `folder/summary.csv`); a scene that fails is a
   row with its error while the others go on; complete outputs are skipped. `quicklook` and
   `report` write `<scene>_flood.png` and `<scene>_flood.html` beside each map. A `pre_event`
   scene (a mosaic of the area before the flood) is compared with every scene. With a
-  `dask.distributed` client, one task per scene on its workers."""
+  `dask.distributed` client, one task per scene on its workers. `options` and `keywords` as
+  for `map_scene`; the pre-event scene is resolved once and carried to every scene."""
   scenes = batch.unique_names(_scene_specs(inputs))
   batch.check_folder_holds_no_input(scenes, folder)
-  map_options = _map_options(options)
-  map_options.check_layers()  # a bad layer or pre-event scene: one line, before any work
-  batch.check_pre_event_not_listed(scenes, map_options)
+  chosen = map_options(options, **keywords)
+  chosen = chosen.checked()  # a bad layer or pre-event scene: one line, before any work
+  batch.check_pre_event_not_listed(scenes, chosen)
   batch.check_output_folder(folder)
   spec = (model or load_model()).spec
   suffix = None if vectors_suffix is None else checked_suffix(vectors_suffix)
-  job = batch.ListJob(map_options, scale, probability, suffix, quicklook, report)
+  job = batch.ListJob(chosen, scale, probability, suffix, quicklook, report)
 
   def on_row(rows):  # summary.csv as rows finish: a killed batch still has one
     batch.write_summary(rows, folder)
@@ -246,7 +256,7 @@ def map_scenes(
   else:
     rows = batch.run_dask(scenes, spec, folder, job, client, retries, show_progress, on_row)
   batch.write_summary(rows, folder)
-  return sorted(rows, key=lambda row: row["scene"])
+  return [SceneSummary.of(row) for row in sorted(rows, key=lambda row: row["scene"])]
 
 
 def _scene_specs(inputs) -> list[batch.SceneSpec]:

@@ -43,7 +43,7 @@ def maps_of_scenes(folder: Path) -> Path:
     )
   maps = folder / "maps"
   batch.check_output_folder(maps)
-  predict.map_scene_list(predict.load_model(), maps)
+  predict.scene_list(predict.load_model(), maps)
   return maps
 
 

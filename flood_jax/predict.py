@@ -185,7 +185,7 @@ def define_scene_flags(prefix: str, what: str) -> None:
   )
 
 
-def map_options() -> MapOptions:
+def options_from_flags() -> MapOptions:
   return MapOptions(
     tile_size=FLAGS.tile_size,
     overlap=FLAGS.overlap,
@@ -207,7 +207,7 @@ def map_options() -> MapOptions:
   )
 
 
-def map_one_scene(model: FloodModel) -> None:
+def one_scene(model: FloodModel) -> None:
   """--input or --vv/--vh: one scene into --output."""
   summary = api.map_scene(
     FLAGS.input,
@@ -221,7 +221,7 @@ def map_one_scene(model: FloodModel) -> None:
     quicklook=FLAGS.quicklook,
     report=FLAGS.report,
     acquired=FLAGS.acquired,
-    **dataclasses.asdict(map_options()),
+    options=options_from_flags(),
   )
   outputs = Outputs.beside(Path(FLAGS.output), FLAGS.probability, None)
   print(f"scale: {summary['scale']} ({summary['scale_reason']})", file=sys.stderr)
@@ -229,7 +229,7 @@ def map_one_scene(model: FloodModel) -> None:
   print(describe(outputs, summary))
 
 
-def map_scene_list(model: FloodModel, folder: Path) -> None:
+def scene_list(model: FloodModel, folder: Path) -> None:
   """A folder, list or ItemCollection into `folder`: serially, or on Dask; exits with status 1
   where a scene failed. A pre-event scene (a mosaic of the area before the flood) is compared
   with every scene; one it does not overlap is that scene's failed row."""
@@ -246,9 +246,8 @@ def map_scene_list(model: FloodModel, folder: Path) -> None:
     if batch.is_scene_list(FLAGS.input)
     else [batch.SceneSpec(Path(FLAGS.input or FLAGS.vv).stem, FLAGS.input, FLAGS.vv, FLAGS.vh)]
   )
-  options = dataclasses.asdict(map_options())
-  for key in ("overwrite", "show_progress"):  # every scene of a list: skipped when complete
-    options.pop(key)
+  # Every scene of a list: skipped when complete, never replaced; one progress bar for the list.
+  options = dataclasses.replace(options_from_flags(), overwrite=False, show_progress=True)
   common = dict(
     model=model,
     scale=FLAGS.scale,
@@ -257,7 +256,7 @@ def map_scene_list(model: FloodModel, folder: Path) -> None:
     quicklook=bool(FLAGS.quicklook),
     report=bool(FLAGS.report),
     show_progress=True,
-    **options,
+    options=options,
   )
   if FLAGS.workers or FLAGS.scheduler:
     with batch.dask_client(FLAGS.workers, FLAGS.scheduler, FLAGS.retries) as client:
@@ -292,9 +291,9 @@ def main() -> None:
   print(f"model: {model.describe()}", file=sys.stderr)
   print(f"trained on: {model.training_data()}", file=sys.stderr)
   if batch.is_scene_list(FLAGS.input) or FLAGS.workers or FLAGS.scheduler:
-    map_scene_list(model, Path(FLAGS.output))
+    scene_list(model, Path(FLAGS.output))
   else:
-    map_one_scene(model)
+    one_scene(model)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def test_a_pre_event_scene_removes_dark_dry_land_and_keeps_rivers_permanent(mode
 
   from flood_jax.api import trained_model
   from flood_jax.dataset.synthetic import synthesize_pair
-  from flood_jax.products.scene_map import MapOptions, Outputs, predict_scene
+  from flood_jax.products.scene_map import MapOptions, Outputs, write_scene
 
   pair = synthesize_pair(np.random.default_rng(21), (300, 280), dark_fields=0.6)
   before, after = _write_pair(tmp_path, pair)
@@ -73,7 +73,7 @@ def test_a_pre_event_scene_removes_dark_dry_land_and_keeps_rivers_permanent(mode
   for name, options in (("single", MapOptions(show_progress=False)),
                         ("change", MapOptions(pre_event=str(before), show_progress=False))):  # fmt: skip
     outputs = Outputs(tmp_path / f"{name}.tif")
-    summary = predict_scene(model, str(after), outputs, options)
+    summary = write_scene(model, str(after), outputs, options)
     with rasterio.open(outputs.map) as dataset:
       results[name] = dataset.read(1), dataset.tags(), summary
   single, change = results["single"][0], results["change"][0]
@@ -96,7 +96,7 @@ def test_a_pre_event_scene_on_another_grid_is_warped_onto_the_post_event_one(mod
 
   from flood_jax.api import trained_model
   from flood_jax.dataset.synthetic import synthesize_pair
-  from flood_jax.products.scene_map import MapOptions, Outputs, predict_scene
+  from flood_jax.products.scene_map import MapOptions, Outputs, write_scene
 
   pair = synthesize_pair(np.random.default_rng(22), (260, 240))
   before, after = _write_pair(tmp_path, pair)
@@ -117,7 +117,7 @@ def test_a_pre_event_scene_on_another_grid_is_warped_onto_the_post_event_one(mod
   maps = {}
   for name, pre in (("same", before), ("warped", tmp_path / "before_4326.tif")):
     outputs = Outputs(tmp_path / f"{name}.tif")
-    predict_scene(model, str(after), outputs, MapOptions(pre_event=str(pre), show_progress=False))
+    write_scene(model, str(after), outputs, MapOptions(pre_event=str(pre), show_progress=False))
     with rasterio.open(outputs.map) as dataset:
       maps[name] = dataset.read(1)
       assert dataset.crs == "EPSG:32633" and dataset.shape == (260, 240)

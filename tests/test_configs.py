@@ -129,7 +129,10 @@ def test_load_config_reads_a_model_folder_s_card():
     ({"threshold": 1.5}, "config.threshold=1.5"),
     ({"loss": {"tversky_alpha": -0.7}}, "config.loss.tversky_alpha=-0.7 must be a finite number"),
     ({"loss": {"focal_tversky_gamma": float("nan")}}, "config.loss.focal_tversky_gamma=nan"),
-    ({"loss": {"focal_tversky_gamma": 0.0}}, r"focal_tversky_gamma=0.0 must be a finite number > 0"),
+    (
+      {"loss": {"focal_tversky_gamma": 0.0}},
+      r"focal_tversky_gamma=0.0 must be a finite number > 0",
+    ),
     ({"loss": {"tversky_alpha": 0.0, "tversky_beta": 0.0}}, "tversky_alpha \\+ tversky_beta"),
     ({"data": {"real_hand_weight": -1.0}}, "config.data.real_hand_weight=-1.0"),
     ({"data": {"real_fraction": 2.0}}, "config.data.real_fraction=2.0"),

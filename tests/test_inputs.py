@@ -20,7 +20,7 @@ from flood_jax.api import trained_model
 from flood_jax.dataset.synthetic import synthesize_scene
 from flood_jax.errors import DataError, UsageError
 from flood_jax.mapping.inference import TrainedModel
-from flood_jax.products.scene_map import MapOptions, Outputs, predict_scene
+from flood_jax.products.scene_map import MapOptions, Outputs, write_scene
 from flood_jax.scenes.sources import resolve_input
 from tests.test_cli_errors import assert_clean_error, run
 
@@ -103,7 +103,7 @@ def _forms(folder, vv, vh, crs, transform):
 
 def _map(model, scene, path):
   outputs = Outputs(path, path.with_name(f"{path.stem}_probability.tif"))
-  predict_scene(model, scene, outputs, MapOptions(probability_dtype="float32", show_progress=False))
+  write_scene(model, scene, outputs, MapOptions(probability_dtype="float32", show_progress=False))
   with rasterio.open(outputs.map) as classes, rasterio.open(outputs.probability) as probability:
     return classes.read(1), probability.read(1)
 
@@ -186,7 +186,7 @@ def test_a_copy_reprojected_to_utm_maps_the_same_flood(original, onnx_model, tmp
   agreement = np.mean(utm_map[both] == expected[both])
   print(f"UTM copy: identical classes on {agreement:.4%} of valid pixels")
   # The issue asked 99.9%; resampling moves water edges by a pixel here and the demo model's
-  # edge pixels follow: measured 98.8% on India_900498 (README, "Inputs").
+  # edge pixels follow: measured 98.8% on India_900498 (docs/responder.md, "Inputs").
   assert agreement >= 0.985
 
 

@@ -53,7 +53,7 @@ def test_bfloat16_compute_keeps_float32_params_and_logits():
 
 
 def test_best_variant_parameter_count_at_256():
-  """The count recorded in the README: ResUNet + attention gates + SE, default filters."""
+  """The count recorded in docs/design.md: ResUNet + attention gates + SE, default filters."""
   model = ResUNet(**MODEL_VARIANTS["resunet_ag_se"])
   variables = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 256, 256, 3))))
   count = sum(leaf.size for leaf in jax.tree.leaves(variables["params"]))

@@ -16,7 +16,7 @@ from flood_jax.dataset.synthetic import synthesize_scene
 from flood_jax.errors import UsageError
 from flood_jax.mapping.classes import COLOURS
 from flood_jax.products.cog import partial_paths
-from flood_jax.products.scene_map import MapOptions, Outputs, predict_scene
+from flood_jax.products.scene_map import MapOptions, Outputs, write_scene
 
 TRANSFORM = from_origin(500000, 4000000, 10, 10)
 
@@ -59,7 +59,7 @@ def products(scene, model_folder, tmp_path_factory):
   folder = tmp_path_factory.mktemp("products")
   outputs = Outputs.beside(folder / "flood.tif", probability=True, vectors_suffix=".gpkg")
   options = MapOptions(reference_water=str(reference), show_progress=False)
-  summary = predict_scene(model, str(path), outputs, options)
+  summary = write_scene(model, str(path), outputs, options)
   return model, outputs, summary
 
 
@@ -156,16 +156,16 @@ def test_nothing_is_destroyed_or_half_written(scene, model_folder, tmp_path):
   quiet = MapOptions(show_progress=False)
   before = path.read_bytes()
   with pytest.raises(UsageError, match="is an input"):
-    predict_scene(model, str(path), Outputs(path), quiet)
+    write_scene(model, str(path), Outputs(path), quiet)
   assert path.read_bytes() == before
   output = tmp_path / "flood.tif"
   for leftover in partial_paths(output):  # what a killed run leaves
     leftover.write_bytes(b"half")
-  predict_scene(model, str(path), Outputs(output), quiet)
+  write_scene(model, str(path), Outputs(output), quiet)
   assert not any(leftover.exists() for leftover in partial_paths(output))
   with pytest.raises(UsageError, match="already exists; pass --overwrite"):
-    predict_scene(model, str(path), Outputs(output), quiet)
-  predict_scene(model, str(path), Outputs(output), MapOptions(overwrite=True, show_progress=False))
+    write_scene(model, str(path), Outputs(output), quiet)
+  write_scene(model, str(path), Outputs(output), MapOptions(overwrite=True, show_progress=False))
 
 
 def test_each_engine_writes_the_same_georeferenced_format(scene, model_folder, trained_workdir,
@@ -175,7 +175,7 @@ def test_each_engine_writes_the_same_georeferenced_format(scene, model_folder, t
   for name, model in (("onnx", trained_model(model_folder)),
                       ("xla", trained_model(trained_workdir))):  # fmt: skip
     output = tmp_path / f"{name}.tif"
-    predict_scene(model, str(path), Outputs(output), MapOptions(show_progress=False))
+    write_scene(model, str(path), Outputs(output), MapOptions(show_progress=False))
     with rasterio.open(output) as dataset:
       profiles.append({key: dataset.profile[key] for key in
                        ("driver", "dtype", "nodata", "crs", "transform", "width", "height",
@@ -186,7 +186,7 @@ def test_each_engine_writes_the_same_georeferenced_format(scene, model_folder, t
 
 def test_the_unit_holds_per_class_where_flood_meets_permanent_water(model_folder, tmp_path):
   """Flood rims of a lake and reference pixels inside a flood (tests/test_sieve.py's bodies)
-  through predict_scene: the map is the rule's, and its polygons add up to its areas."""
+  through write_scene: the map is the rule's, and its polygons add up to its areas."""
   from tests.test_sieve import _bodies, _finished
 
   water, permanent = _bodies()
@@ -201,7 +201,7 @@ def test_the_unit_holds_per_class_where_flood_meets_permanent_water(model_folder
   model = trained_model(model_folder).with_options(min_area_m2=2000).with_engine(DarkIsWater())
   outputs = Outputs.beside(tmp_path / "flood.tif", probability=False, vectors_suffix=".gpkg")
   options = MapOptions(reference_water=str(tmp_path / "ref.tif"), show_progress=False)
-  summary = predict_scene(model, str(tmp_path / "scene.tif"), outputs, options)
+  summary = write_scene(model, str(tmp_path / "scene.tif"), outputs, options)
   with rasterio.open(outputs.map) as dataset:
     classes = dataset.read(1)
   np.testing.assert_array_equal(classes, _finished(water, permanent, 20))
@@ -248,7 +248,7 @@ def test_excluded_pixels_are_never_water_whatever_the_layers_crs(scene, model_fo
   outputs = Outputs.beside(tmp_path / "flood.tif", probability=False, vectors_suffix=".gpkg")
   options = MapOptions(exclusion=str(tmp_path / "exclusion.tif"), hand=str(tmp_path / "hand.tif"),
                        show_progress=False)  # fmt: skip
-  summary = predict_scene(model, str(path), outputs, options)
+  summary = write_scene(model, str(path), outputs, options)
   with rasterio.open(outputs.map) as dataset:
     classes, grid = dataset.read(1), (dataset.crs, dataset.transform)
     names = json.loads(dataset.tags()["flood_jax_classes"])
@@ -291,7 +291,7 @@ def test_backscatter_caps_keep_water_only_where_it_is_dark(scene, model_folder, 
                             ("narrow", (-15.0, None), 96)):  # fmt: skip
     monkeypatch.setattr(flood_jax.core.windows, "COLUMN_BLOCK", block)
     outputs = Outputs(tmp_path / f"{name}.tif")
-    predict_scene(model.with_options(water_caps=caps), str(path), outputs,
+    write_scene(model.with_options(water_caps=caps), str(path), outputs,
                   MapOptions(show_progress=False))  # fmt: skip
     with rasterio.open(outputs.map) as dataset:
       maps[name] = dataset.read(1)

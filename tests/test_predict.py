@@ -15,11 +15,11 @@ from flood_jax.dataset.synthetic import synthesize_scene
 from flood_jax.errors import UsageError
 from flood_jax.mapping.classes import NODATA as FLOOD_NODATA
 from flood_jax.products.scene_map import MapOptions, Outputs
-from flood_jax.products.scene_map import predict_scene as predict_outputs
+from flood_jax.products.scene_map import write_scene as predict_outputs
 
 
-def predict_scene(model, scene, map_path, probability_path=None, show_progress=False, **options):
-  """predict_scene with float32 probabilities, as these tests compare them to 1e-5."""
+def map_float32(model, scene, map_path, probability_path=None, show_progress=False, **options):
+  """write_scene with float32 probabilities, as these tests compare them to 1e-5."""
   outputs = Outputs(Path(map_path), Path(probability_path) if probability_path else None)
   options = MapOptions(probability_dtype="float32", show_progress=show_progress, **options)
   return predict_outputs(model, scene, outputs, options)
@@ -54,7 +54,7 @@ def read(path):
 
 def test_output_keeps_size_georeferencing_and_nodata(model, scene, tmp_path):
   path, vv_vh_db, _ = scene
-  summary = predict_scene(
+  summary = map_float32(
     model, path, tmp_path / "flood.tif", tmp_path / "probability.tif", show_progress=False
   )
   flood, profile, _ = read(tmp_path / "flood.tif")
@@ -77,7 +77,7 @@ def test_output_keeps_size_georeferencing_and_nodata(model, scene, tmp_path):
 
 def test_scene_matches_in_memory_prediction_and_chipwise_iou(model, scene, tmp_path):
   path, vv_vh_db, water = scene
-  predict_scene(model, path, tmp_path / "flood.tif", tmp_path / "p.tif", show_progress=False)
+  map_float32(model, path, tmp_path / "flood.tif", tmp_path / "p.tif", show_progress=False)
   probability, _, _ = read(tmp_path / "p.tif")
   in_memory = model.predict_array(vv_vh_db)
   np.testing.assert_allclose(probability, in_memory, atol=1e-5)
@@ -95,7 +95,7 @@ def test_scene_matches_in_memory_prediction_and_chipwise_iou(model, scene, tmp_p
 def test_no_seam_where_windows_meet(model, scene, tmp_path):
   """A row where windows meet agrees with a run whose windows meet elsewhere."""
   path, vv_vh_db, _ = scene
-  predict_scene(
+  map_float32(
     model,
     path,
     tmp_path / "a.tif",
@@ -104,7 +104,7 @@ def test_no_seam_where_windows_meet(model, scene, tmp_path):
     overlap=16,
     show_progress=False,
   )
-  predict_scene(
+  map_float32(
     model,
     path,
     tmp_path / "b.tif",
@@ -123,7 +123,7 @@ def test_no_seam_where_windows_meet(model, scene, tmp_path):
   overall = np.nanmean(difference)
   assert seam <= 2.0 * overall + 0.01
   # Without blending the same comparison shows the seams this guards against.
-  predict_scene(
+  map_float32(
     model,
     path,
     tmp_path / "c.tif",
@@ -143,7 +143,7 @@ def test_no_seam_where_windows_meet(model, scene, tmp_path):
 
 def test_all_nodata_scene_gives_all_255(model, tmp_path, caplog):
   path = write_scene(tmp_path / "empty.tif", np.full((70, 90, 2), np.nan, np.float32))
-  summary = predict_scene(model, path, tmp_path / "flood.tif", show_progress=False)
+  summary = map_float32(model, path, tmp_path / "flood.tif", show_progress=False)
   flood, _, _ = read(tmp_path / "flood.tif")
   assert flood.shape == (70, 90) and np.all(flood == FLOOD_NODATA)
   assert summary["valid_pixels"] == 0
@@ -152,7 +152,7 @@ def test_all_nodata_scene_gives_all_255(model, tmp_path, caplog):
 def test_small_scene_is_padded(model, tmp_path):
   synthetic = synthesize_scene(np.random.default_rng(1), (40, 50), nodata=False)
   path = write_scene(tmp_path / "small.tif", synthetic.vv_vh_db)
-  predict_scene(model, path, tmp_path / "flood.tif", show_progress=False)
+  map_float32(model, path, tmp_path / "flood.tif", show_progress=False)
   flood, _, _ = read(tmp_path / "flood.tif")
   assert flood.shape == (40, 50) and set(np.unique(flood)) <= {0, 1}
 
@@ -165,11 +165,11 @@ def test_bad_inputs_and_outputs(model, scene, tmp_path):
   ) as dataset:
     dataset.write(np.zeros((1, 8, 8), np.float32))
   with pytest.raises(UsageError, match="one.tif: one band and no partner"):
-    predict_scene(model, one_band, tmp_path / "out.tif", show_progress=False)
+    map_float32(model, one_band, tmp_path / "out.tif", show_progress=False)
   with pytest.raises(UsageError, match="does not exist"):
-    predict_scene(model, path, tmp_path / "missing" / "out.tif", show_progress=False)
+    map_float32(model, path, tmp_path / "missing" / "out.tif", show_progress=False)
   with pytest.raises(UsageError, match="not writable"):
-    predict_scene(model, path, "/proc/flood.tif", show_progress=False)
+    map_float32(model, path, "/proc/flood.tif", show_progress=False)
 
 
 def test_blend_weights_are_smooth_and_positive():

@@ -157,7 +157,7 @@ def _predict_fields(config: ml_collections.ConfigDict) -> None:
   """config.predict: whole-scene prediction and the map rules."""
   predict = config.predict = ml_collections.ConfigDict()
   # 512-px windows recompute 1.3x the scene where 256-px ones recompute 1.8x (the overlaps):
-  # scene prediction ran 1.4-1.7x faster in about the same memory, with the same IoU (README).
+  # scene prediction ran 1.4-1.7x faster in about the same memory, with the same IoU (docs/speed.md).
   predict.tile_size = 512  # Window side in pixels for scene inference.
   predict.overlap = 64  # Overlap between windows, blended with smooth weights.
   predict.batch_size = 2  # Windows per inference batch (2 was faster than 4 or 8 on 2 cores).

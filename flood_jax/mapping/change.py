@@ -12,7 +12,7 @@ the model saw water after:
 - permanent water (2) where it saw water before too (and the fall was below `strong_drop_db`);
 - dry (0) elsewhere: a surface as dark as before that the model took for dry land then.
 Pixels without a pre-event value keep the single-scene class. Margins chosen on synthetic pairs
-and pairs made from the real chips of ../shared (`python -m experiments.change_detection`, README
+and pairs made from the real chips of ../shared (`python -m experiments.change_detection`, docs/results.md
 "Change detection"): 0.5 / 2.0 dB kept omission within 0.017 of the single scene on both, where
 0.5 / 3.0 lost 0.021-0.022, and cut commission to a fifteenth (synthetic) and a ninth (real).
 """

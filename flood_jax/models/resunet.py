@@ -94,7 +94,7 @@ class ResUNet(nn.Module):
 
 
 def build(fields: dict, injected: dict) -> ResUNet:
-  """The ResUNet of a `config.model` section's fields (`models.registry`), with the injected
+  """The ResUNet of a `config.model` section's fields (`models.architectures`), with the injected
   operations."""
   return ResUNet(**{**fields, "filters": tuple(fields["filters"])}, **injected)
 

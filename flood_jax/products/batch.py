@@ -1,7 +1,7 @@
 """Mapping many scenes: one after another in this process, or one Dask task per scene.
 
 A list of scenes is a folder, a text file with one input per line, or a STAC ItemCollection
-JSON whose items carry `vv` and `vh` assets. Each scene is mapped by `scene_map.predict_scene`
+JSON whose items carry `vv` and `vh` assets. Each scene is mapped by `scene_map.write_scene`
 into the output folder; a scene whose outputs are complete and were made from the same input,
 scale, model, options and layer files (the fingerprints recorded in the map's tags) is skipped,
 so rerunning a command redoes only what is missing or was made otherwise. `FOLDER/summary.csv`
@@ -41,7 +41,7 @@ from flood_jax.products.scene_map import (
   Outputs,
   input_fingerprint,
   options_fingerprint,
-  predict_scene,
+  write_scene,
 )
 from flood_jax.scenes import sources
 
@@ -241,7 +241,9 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def map_scene(scene_spec: SceneSpec, model_spec: ModelSpec, folder: str, job: ListJob) -> dict:
+def map_listed_scene(
+  scene_spec: SceneSpec, model_spec: ModelSpec, folder: str, job: ListJob
+) -> dict:
   """Maps one scene into `folder` (or skips it when complete); one summary.csv row.
 
   Any error of this scene (a corrupt file, a library's exception) becomes its failed row with a
@@ -271,7 +273,7 @@ def map_scene(scene_spec: SceneSpec, model_spec: ModelSpec, folder: str, job: Li
     if is_complete(outputs, scene, model, job.options):
       return {**row, **_recorded_areas(outputs), "status": "skipped (complete)", "seconds": 0.0}
     options = dataclasses.replace(job.options, overwrite=True, show_progress=False)
-    summary = predict_scene(model, scene, outputs, options)
+    summary = write_scene(model, scene, outputs, options)
   except Exception as error:  # this scene's failure, not the batch's
     seconds = round(time.perf_counter() - start, 1)
     return {**row, "status": "failed", "error": _one_line(error, scene_spec), "seconds": seconds}
@@ -322,7 +324,7 @@ def run_serial(
   for scene in tqdm(
     scenes, desc="scenes", unit="scene", disable=not show_progress, file=sys.stderr
   ):
-    rows.append(map_scene(scene, model_spec, str(folder), job))
+    rows.append(map_listed_scene(scene, model_spec, str(folder), job))
     if on_row:
       on_row(rows)
   return rows
@@ -342,7 +344,9 @@ def run_dask(
   futures = {}
   for scene in scenes:
     key = f"map-{scene.name}-{run}"
-    future = client.submit(map_scene, scene, model_spec, str(folder), job, key=key, retries=retries)
+    future = client.submit(
+      map_listed_scene, scene, model_spec, str(folder), job, key=key, retries=retries
+    )
     futures[future] = scene
   rows = []
   progress = tqdm(

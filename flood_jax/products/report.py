@@ -120,7 +120,7 @@ def _model_section(model, summary: dict) -> str:
 
 
 def report_html(summary: dict, picture_png: bytes, model, names: dict[int, str]) -> str:
-  """The report of one mapped scene (`summary` as `predict_scene` returns it, `names` the
+  """The report of one mapped scene (`summary` as `write_scene` returns it, `names` the
   map's classes) as an HTML document."""
   areas = [
     (f"{_swatch(value)}{html.escape(name)}", f"{km2:,.3f}", f"{share:.2f}")

@@ -113,6 +113,8 @@ class MapOptions:
   resample_m: float | None = None
   overwrite: bool = False
   show_progress: bool = True
+  # The pre-event scene resolved once (`resolved`), carried to every scene and worker.
+  pre_event_input: sources.SceneInput | None = dataclasses.field(default=None, repr=False)
 
   @property
   def change_detection(self) -> bool:
@@ -127,18 +129,27 @@ class MapOptions:
       excluded=bool(self.exclusion or self.hand),
     )
 
-  def check_layers(self) -> None:
-    """DataError naming the file where a layer cannot be read or has no CRS, or where the
-    pre-event scene is not one (checked once before a list of scenes is mapped with them)."""
+  def checked(self) -> MapOptions:
+    """These options, `resolved`, once every layer opens: DataError naming the file where a
+    layer cannot be read or has no CRS, or where the pre-event scene is not one (checked once
+    before a list of scenes is mapped with them)."""
     for name, what in RASTER_LAYERS.items():
       if getattr(self, name):
         open_georeferenced(getattr(self, name), what).close()
-    self.pre_event_scene()
+    return self.resolved()
+
+  def resolved(self) -> MapOptions:
+    """These options with the pre-event scene resolved (its scale decided) once."""
+    if not self.change_detection or self.pre_event_input is not None:
+      return self
+    return dataclasses.replace(self, pre_event_input=self.pre_event_scene())
 
   def pre_event_scene(self) -> sources.SceneInput | None:
     """The pre-event scene, resolved (and its scale decided) as --input is."""
     if not self.change_detection:
       return None
+    if self.pre_event_input is not None:
+      return self.pre_event_input
     return sources.resolve_input(
       self.pre_event, self.pre_vv, self.pre_vh, self.pre_scale, self.trust_scale
     )
@@ -279,7 +290,8 @@ def options_fingerprint(options: MapOptions) -> str:
     "permanent_water_percent": not options.reference_water,
     "pre_scale": not options.change_detection,
   }
-  for name in ("show_progress", "overwrite", *(name for name, unused in idle.items() if unused)):
+  internal = ("show_progress", "overwrite", "pre_event_input")
+  for name in (*internal, *(name for name, unused in idle.items() if unused)):
     del fields[name]
   for name in LAYER_OPTIONS:
     if fields[name]:
@@ -288,7 +300,7 @@ def options_fingerprint(options: MapOptions) -> str:
 
 
 class SceneMapping:
-  """The writers, sieve and tally of one scene, fed band by band by `predict_scene`."""
+  """The writers, sieve and tally of one scene, fed band by band by `write_scene`."""
 
   def __init__(self, model, scene, reader, outputs: Outputs, options: MapOptions, before=None):
     self.model, self.reader, self.grid, self.scheme = model, reader, reader.grid, options.scheme
@@ -374,7 +386,7 @@ class SceneMapping:
       layer.close()
 
 
-def predict_scene(
+def write_scene(
   model: TrainedModel,
   scene: sources.SceneInput | str | Path,
   outputs: Outputs | str | Path,
@@ -402,7 +414,7 @@ def predict_scene(
 def _written_partials(model, scene, outputs: Outputs, options: MapOptions, before) -> dict:
   """Every file of the scene written under its partial name; the summary."""
   start = time.perf_counter()
-  summary = _map_scene(model, scene, outputs, options, before)
+  summary = _stream_scene(model, scene, outputs, options, before)
   if outputs.vectors:
     map_written = partial_path(outputs.map)
     summary["polygons"] = write_vectors(
@@ -435,7 +447,9 @@ def _write_pictures(model, scene, outputs: Outputs, scheme, summary: dict) -> No
     partial_path(outputs.report).write_text(page, encoding="utf-8")
 
 
-def _map_scene(model: TrainedModel, scene, outputs: Outputs, options: MapOptions, before) -> dict:
+def _stream_scene(
+  model: TrainedModel, scene, outputs: Outputs, options: MapOptions, before
+) -> dict:
   tiling = model.tiling(options.tile_size, options.overlap, options.batch_size)
   reader = open_reader(scene, model, options.resample_m)
   grid = reader.grid
