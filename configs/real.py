@@ -9,24 +9,21 @@ step (one evaluation, at the end). `experiments.cross_validate` trains the same 
 fold, each without its fold's chips, and chose the map rules below.
 """
 
-from pathlib import Path
-
 from configs import default, demo
 
-PROJECT = Path(__file__).resolve().parents[1]
-SHARED_DATA = PROJECT.parent / "shared" / "data"
+# Relative to the project's root, where every command runs (the model's card keeps them so).
 REAL_ROOTS = (
-  SHARED_DATA / "sen1floods11" / "v1.1",
-  SHARED_DATA / "dfc2024",
-  SHARED_DATA / "terramesh",
+  "../shared/data/sen1floods11/v1.1",
+  "../shared/data/dfc2024",
+  "../shared/data/terramesh",
 )
-SYNTHETIC_MODEL = PROJECT / "flood_jax" / "bundled" / "synthetic"
+SYNTHETIC_MODEL = "flood_jax/bundled/synthetic"
 
 
 def get_config(arg=None):
   config = demo.get_config()
-  config.init_from = str(SYNTHETIC_MODEL)
-  config.data.real_roots = tuple(str(root) for root in REAL_ROOTS)
+  config.init_from = SYNTHETIC_MODEL
+  config.data.real_roots = REAL_ROOTS
   config.data.real_fraction = 0.5
   config.data.real_hand_weight = 1.0
   config.data.real_weak_weight = 0.5

@@ -35,6 +35,7 @@ from flood_jax.products.summary import SceneSummary
 from flood_jax.products.vectors import vectors_suffix as checked_suffix
 from flood_jax.scenes import sources
 from flood_jax.scenes.geotiff import check_same_grid
+from flood_jax.scenes.scale import arrays_in_db
 from flood_jax.scenes.scene import Grid
 
 
@@ -48,6 +49,8 @@ class FloodMap:
   crs: CRS | None = None
   transform: Affine | None = None
   scheme: ClassScheme = ClassScheme()
+  scale: str = "db"  # the scale the arrays were read in, and why
+  scale_reason: str = ""
 
   @property
   def water(self) -> np.ndarray:
@@ -74,24 +77,32 @@ class FloodModel:
 
   def map(
     self,
-    vv_db: np.ndarray,
-    vh_db: np.ndarray,
+    vv: np.ndarray,
+    vh: np.ndarray,
     *,
+    scale: str = "auto",
+    trust_scale: bool = False,
     crs: CRS | str | None = None,
     transform: Affine | None = None,
   ) -> FloodMap:
-    """The flood map of VV and VH in dB ([H, W], NaN where missing).
+    """The flood map of VV and VH ([H, W], NaN where missing) in dB, power or amplitude:
+    `scale="auto"` decides it from the values as `predict` does (and refuses values no reading
+    of which looks like Sentinel-1); a `scale` given is checked against the values unless
+    `trust_scale`. The decision is the map's `scale` and `scale_reason`.
 
     With `crs` and `transform` the minimum mapping unit counts the pixels' ground area; without,
     pixels are taken to be of the size the model was trained at.
     """
-    vv_vh_db = _stacked_bands(vv_db, vh_db)
+    _check_shapes(vv, vh)
+    vv_db, vh_db, scale, reason = arrays_in_db(vv, vh, scale, trust_scale)
+    vv_vh_db = np.stack([vv_db, vh_db], axis=-1).astype(np.float32)
     grid = _grid(vv_vh_db.shape[:2], crs, transform)
     pixel_area = grid.centre_pixel_area_m2() if grid else self.trained.pixel_size_m**2
     probability = self.trained.predict_array(vv_vh_db)
     rule = self.trained.rule
     mapped = rule.array_classes(probability, min_pixels(rule.min_area_m2, pixel_area), vv_vh_db)
-    return FloodMap(mapped, probability, grid.crs if grid else None, transform)
+    crs = grid.crs if grid else None
+    return FloodMap(mapped, probability, crs, transform, scale=scale, scale_reason=reason)
 
 
 def load_model(
@@ -134,16 +145,15 @@ def trained_model(
   return load_trained(source, engine, precision, threads, workdir_parts)
 
 
-def _stacked_bands(vv_db: np.ndarray, vh_db: np.ndarray) -> np.ndarray:
-  """float32 [H, W, 2] of two [H, W] arrays of the same shape."""
-  vv_db, vh_db = np.asarray(vv_db), np.asarray(vh_db)
-  for name, band in (("VV", vv_db), ("VH", vh_db)):
+def _check_shapes(vv: np.ndarray, vh: np.ndarray) -> None:
+  """DataError unless both are [H, W] arrays of the same shape."""
+  vv, vh = np.asarray(vv), np.asarray(vh)
+  for name, band in (("VV", vv), ("VH", vh)):
     if band.ndim != 2:
-      raise DataError(f"{name} array: {band.ndim}-D, expected [height, width] in dB")
+      raise DataError(f"{name} array: {band.ndim}-D, expected [height, width]")
   vv_grid, vh_grid = (Grid(None, Affine.identity(), *band.shape).named(f"{name} array")
-                      for name, band in (("VV", vv_db), ("VH", vh_db)))  # fmt: skip
+                      for name, band in (("VV", vv), ("VH", vh)))  # fmt: skip
   check_same_grid(vv_grid, {"VH": vh_grid})
-  return np.stack([vv_db, vh_db], axis=-1).astype(np.float32)
 
 
 def _grid(shape: tuple[int, int], crs, transform) -> Grid | None:

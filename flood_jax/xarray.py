@@ -22,7 +22,7 @@ from flood_jax.errors import DataError, UsageError
 from flood_jax.mapping.classes import NODATA, ClassScheme
 from flood_jax.mapping.sieve import min_pixels
 from flood_jax.scenes.geotiff import check_same_grid
-from flood_jax.scenes.scale import SCALES, to_db
+from flood_jax.scenes.scale import SAMPLE_SIDE, SCALES, arrays_in_db, to_db
 from flood_jax.scenes.scene import Grid
 
 try:
@@ -37,19 +37,23 @@ def map_floods(
   vh: xarray.DataArray,
   *,
   model: FloodModel | None = None,
-  scale: str = "db",
+  scale: str = "auto",
+  trust_scale: bool = False,
   depth: int | None = None,
 ) -> xarray.Dataset:
   """Dataset of `flood` (uint8 classes: 0 dry, 1 water, 255 no data) and `probability`
-  (float32, NaN no data) on the grid of `vv` and `vh` (values in `scale`: db, power or
-  amplitude). Lazy where the inputs are Dask arrays; `depth`: margin of each chunk in pixels
-  (default half a window, at least the minimum mapping unit)."""
+  (float32, NaN no data) on the grid of `vv` and `vh`. Their `scale` (db, power or amplitude)
+  is decided from a sample of their values as `predict` decides it ("auto"), or checked against
+  it unless `trust_scale`; the decision is in the Dataset's attrs (`scale`, `scale_reason`).
+  Lazy where the inputs are Dask arrays; `depth`: margin of each chunk in pixels (default half a
+  window, at least the minimum mapping unit)."""
   if xarray is None:
     raise UsageError("flood_jax.xarray needs xarray and rioxarray: pip install -e '.[xarray]'")
-  if scale not in SCALES:
-    raise UsageError(f"scale={scale!r}: choose from {SCALES}")
+  if scale != "auto" and scale not in SCALES:
+    raise UsageError(f"scale={scale!r}: choose auto, {', '.join(SCALES)}")
   model = model or load_model()
   grid = _checked_grid(vv, vh)
+  scale, reason = _decided_scale(vv, vh, scale, trust_scale)
   y, x = vv.rio.y_dim, vv.rio.x_dim
   vv, vh = (band.transpose(..., y, x) for band in (vv, vh))
   unit = min_pixels(model.trained.rule.min_area_m2, grid.centre_pixel_area_m2())
@@ -65,7 +69,20 @@ def map_floods(
   )
   dataset.flood.attrs["flag_meanings"] = " ".join(ClassScheme().names.values())
   dataset["flood"] = dataset.flood.rio.write_nodata(NODATA)
+  dataset.attrs.update(scale=scale, scale_reason=reason)
   return dataset.rio.write_crs(grid.crs)
+
+
+def _decided_scale(vv, vh, scale: str, trust_scale: bool) -> tuple[str, str]:
+  """The scale of the bands from a sample of about 512² of their values (the first step of any
+  dimension besides y and x, evenly strided), read without computing the rest."""
+  picked = []
+  for band in (vv, vh):
+    first = band.isel({dim: 0 for dim in band.dims if dim not in (band.rio.y_dim, band.rio.x_dim)})
+    step = max(int(np.ceil(np.sqrt(first.size / SAMPLE_SIDE**2))), 1)
+    picked.append(np.asarray(first[::step, ::step].values))
+  _, _, decided, reason = arrays_in_db(*picked, scale, trust_scale, "VV DataArray")
+  return decided, reason
 
 
 def to_db_lazy(band: xarray.DataArray, scale: str) -> xarray.DataArray:

@@ -211,3 +211,45 @@ def test_map_scenes_on_a_dask_client_writes_the_serial_maps(real_root, model, tm
     np.testing.assert_array_equal(
       read_classes(tmp_path / "dask" / name), read_classes(tmp_path / "serial" / name)
     )
+
+
+def test_the_api_decides_the_scale_as_the_cli_does(real_root, cli_maps, model):
+  """Power, amplitude and dB arrays of one chip give one map, each decision said; a scale
+  given against the values, or values that are no backscatter, are the CLI's one-line errors
+  (power arrays used to map 0% water, scale="power" on dB arrays all no data)."""
+  path = real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif"
+  vv, vh, crs, transform = read_bands(path)
+  as_db = model.map(vv, vh, crs=crs, transform=transform)
+  np.testing.assert_array_equal(as_db.classes, cli_maps[path.stem])
+  assert as_db.scale == "db" and "negative" in as_db.scale_reason
+  for scale, convert in (
+    ("power", lambda db: 10 ** (db / 10)),
+    ("amplitude", lambda db: 10 ** (db / 20)),
+  ):
+    mapped = model.map(convert(vv), convert(vh), crs=crs, transform=transform)
+    assert mapped.scale == scale, mapped.scale_reason
+    assert (mapped.classes == as_db.classes).mean() > 0.999, scale  # float32 round trips
+  with pytest.raises(DataError, match="scale=power, but 100% of the valid values are negative"):
+    model.map(vv, vh, scale="power")
+  assert model.map(vv, vh, scale="db", trust_scale=True).scale_reason == "scale=db, trusted"
+  for bad in (vv > -15, (vv > -15).astype(np.uint8) * 255):
+    with pytest.raises(DataError):
+      model.map(bad, bad)
+  with pytest.raises(DataError, match="VV array: bool values; expected backscatter"):
+    model.map(vv > -15, vh > -15)
+
+
+def test_map_floods_decides_the_scale_of_power_dataarrays(real_root, cli_maps, model):
+  rioxarray = pytest.importorskip("rioxarray")
+  import flood_jax.xarray
+
+  path = real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif"
+  stack = rioxarray.open_rasterio(path, chunks={"x": 256, "y": 256})
+  power = 10 ** (stack / 10)
+  floods = flood_jax.xarray.map_floods(power.sel(band=1, drop=True), power.sel(band=2, drop=True),
+                                       model=model)  # fmt: skip
+  assert floods.attrs["scale"] == "power" and "read as power" in floods.attrs["scale_reason"]
+  assert (floods.flood.values == cli_maps[path.stem]).mean() > 0.999
+  with pytest.raises(DataError, match="--scale=db reads the values as"):
+    flood_jax.xarray.map_floods(power.sel(band=1, drop=True), power.sel(band=2, drop=True),
+                                model=model, scale="db")  # fmt: skip

@@ -239,7 +239,11 @@ def model_card(model: TrainedModel, workdir: Path, root: Path, checks: dict) -> 
       "band_formulas": ["VV", "(VH - VV) / (VH + VV)", "sqrt((VH^2 + VV^2) / 2)"],
     },
     "window": {"tile_size": model.tiling()[0], "dynamic": ["batch"]},
-    "training_data": {"root": _as_given(root), "workdir": _as_given(workdir)},
+    "training_data": {
+      "root": _as_given(root),
+      "workdir": _as_given(workdir),
+      "real_roots": [_as_given(Path(real)) for real in config.data.get("real_roots", ())],
+    },
     "metrics": json.loads(results.read_text()) if results.exists() else {},
     "checks": checks,
   }

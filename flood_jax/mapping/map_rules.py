@@ -5,7 +5,7 @@ stage with `push(top, rows)` and `finish()` returning the bands it has finished,
 chains them, so memory is a few bands whatever the scene's height. Bands arrive as the model
 (and change detection, `flood_jax.mapping.change`, which may already mark permanent water) classed them.
 The order, and why:
-1. excluded pixels (exclusion layers: `data.layers.Exclusion`) become EXCLUDED, first, so that
+1. excluded pixels (exclusion layers: `scenes.layers.Exclusion`) become EXCLUDED, first, so that
    no excluded pixel is ever water and a body cut by an exclusion is judged on what remains;
 2. permanent water where the reference layer says so (`PixelRule`);
 3. the minimum mapping unit on water bodies, flood and permanent water together

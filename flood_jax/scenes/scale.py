@@ -128,26 +128,42 @@ def _seen(median: float, gap: float) -> str:
   return f"VV median {median:.1f} dB, {gap:.1f} dB above VH{swapped}"
 
 
-def _sampled(vv_dataset, vv_band: int, vh_dataset, vh_band: int):
-  """(VV, VH, valid in both, share of negative valid values) of the bands' samples; zeros are
-  filled borders, not values; the share is None where no pixel is valid."""
-  vv, vh = _sample(vv_dataset, vv_band), _sample(vh_dataset, vh_band)
+def _judged(vv: np.ndarray, vh: np.ndarray):
+  """(VV, VH, valid in both, share of negative valid values) of two samples (float64, NaN no
+  data); zeros are filled borders, not values; the share is None where no pixel is valid."""
   both = np.isfinite(vv) & np.isfinite(vh) & ((vv != 0) | (vh != 0))
   if not both.any():
     return vv, vh, both, None
   return vv, vh, both, min(float(np.mean(vv[both] < 0)), float(np.mean(vh[both] < 0)))
 
 
+def samples(values: np.ndarray, nodata: float | None = None) -> np.ndarray:
+  """float64 values of an array to judge (at most about SAMPLE_SIDE² of them, evenly strided),
+  NaN where not finite or no data."""
+  values = np.asarray(values)
+  step = max(int(np.ceil(np.sqrt(values.size / SAMPLE_SIDE**2))), 1)
+  strided = values[tuple(slice(None, None, step) for _ in range(values.ndim))]
+  strided = np.array(strided, np.float64)
+  strided[~np.isfinite(strided)] = np.nan
+  return mark_nodata(strided, nodata)
+
+
 def check_forced_scale(scale: str, vv_dataset, vv_band: int, vh_dataset, vh_band: int):
   """DataError, naming what was seen, where the values cannot be Sentinel-1 read in `scale`
   (the plausibility rules of the automatic decision, the wide VV range of mostly-water scenes);
   the user may insist with --trust_scale. The error names the VV file."""
+  vv, vh = _sample(vv_dataset, vv_band), _sample(vh_dataset, vh_band)
+  check_forced_samples(scale, vv, vh, vv_dataset.name)
+
+
+def check_forced_samples(scale: str, vv: np.ndarray, vh: np.ndarray, name: str) -> None:
+  """`check_forced_scale` of two samples (`samples`); the error names `name`."""
   from flood_jax.errors import DataError
 
-  vv, vh, _, negative = _sampled(vv_dataset, vv_band, vh_dataset, vh_band)
+  vv, vh, _, negative = _judged(vv, vh)
   if scale != "db" and negative is not None and negative > NEGATIVE_SHARE:
     raise DataError(
-      f"{vv_dataset.name}: --scale={scale}, but {negative:.0%} of the valid values are negative, which "
+      f"{name}: --scale={scale}, but {negative:.0%} of the valid values are negative, which "
       f"{scale} cannot be (they look like dB: --scale=db or auto); pass --trust_scale to map "
       "them anyway"
     )
@@ -159,7 +175,7 @@ def check_forced_scale(scale: str, vv_dataset, vv_band: int, vh_dataset, vh_band
   fits = [other for other, values in plausible_readings(vv, vh).items() if other != scale]
   hint = f"; the values read as {' or '.join(fits)}" if fits else ""
   raise DataError(
-    f"{vv_dataset.name}: --scale={scale} reads the values as {_seen(*seen)}, which Sentinel-1 VV and VH "
+    f"{name}: --scale={scale} reads the values as {_seen(*seen)}, which Sentinel-1 VV and VH "
     f"never are (VV median {WATER_VV_MEDIAN_DB[0]:g} to {WATER_VV_MEDIAN_DB[1]:g} dB, "
     f"{PLAUSIBLE_GAP_DB[0]:g}-{PLAUSIBLE_GAP_DB[1]:g} dB above VH){hint}; pass --trust_scale to "
     "map them anyway"
@@ -167,10 +183,16 @@ def check_forced_scale(scale: str, vv_dataset, vv_band: int, vh_dataset, vh_band
 
 
 def decide_from_values(vv_dataset, vv_band: int, vh_dataset, vh_band: int, name: str):
-  """(scale, reason) when exactly one reading of the values is plausible; else DataError."""
+  """(scale, reason) when exactly one reading of the bands' values is plausible; else
+  DataError."""
+  return decide_from_samples(_sample(vv_dataset, vv_band), _sample(vh_dataset, vh_band), name)
+
+
+def decide_from_samples(vv: np.ndarray, vh: np.ndarray, name: str):
+  """`decide_from_values` of two samples (`samples`: float64, NaN no data); errors name `name`."""
   from flood_jax.errors import DataError
 
-  vv, vh, both, negative = _sampled(vv_dataset, vv_band, vh_dataset, vh_band)
+  vv, vh, both, negative = _judged(vv, vh)
   if negative is None:  # every value no data: the map will be too
     return "db", "no valid value in the sampled pixels (no data everywhere)"
   if negative > NEGATIVE_SHARE:
@@ -202,3 +224,28 @@ def decide_from_values(vv_dataset, vv_band: int, vh_dataset, vh_band: int, name:
     f"{name}: no reading of the values looks like Sentinel-1 VV and VH ({described}); check "
     "the bands, or pass --scale with --trust_scale if you know their scale"
   )
+
+
+def arrays_in_db(vv, vh, scale: str = "auto", trust_scale: bool = False, name: str = "VV array"):
+  """(VV dB, VH dB, scale, reason) of two arrays of backscatter, their scale decided as for a
+  file (`decide_from_samples`) or `scale` checked against their values unless `trust_scale`;
+  no data (NaN, -32768, power or amplitude <= 0) NaN. DataError naming `name` where the values
+  are not backscatter (bool, text, complex) or no reading of them is Sentinel-1's."""
+  from flood_jax.errors import DataError, UsageError
+
+  if scale != "auto" and scale not in SCALES:
+    raise UsageError(f"scale={scale!r}: choose auto, {', '.join(SCALES)}")
+  for band, array in (("VV", vv), ("VH", vh)):
+    kind = np.asarray(array).dtype
+    if kind == np.bool_ or not np.issubdtype(kind, np.integer) | np.issubdtype(kind, np.floating):
+      raise DataError(f"{band} array: {kind} values; expected backscatter (dB, power or amplitude)")
+  vv_sample, vh_sample = samples(vv), samples(vh)
+  if scale == "auto":
+    scale, reason = decide_from_samples(vv_sample, vh_sample, name)
+  elif trust_scale:
+    reason = f"scale={scale}, trusted"
+  else:
+    check_forced_samples(scale, vv_sample, vh_sample, name)
+    reason = f"scale={scale}"
+  converted = [to_db(mark_nodata(np.array(array, np.float32), None), scale) for array in (vv, vh)]
+  return converted[0], converted[1], scale, reason

@@ -1,6 +1,6 @@
 """Where a scene's VV and VH come from, in the Sentinel-1 products responders actually have.
 
-`resolve_inputs` turns what a user names into `SceneInput`s, each saying which band of which
+`resolve_input` turns what a user names into `SceneInput`s, each saying which band of which
 file (any path GDAL opens, `/vsizip/` and `/vsicurl/` included) holds VV and VH, in what scale,
 and why that scale was decided:
 
