@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pyproj
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
@@ -27,7 +28,7 @@ from flood_jax.errors import DataError, UsageError
 from flood_jax.mapping import identity
 from flood_jax.mapping.classes import ClassScheme
 from flood_jax.mapping.inference import TrainedModel
-from flood_jax.mapping.loading import bundled_model, load_trained
+from flood_jax.mapping.loading import ENGINES, PRECISIONS, bundled_model, load_trained
 from flood_jax.mapping.sieve import min_pixels
 from flood_jax.products import batch
 from flood_jax.products.scene_map import MapOptions, Outputs, write_scene
@@ -123,6 +124,9 @@ def load_model(
   ONNX Runtime imports neither jax nor flax.
   """
   source = bundled_model() if source is None else source
+  for name, value, choices in (("engine", engine, ENGINES), ("precision", precision, PRECISIONS)):
+    if value not in choices:
+      raise UsageError(f"{name}={value!r}: choose from {', '.join(choices)}")
   spec = batch.ModelSpec(
     str(source), engine, precision, threads, flips, min_area_m2, water_caps, workdir_parts
   )  # fmt: skip
@@ -162,7 +166,15 @@ def _grid(shape: tuple[int, int], crs, transform) -> Grid | None:
     raise UsageError("give both crs and transform, or neither")
   if crs is None:
     return None
-  return Grid(CRS.from_user_input(crs), Affine(*tuple(transform)[:6]), *shape)
+  try:
+    crs = CRS.from_wkt(pyproj.CRS.from_user_input(crs).to_wkt())
+  except pyproj.exceptions.CRSError as error:
+    raise UsageError(f"crs={crs!r}: not a CRS PROJ knows ({error})") from None
+  try:
+    affine = Affine(*tuple(transform)[:6])
+  except (TypeError, ValueError):
+    raise UsageError(f"transform={transform!r}: expected an affine transform (6 numbers)") from None
+  return Grid(crs, affine, *shape)
 
 
 def map_options(options: MapOptions | None = None, **keywords) -> MapOptions:
@@ -205,6 +217,7 @@ def map_scene(
   """
   if output is None:
     raise UsageError("map_scene needs an output path for the flood map (.tif)")
+  _check_switches(probability=probability)
   options = map_options(options, **keywords).resolved()
   scene = sources.resolve_input(
     None if input is None else str(input),
@@ -248,6 +261,7 @@ def map_scenes(
   scene (a mosaic of the area before the flood) is compared with every scene. With a
   `dask.distributed` client, one task per scene on its workers. `options` and `keywords` as
   for `map_scene`; the pre-event scene is resolved once and carried to every scene."""
+  _check_switches(probability=probability, quicklook=quicklook, report=report)
   scenes = batch.unique_names(_scene_specs(inputs))
   batch.check_folder_holds_no_input(scenes, folder)
   chosen = map_options(options, **keywords)
@@ -267,6 +281,13 @@ def map_scenes(
     rows = batch.run_dask(scenes, spec, folder, job, client, retries, show_progress, on_row)
   batch.write_summary(rows, folder)
   return [SceneSummary.of(row) for row in sorted(rows, key=lambda row: row["scene"])]
+
+
+def _check_switches(**switches) -> None:
+  """UsageError where an on/off argument is not True or False ("no" is truthy)."""
+  for name, value in switches.items():
+    if not isinstance(value, bool):
+      raise UsageError(f"{name}={value!r}: expected True or False")
 
 
 def _scene_specs(inputs) -> list[batch.SceneSpec]:

@@ -253,3 +253,23 @@ def test_map_floods_decides_the_scale_of_power_dataarrays(real_root, cli_maps, m
   with pytest.raises(DataError, match="--scale=db reads the values as"):
     flood_jax.xarray.map_floods(power.sel(band=1, drop=True), power.sel(band=2, drop=True),
                                 model=model, scale="db")  # fmt: skip
+
+
+def test_bad_arguments_are_the_project_s_one_line_errors(real_root, model, tmp_path):
+  """load_model(precision="int4") was a KeyError, a bad CRS a CRSError, probability="no"
+  wrote the probability (a truthy string)."""
+  chip = real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif"
+  with pytest.raises(UsageError, match="precision='int4': choose from auto, float32, int8"):
+    flood_jax.load_model(precision="int4")
+  with pytest.raises(UsageError, match="engine='gpu': choose from auto, xla, onnxruntime"):
+    flood_jax.load_model(engine="gpu")
+  band = np.full((64, 64), -20.0, np.float32)
+  with pytest.raises(UsageError, match="crs='EPSG:999999': not a CRS PROJ knows"):
+    model.map(band, band - 7, crs="EPSG:999999", transform=(10, 0, 0, 0, -10, 0))
+  with pytest.raises(UsageError, match="transform=.* expected an affine transform"):
+    model.map(band, band - 7, crs="EPSG:32633", transform="north up")
+  with pytest.raises(UsageError, match="probability='no': expected True or False"):
+    flood_jax.map_scene(chip, tmp_path / "flood.tif", probability="no")
+  with pytest.raises(UsageError, match="report=1: expected True or False"):
+    flood_jax.map_scenes([chip], tmp_path / "maps", report=1)
+  assert not list(tmp_path.iterdir())

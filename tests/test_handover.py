@@ -401,3 +401,42 @@ def test_a_list_of_scenes_gets_a_report_and_quicklook_beside_each_map(receding_m
                "--report=all.html")  # fmt: skip
   assert result.returncode == 2
   assert_clean_error(result, "--report=all.html", "give the suffix alone")
+
+
+def test_a_course_counts_each_acquisition_once_and_reads_every_map(receding_maps, tmp_path):
+  """One file given twice, or two maps of one acquisition time, made "4 acquisitions" of 3
+  dates; a truncated map was a traceback leaving an empty output folder; scenes given as maps
+  said "no acquisition time". Each is one line naming the files, exit 2, no output folder."""
+  import shutil
+
+  from test_cli_errors import assert_clean_error, run
+
+  import flood_jax
+  from flood_jax.errors import DataError, UsageError
+
+  maps_folder, order = receding_maps
+  maps = [maps_folder / f"{name}.tif" for name in order]
+  with pytest.raises(UsageError, match=f"{order[0]}.tif: is given twice"):
+    flood_jax.map_course([*maps, maps[0]], tmp_path / "twice")
+  same_time = tmp_path / "same_time"
+  same_time.mkdir()
+  for path in maps:
+    shutil.copy(path, same_time)
+  shutil.copy(maps[0], same_time / "copy_of_first.tif")
+  result = run("flood_jax.course", f"--maps={same_time}", f"--output={tmp_path / 'out'}")
+  assert result.returncode == 2
+  assert_clean_error(
+    result, "has the time of", "2016-08-01T11:50:00", "counts each acquisition once"
+  )
+  truncated = tmp_path / "truncated.tif"
+  truncated.write_bytes(maps[1].read_bytes()[: maps[1].stat().st_size // 2])
+  with pytest.raises(
+    DataError, match="truncated.tif: cannot read its pixels, the file may be truncated"
+  ):
+    flood_jax.map_course([maps[0], truncated, maps[2]], tmp_path / "cut")
+  with pytest.raises(DataError, match="missing.tif: not a raster GDAL can read"):
+    flood_jax.map_course([maps[0], tmp_path / "missing.tif"], tmp_path / "gone")
+  scene = maps_folder.parent / "scenes" / f"{order[0]}.tif"
+  with pytest.raises(UsageError, match="not a flood map written by flood_jax.predict"):
+    flood_jax.map_course([scene, maps[1]], tmp_path / "scenes")
+  assert not any((tmp_path / name).exists() for name in ("twice", "out", "cut", "gone", "scenes"))

@@ -141,12 +141,19 @@ def test_no_seam_where_windows_meet(model, scene, tmp_path):
   )
 
 
-def test_all_nodata_scene_gives_all_255(model, tmp_path, caplog):
+def test_a_scene_with_no_valid_pixel_is_an_error_not_a_map(model, tmp_path):
+  """An all-no-data scene gave a map and a report headed "Water: 0.00 km² (nan% ...)", which
+  reads as "no flood"; now one line, no file, and a failed row in a list."""
+  from flood_jax.errors import DataError
+
   path = write_scene(tmp_path / "empty.tif", np.full((70, 90, 2), np.nan, np.float32))
-  summary = map_float32(model, path, tmp_path / "flood.tif", show_progress=False)
-  flood, _, _ = read(tmp_path / "flood.tif")
-  assert flood.shape == (70, 90) and np.all(flood == FLOOD_NODATA)
-  assert summary["valid_pixels"] == 0
+  with pytest.raises(DataError, match="empty: no valid pixel .* no map written"):
+    map_float32(model, path, tmp_path / "flood.tif", show_progress=False)
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.tif"]
+  import flood_jax
+
+  rows = flood_jax.map_scenes([path], tmp_path / "maps", model=flood_jax.load_model())
+  assert rows[0].status == "failed" and "no valid pixel" in rows[0].error
 
 
 def test_small_scene_is_padded(model, tmp_path):

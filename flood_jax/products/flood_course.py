@@ -40,7 +40,7 @@ from flood_jax.products import cog
 from flood_jax.products.quicklook import count_picture
 from flood_jax.products.report import course_html
 from flood_jax.scenes.acquired import parse_time
-from flood_jax.scenes.geotiff import read_window
+from flood_jax.scenes.geotiff import open_raster, read_window
 from flood_jax.scenes.scene import Grid, bounded_gdal_cache, overlap_fraction
 
 MIN_OVERLAP = 0.5  # a map must cover at least half of the first map's area to be of "one area"
@@ -109,9 +109,17 @@ def _people(map_path: Path) -> float | None:
 
 
 def read_acquisition(path: Path) -> Acquisition:
-  with rasterio.open(path) as dataset:
+  """A map's time, classes and grid; DataError or UsageError naming it where it is missing,
+  truncated or not a flood map of flood_jax's."""
+  with open_raster(str(path)) as dataset:
     tags = dataset.tags()
     grid = Grid.of(dataset)
+    check_pixels_readable(dataset)
+  if not is_flood_map(path):
+    raise UsageError(
+      f"{path}: not a flood map written by flood_jax.predict (a scene? give scenes as "
+      "--input=SCENES and the course maps them first)"
+    )
   acquired = tags.get("flood_jax_acquired", "unknown")
   if acquired == "unknown":
     raise UsageError(
@@ -125,9 +133,37 @@ def read_acquisition(path: Path) -> Acquisition:
   return Acquisition(path, parse_time(acquired), names, grid, _people(path))
 
 
+def check_pixels_readable(dataset) -> None:
+  """DataError naming the file where its first or last block cannot be read (a truncated file
+  has its header and loses its last blocks), before any output is made."""
+  height, width = dataset.block_shapes[0]
+  last = Window(max(dataset.width - width, 0), max(dataset.height - height, 0), width, height)
+  try:
+    for window in (Window(0, 0, width, height), last):
+      dataset.read(1, window=window.intersection(Window(0, 0, dataset.width, dataset.height)))
+  except rasterio.errors.RasterioIOError as error:
+    raise DataError(
+      f"{dataset.name}: cannot read its pixels, the file may be truncated ({error})"
+    ) from None
+
+
+def check_no_duplicates(course: list[Acquisition]) -> None:
+  """UsageError naming both where one file, or one acquisition time, is given twice: a course
+  would count that acquisition twice."""
+  seen: dict = {}
+  for one in course:
+    for key, what in ((one.path.resolve(), "is given twice"), (one.acquired, "has the time of")):
+      if key in seen:
+        other = seen[key]
+        detail = "" if what == "is given twice" else f" {other.path} ({one.acquired.isoformat()})"
+        raise UsageError(f"{one.path}: {what}{detail}; a course counts each acquisition once")
+      seen[key] = one
+
+
 def acquisitions(paths: list[Path]) -> list[Acquisition]:
-  """The maps in time order, each checked to cover the first one's area."""
+  """The maps in time order, each checked to cover the first one's area, none twice."""
   course = sorted((read_acquisition(path) for path in paths), key=lambda one: one.acquired)
+  check_no_duplicates(course)
   first = course[0]
   for one in course[1:]:
     if (PERMANENT_WATER in one.names) != (PERMANENT_WATER in first.names):
@@ -309,6 +345,7 @@ def map_course(
   folder = Path(output)
   if folder.exists() and not folder.is_dir():
     raise UsageError(f"--output={folder}: not a folder")
+  created = not folder.exists()
   folder.mkdir(parents=True, exist_ok=True)
   targets = [folder / name for name in FILES.values()]
   cog.check_outputs(targets, tuple(str(one.path) for one in course), overwrite)
@@ -318,6 +355,8 @@ def map_course(
   except BaseException:
     for path in targets:
       clear_partial(path)
+    if created and not any(folder.iterdir()):
+      folder.rmdir()
     raise
   for path in targets:
     commit(path)

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from flood_jax.core.files import clear_partial, commit, json_text, partial_path
 from flood_jax.core.windows import column_blocks, window_starts
-from flood_jax.errors import UsageError
+from flood_jax.errors import DataError, UsageError
 from flood_jax.mapping.change import change_classes
 from flood_jax.mapping.classes import DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER, ClassScheme
 from flood_jax.mapping.inference import TrainedModel
@@ -493,8 +493,10 @@ def _stream_scene(
   }
   if before is not None:
     summary["pre_event"] = scene_summary(before)
-  if summary["valid_pixels"] == 0:
-    logging.warning("%s: every pixel is no data; wrote an all-%d map", scene.name, NODATA)
+  if summary["valid_pixels"] == 0:  # a map of no data reads as "no flood": none is written
+    raise DataError(
+      f"{scene.name}: no valid pixel (every pixel is no data or excluded); no map written"
+    )
   return summary
 
 
