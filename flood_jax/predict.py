@@ -172,6 +172,13 @@ def define_layer_flags() -> None:
     "scene is compared with it (e.g. a mosaic of the area before the flood).",
   )
   define_scene_flags("pre_", "Pre-event")
+  flags.DEFINE_float(
+    "max_pre_event_days",
+    60.0,
+    "Warn where the pre-event scene is older than this many days (both times known); one "
+    "acquired at or after the post-event scene is refused.",
+    lower_bound=0.0,
+  )
 
 
 def define_scene_flags(prefix: str, what: str) -> None:
@@ -201,6 +208,7 @@ def options_from_flags() -> MapOptions:
     pre_vv=FLAGS.pre_vv,
     pre_vh=FLAGS.pre_vh,
     pre_scale=FLAGS.pre_scale,
+    max_pre_event_days=FLAGS.max_pre_event_days,
     trust_scale=FLAGS.trust_scale,
     resample_m=FLAGS.resample_m,
     overwrite=FLAGS.overwrite,

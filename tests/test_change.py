@@ -2,6 +2,7 @@
 permanent, a surface as dark before is not flood; pixels without a pre-event value keep theirs."""
 
 import numpy as np
+import pytest
 
 from flood_jax.mapping.change import ChangeRule, backscatter_drop, change_classes, smoothed_db
 
@@ -212,3 +213,39 @@ def test_a_list_of_scenes_is_compared_with_one_pre_event_scene(model_folder, tmp
     result = run("flood_jax.predict", model, f"--input={scenes}", flag, f"--output={output}")
     assert_clean_error(result, fragment)
     assert result.returncode == 2 and not output.exists()
+
+
+def test_a_pre_event_scene_must_come_before_and_not_be_the_scene(model_folder, tmp_path, caplog):
+  """A pre-event scene acquired 24 days after the post-event one (the two swapped) mapped
+  6.96 km² of "flood", and one file given as both was accepted; now one line naming both, no
+  output. A pre-event scene 90 days older maps, with a warning."""
+  import logging
+
+  from flood_jax.api import load_model, map_scene
+  from flood_jax.dataset.synthetic import synthesize_pair
+  from flood_jax.errors import UsageError
+  from tests.test_cli_errors import assert_clean_error, run
+
+  pair = synthesize_pair(np.random.default_rng(29), (64, 64))
+  before, after = _write_pair(tmp_path, pair)
+  out = tmp_path / "out"
+  out.mkdir()
+  result = run("flood_jax.predict", f"--model={model_folder}", f"--input={after}",
+               "--acquired=2026-03-01T05:00:00Z", f"--pre_event={after}", f"--output={out / 'f.tif'}")  # fmt: skip
+  assert result.returncode == 2
+  assert_clean_error(result, "after.tif: is the post-event scene and the pre-event scene")
+  model = load_model(model_folder)
+  dated = tmp_path / "S1A_IW_20260325T050000_DVP_RTC10_G_gpuned_ABCD"
+  dated.mkdir()
+  for band, index in (("VV", 0), ("VH", 1)):  # a HyP3 product names its acquisition time
+    _write(dated / f"{dated.name}_{band}.tif", pair.before.vv_vh_db[..., [index, index]], 600000)
+  with pytest.raises(UsageError, match="acquired 2026-03-25T05:00:00.*not before the post-event"):
+    map_scene(
+      after, out / "f.tif", model=model, acquired="2026-03-01T05:00:00Z", pre_event=str(dated)
+    )
+  assert not list(out.iterdir())
+  with caplog.at_level(logging.WARNING):
+    map_scene(
+      after, out / "f.tif", model=model, acquired="2026-06-23T05:00:00Z", pre_event=str(dated)
+    )
+  assert any("90 days older" in record.getMessage() for record in caplog.records)

@@ -9,16 +9,47 @@ blocks of columns with one pixel of context, so memory stays a band whatever the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from absl import logging
 
 from flood_jax.core.windows import column_blocks
-from flood_jax.errors import DataError
+from flood_jax.errors import DataError, UsageError
 from flood_jax.mapping.change import backscatter_drop
 from flood_jax.mapping.classes import WATER
+from flood_jax.scenes.acquired import parse_time
 from flood_jax.scenes.geotiff import georeference_mismatch
 from flood_jax.scenes.scene import Grid, SceneReader, WarpedReader, overlap_fraction
 from flood_jax.scenes.sources import SceneInput
+
+
+def check_pair(scene: SceneInput, before: SceneInput, max_days: float) -> None:
+  """UsageError where the pre-event scene is the post-event one (a file of both), or was
+  acquired at or after it (swapped?); a warning where it is more than `max_days` older (the
+  land may have changed since). Times are compared where both scenes say them."""
+  shared = sorted(set(map(_local, scene.files)) & set(map(_local, before.files)))
+  if shared:
+    raise UsageError(f"{shared[0]}: is the post-event scene and the pre-event scene; give another")
+  if scene.acquired is None or before.acquired is None:
+    return
+  after_time, before_time = parse_time(scene.acquired), parse_time(before.acquired)
+  if before_time >= after_time:
+    raise UsageError(
+      f"{before.name}: the pre-event scene was acquired {before.acquired}, not before the "
+      f"post-event scene {scene.name} ({scene.acquired}); are they swapped?"
+    )
+  days = (after_time - before_time).total_seconds() / 86400
+  if days > max_days:
+    logging.warning(
+      "%s: the pre-event scene is %.0f days older than %s (over %g): land that changed since "
+      "may be mapped as flood",
+      before.name, days, scene.name, max_days,
+    )  # fmt: skip
+
+
+def _local(path: str) -> str:
+  return str(Path(path).resolve()) if not path.startswith("/vsi") else path
 
 
 class PreEvent:

@@ -22,7 +22,7 @@ from flood_jax.mapping.change import change_classes
 from flood_jax.mapping.classes import DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER, ClassScheme
 from flood_jax.mapping.inference import TrainedModel
 from flood_jax.mapping.map_rules import map_rules
-from flood_jax.mapping.pre_event import PreEvent
+from flood_jax.mapping.pre_event import PreEvent, check_pair
 from flood_jax.mapping.sieve import min_pixels
 from flood_jax.products import cog
 from flood_jax.products.quicklook import write_quicklook
@@ -109,6 +109,7 @@ class MapOptions:
   pre_vv: str | None = None
   pre_vh: str | None = None
   pre_scale: str = "auto"
+  max_pre_event_days: float = 60.0  # a pre-event scene older than this is warned about
   trust_scale: bool = False  # map a forced --scale (and --pre_scale) whatever the values look like
   resample_m: float | None = None
   overwrite: bool = False
@@ -290,7 +291,7 @@ def options_fingerprint(options: MapOptions) -> str:
     "permanent_water_percent": not options.reference_water,
     "pre_scale": not options.change_detection,
   }
-  internal = ("show_progress", "overwrite", "pre_event_input")
+  internal = ("show_progress", "overwrite", "pre_event_input", "max_pre_event_days")
   for name in (*internal, *(name for name, unused in idle.items() if unused)):
     del fields[name]
   for name in LAYER_OPTIONS:
@@ -397,6 +398,8 @@ def write_scene(
     scene = sources.resolve_input(str(scene))
   outputs = outputs if isinstance(outputs, Outputs) else Outputs(Path(outputs))
   before = options.pre_event_scene()
+  if before is not None:
+    check_pair(scene, before, options.max_pre_event_days)
   inputs = scene.files + (before.files if before else ())
   cog.check_outputs(outputs.all(), inputs, options.overwrite)
   try:  # all or nothing: every file under its partial name until all are written
