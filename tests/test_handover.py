@@ -440,3 +440,43 @@ def test_a_course_counts_each_acquisition_once_and_reads_every_map(receding_maps
   with pytest.raises(UsageError, match="not a flood map written by flood_jax.predict"):
     flood_jax.map_course([scene, maps[1]], tmp_path / "scenes")
   assert not any((tmp_path / name).exists() for name in ("twice", "out", "cut", "gone", "scenes"))
+
+
+def test_a_layer_covering_part_of_the_scene_makes_its_figures_partial(real_root, tmp_path):
+  """A population raster over 42% of the scene reported "4,969 people in water" as if complete;
+  a 2-band dB scene given as --population gave "0 people". Each layer's file and share of the
+  scene are in the tags, STAC Item, report, printed line and summary.csv, and the figures it
+  feeds say "partial"; a population raster is one band of counts."""
+  from test_cli_errors import assert_clean_error, run
+
+  chip = real_root / CHIP
+  grid = _grid(chip)
+  people = tmp_path / "people.tif"
+  west, south, east, north = grid.bounds()
+  cell = (east - west) / 10
+  with rasterio.open(people, "w", driver="GTiff", height=10, width=4, count=1, dtype="float32",
+                     crs=grid.crs, transform=from_origin(west, north, cell, (north - south) / 10)) as out:  # fmt: skip
+    out.write(np.full((1, 10, 4), 500.0, np.float32))  # the western 40% of the chip
+  result = run("flood_jax.predict", f"--input={chip}", f"--output={tmp_path / 'flood.tif'}",
+               f"--population={people}", f"--report={tmp_path / 'flood.html'}")  # fmt: skip
+  assert result.returncode == 0, result.stderr[-2000:]
+  line = result.stdout.strip().splitlines()[-1]
+  assert "people in water (partial: the population raster covers 40% of the scene)" in line, line
+  with rasterio.open(tmp_path / "flood.tif") as dataset:
+    tags = dataset.tags()
+  assert tags["flood_jax_population"] == str(people)
+  assert float(tags["flood_jax_population_coverage"]) == pytest.approx(0.4, abs=0.01)
+  properties = json.loads((tmp_path / "flood.json").read_text())["properties"]
+  assert properties["flood_jax:layers"] == {"population": "people.tif"}
+  assert properties["flood_jax:population_coverage"] == pytest.approx(0.4, abs=0.01)
+  assert (
+    "(partial: the population raster covers 40% of the scene)"
+    in (tmp_path / "flood.html").read_text()
+  )
+  scene_db = tmp_path / "scene_as_people.tif"
+  scene_db.write_bytes(chip.read_bytes())
+  result = run("flood_jax.predict", f"--input={chip}", f"--output={tmp_path / 'x.tif'}",
+               f"--population={scene_db}")  # fmt: skip
+  assert result.returncode == 2
+  assert_clean_error(result, "scene_as_people.tif: a population raster is one band", "2 bands")
+  assert not (tmp_path / "x.tif").exists()

@@ -33,7 +33,7 @@ def training_data(model) -> str:
   """What the model was trained on: its data root and real chips, or that it saw synthetic data
   only (with a pointer to its card)."""
   data = model.config.data
-  real = [Path(root).name for root in data.get("real_roots", ())]
+  real = [_set_name(Path(root)) for root in data.get("real_roots", ())]
   trained = data.root or "synthetic data (flood_jax.dataset.synthetic)"
   if real:
     return f"{trained} and the real chips of {', '.join(real)}"
@@ -47,3 +47,8 @@ def training_data(model) -> str:
 def limits(model) -> list[str]:
   """The "Limits" of the model's card (MODEL_CARD.md), one entry per item; [] without one."""
   return model_folder.card_limits(Path(model.source))
+
+
+def _set_name(root: Path) -> str:
+  """A real set's name: its folder's, or the dataset's for a versioned root (sen1floods11/v1.1)."""
+  return root.parent.name if root.name.startswith("v") and root.name[1:2].isdigit() else root.name

@@ -52,9 +52,14 @@ AREA_FIELDS = (  # what a row says of a mapped scene, also read back from its ST
   "permanent_water_km2",
   "people_in_water",
   "people_in_flood_water",
+  "reference_water_coverage",  # a figure fed by a layer covering under 1 is partial
+  "exclusion_coverage",
+  "hand_coverage",
+  "population_coverage",
 )
 SUMMARY_FIELDS = [
   "scene",
+  "input",
   "status",
   *AREA_FIELDS,
   "seconds",
@@ -251,7 +256,8 @@ def map_listed_scene(
   retry the task.
   """
   start = time.perf_counter()
-  row = {"scene": scene_spec.name, "worker": _worker_name()}
+  given = scene_spec.input or scene_spec.vv
+  row = {"scene": scene_spec.name, "input": given, "worker": _worker_name()}
   outputs = Outputs.beside(
     Path(folder) / f"{scene_spec.name}_flood.tif",
     job.probability,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from flood_jax.mapping import identity
 from flood_jax.mapping.classes import COLOURS, DRY, EXCLUDED, NODATA, PERMANENT_WATER, WATER
+from flood_jax.products.summary import partial
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto;
@@ -77,7 +78,9 @@ def _headline(summary: dict) -> str:
   share = summary["flood_fraction" if flood else "water_fraction"]
   what = "Flood water" if flood else "Water"
   people = people_rows(summary)
-  told = f", {people[0][1]:,} people {people[0][0]}" if people else ""
+  told = (
+    f", {people[0][1]:,} people {people[0][0]}{partial(summary, 'population')}" if people else ""
+  )
   return f"{what}: {area:,.2f} km² ({share:.1%} of valid pixels){told}"
 
 
@@ -122,11 +125,13 @@ def _model_section(model, summary: dict) -> str:
 def report_html(summary: dict, picture_png: bytes, model, names: dict[int, str]) -> str:
   """The report of one mapped scene (`summary` as `write_scene` returns it, `names` the
   map's classes) as an HTML document."""
+  notes = {PERMANENT_WATER: partial(summary, "reference_water")}
   areas = [
-    (f"{_swatch(value)}{html.escape(name)}", f"{km2:,.3f}", f"{share:.2f}")
+    (f"{_swatch(value)}{html.escape(name + notes.get(value, ''))}", f"{km2:,.3f}", f"{share:.2f}")
     for value, name, km2, share in area_rows(summary, names)
   ]
-  people = [(html.escape(label), f"{count:,}") for label, count in people_rows(summary)]
+  people = [(html.escape(label + partial(summary, "population")), f"{count:,}")
+            for label, count in people_rows(summary)]  # fmt: skip
   people_table = _table(("people", "count"), people, {1}) if people else ""
   body = f"""<p class="key">{html.escape(_headline(summary))}</p>
 {_inline_png(picture_png, "flood map over the radar image")}

@@ -28,6 +28,7 @@ from flood_jax.products import cog
 from flood_jax.products.quicklook import write_quicklook
 from flood_jax.products.report import people_rows, report_html
 from flood_jax.products.stac import stac_item
+from flood_jax.products.summary import partial
 from flood_jax.products.vectors import vectors_suffix, write_vectors
 from flood_jax.scenes import sources
 from flood_jax.scenes.layers import Exclusion, ReferenceWater, open_georeferenced
@@ -306,25 +307,35 @@ class SceneMapping:
   def __init__(self, model, scene, reader, outputs: Outputs, options: MapOptions, before=None):
     self.model, self.reader, self.grid, self.scheme = model, reader, reader.grid, options.scheme
     self.layers = []  # opened first: an unreadable one leaves no partial map behind
+    self.covered = {}  # layer option -> (file, share of the scene's extent it covers)
     permanent = excluded = self.population = None
     try:
       if options.reference_water:
         reference = ReferenceWater(
-          options.reference_water, self.grid, options.permanent_water_percent
+          options.reference_water, self.grid, options.permanent_water_percent, scene.name
         )
         self.layers.append(reference)
         permanent = reference.permanent
+        self.covered["reference_water"] = (reference.layer.path, reference.layer.covered)
       if self.scheme.excluded:
-        exclusion = Exclusion(self.grid, options.exclusion, options.hand, options.hand_max_m)
+        exclusion = Exclusion(
+          self.grid, options.exclusion, options.hand, options.hand_max_m, scene.name
+        )
         self.layers.append(exclusion)
         excluded = exclusion.excluded
-      self.population = Population(options.population, self.grid) if options.population else None
-      if self.population:
+        self.covered.update({name: (layer.path, layer.covered)
+                             for name, layer in exclusion.layers.items()})  # fmt: skip
+      if options.population:
+        self.population = Population(options.population, self.grid, scene.name)
         self.layers.append(self.population)
+        self.covered["population"] = (self.population.path, self.population.covered)
     except BaseException:
       self.close()
       raise
     tags = {**_tags(scene, model, options), "flood_jax_classes": json.dumps(self.scheme.names)}
+    for name, (path, share) in self.covered.items():
+      tags[f"flood_jax_{name}"] = path
+      tags[f"flood_jax_{name}_coverage"] = f"{share:.4f}"
     if before is not None:
       tags["flood_jax_pre_event"] = json.dumps(scene_summary(before))
     self.writers = [
@@ -492,6 +503,7 @@ def _stream_scene(
     "pixel_size_m": round(grid.pixel_size(), 3),
     "windows": windows,
     **mapping.tally.summary(),
+    **layer_summary(mapping.covered),
     "grid": grid,
   }
   if before is not None:
@@ -501,6 +513,14 @@ def _stream_scene(
       f"{scene.name}: no valid pixel (every pixel is no data or excluded); no map written"
     )
   return summary
+
+
+def layer_summary(covered: dict) -> dict:
+  """The layers a map used, by file, and the share of the scene's extent each covers."""
+  if not covered:
+    return {}
+  shares = {f"{name}_coverage": round(share, 4) for name, (_, share) in covered.items()}
+  return {"layers": {name: Path(path).name for name, (path, _) in covered.items()}, **shares}
 
 
 def scene_summary(scene: sources.SceneInput) -> dict:
@@ -521,12 +541,13 @@ def describe(outputs: Outputs, summary: dict) -> str:
     water = (
       f"flood water {summary['flood_km2']:.3f} km² ({summary['flood_fraction']:.2%}), "
       f"permanent water {summary['permanent_water_km2']:.3f} km² "
-      f"({summary['permanent_water_fraction']:.2%})"
+      f"({summary['permanent_water_fraction']:.2%}){partial(summary, 'reference_water')}"
     )
   else:
     water = f"water {summary['water_km2']:.3f} km² ({summary['water_fraction']:.2%})"
   excluded = ""
   if "excluded_km2" in summary:
     excluded = f"; excluded {summary['excluded_km2']:.3f} km² ({summary['excluded_fraction']:.2%})"
-  people = "".join(f"; {count:,} people {where}" for where, count in people_rows(summary)[:1])
+  people = "".join(f"; {count:,} people {where}{partial(summary, 'population')}"
+                   for where, count in people_rows(summary)[:1])  # fmt: skip
   return f"{outputs.map}: {water} of {summary['valid_pixels']:,} valid pixels{excluded}{people}"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from flood_jax.scenes.layers import FULL_COVER
+
 
 @dataclasses.dataclass(frozen=True)
 class SceneSummary:
@@ -16,6 +18,7 @@ class SceneSummary:
   pixels), people, polygons and time; `status` done, skipped (complete) or failed (`error`)."""
 
   scene: str
+  input: str | None = None  # what the list named (summary.csv tells scenes of one name apart)
   status: str = "done"
   error: str | None = None
   map: str | None = None
@@ -42,6 +45,11 @@ class SceneSummary:
   people_in_flood_water: int | None = None
   people_in_permanent_water: int | None = None
   polygons: int | None = None
+  layers: dict | None = None  # layer option -> the file it was read from
+  reference_water_coverage: float | None = None  # shares of the scene's extent each layer covers
+  exclusion_coverage: float | None = None
+  hand_coverage: float | None = None
+  population_coverage: float | None = None
   seconds: float | None = None
   worker: str | None = None
   pre_event: SceneSummary | None = None  # the pre-event scene's inputs and scale decision
@@ -62,6 +70,10 @@ class SceneSummary:
       raise KeyError(key)
     return getattr(self, key)
 
+  def __contains__(self, key: str) -> bool:
+    """Whether the scene has that figure (a field that is set)."""
+    return getattr(self, key, None) is not None
+
   def get(self, key: str, default=None):
     value = getattr(self, key, None)
     return default if value is None else value
@@ -73,3 +85,12 @@ class SceneSummary:
       for field in dataclasses.fields(self)
       if (value := getattr(self, field.name)) is not None
     }
+
+
+def partial(summary, layer: str) -> str:
+  """' (partial: the population raster covers 42% of the scene)' where the layer that feeds a
+  figure covers less than the scene's extent; '' otherwise."""
+  share = summary.get(f"{layer}_coverage")
+  if share is None or share >= FULL_COVER:
+    return ""
+  return f" (partial: the {layer.replace('_', ' ')} raster covers {share:.0%} of the scene)"

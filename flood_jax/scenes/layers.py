@@ -45,25 +45,34 @@ def open_layer(path: str, what: str, grid: Grid):
   return source, overlap_fraction(Grid.of(source), grid)
 
 
-def warn_partial_overlap(path: str, what: str, covered: float) -> None:
-  """A warning, with the figure, where the layer covers less than the whole scene: outside it
-  the map decides as without it (no permanent water, nothing excluded)."""
-  if covered < 0.999:
+FULL_COVER = 0.999  # a layer covering less of a scene's extent makes its figures partial
+OUTSIDE = {  # what the map does where a layer does not reach
+  "reference water": "no water there is permanent",
+  "exclusion": "nothing there is excluded",
+  "HAND": "nothing there is excluded",
+  "population": "no people are counted there",
+}
+
+
+def warn_partial_overlap(path: str, what: str, covered: float, scene: str = "") -> None:
+  """A warning, with the figure and the scene, where the layer covers less than the scene's
+  extent (the figures it feeds say "partial" in every output too)."""
+  if covered < FULL_COVER:
+    where = f" {scene}" if scene else " the scene"
     logging.warning(
-      "%s: the %s raster covers %.1f%% of the scene; outside it the map decides as without it",
-      path,
-      what,
-      100 * covered,
+      "%s: the %s raster covers %.1f%% of%s; %s", path, what, 100 * covered, where, OUTSIDE[what]
     )
 
 
 class WarpedLayer:
   """Band 1 of the raster at `path` on `grid`, float32 with NaN where it has no data."""
 
-  def __init__(self, path: str, grid: Grid, what: str, resampling=Resampling.nearest):
+  def __init__(
+    self, path: str, grid: Grid, what: str, resampling=Resampling.nearest, scene: str = ""
+  ):
     self.path = path
-    self._source, covered = open_layer(path, what, grid)
-    warn_partial_overlap(path, what, covered)
+    self._source, self.covered = open_layer(path, what, grid)
+    warn_partial_overlap(path, what, self.covered, scene)
     self._vrt = WarpedVRT(
       self._source,
       crs=grid.crs,
@@ -94,9 +103,9 @@ class WarpedLayer:
 class ReferenceWater:
   """Occurrence (0-100 %) of a reference water raster on the scene's grid, window by window."""
 
-  def __init__(self, path: str, grid: Grid, permanent_percent: float):
+  def __init__(self, path: str, grid: Grid, permanent_percent: float, scene: str = ""):
     self.permanent_percent = permanent_percent
-    self.layer = WarpedLayer(path, grid, "reference water")
+    self.layer = WarpedLayer(path, grid, "reference water", scene=scene)
 
   def permanent(self, top: int, rows: int, width: int) -> np.ndarray:
     """bool [rows, width]: occurrence >= permanent_percent (no data: not permanent)."""
@@ -110,13 +119,15 @@ class ReferenceWater:
 class Exclusion:
   """Where the map abstains: an exclusion raster's nonzero pixels, and HAND above `hand_max_m`."""
 
-  def __init__(self, grid: Grid, exclusion: str | None, hand: str | None, hand_max_m: float):
+  def __init__(
+    self, grid: Grid, exclusion: str | None, hand: str | None, hand_max_m: float, scene: str = ""
+  ):
     self.layers, self.hand_max_m = {}, hand_max_m
     try:
       if exclusion:
-        self.layers["exclusion"] = WarpedLayer(exclusion, grid, "exclusion")
+        self.layers["exclusion"] = WarpedLayer(exclusion, grid, "exclusion", scene=scene)
       if hand:
-        self.layers["hand"] = WarpedLayer(hand, grid, "HAND", Resampling.bilinear)
+        self.layers["hand"] = WarpedLayer(hand, grid, "HAND", Resampling.bilinear, scene)
     except DataError:
       self.close()
       raise

@@ -21,21 +21,44 @@ from rasterio.windows import Window
 from flood_jax.core.windows import column_blocks
 from flood_jax.errors import DataError
 from flood_jax.scenes.layers import open_layer, warn_partial_overlap
+from flood_jax.scenes.scale import sample_band
 from flood_jax.scenes.scene import Grid
 
 MARGIN_CELLS = 2  # source cells read beyond a window's bounds, so its edge pixels see whole cells
 
 
+def check_counts(source) -> None:
+  """DataError naming the file unless it is one band of people counts (a scene of VV and VH in
+  dB, say, gave "0 people"): one band, numbers, and not mostly negative."""
+  if source.count != 1:
+    raise DataError(
+      f"{source.name}: a population raster is one band of people per cell; this one has "
+      f"{source.count} bands"
+    )
+  if not np.issubdtype(np.dtype(source.dtypes[0]), np.number):
+    raise DataError(f"{source.name}: a population raster holds numbers, not {source.dtypes[0]}")
+  sample = sample_band(source, 1)  # a few windows, NaN no data
+  valid = np.isfinite(sample)
+  if valid.any() and np.mean(sample[valid] < 0) > 0.5:
+    raise DataError(
+      f"{source.name}: mostly negative values, which people counts cannot be (backscatter in dB?)"
+    )
+
+
 class Population:
   """People in each pixel of `grid`, read from the count raster at `path`."""
 
-  def __init__(self, path: str, grid: Grid):
+  def __init__(self, path: str, grid: Grid, scene: str = ""):
     self.path, self.grid = path, grid
-    self._source, covered = open_layer(path, "population", grid)
-    if covered <= 0:
+    self._source, self.covered = open_layer(path, "population", grid)
+    try:
+      check_counts(self._source)
+      if self.covered <= 0:
+        raise DataError(f"{path}: the population raster does not overlap the scene")
+    except DataError:
       self.close()
-      raise DataError(f"{path}: the population raster does not overlap the scene")
-    warn_partial_overlap(path, "population", covered)
+      raise
+    warn_partial_overlap(path, "population", self.covered, scene)
 
   def _source_window(self, transform: Affine, rows: int, cols: int) -> Window | None:
     """The cells under a window of the scene's grid (and a margin), None if none."""

@@ -49,7 +49,7 @@ def decide_from_text(dataset, band: int) -> tuple[str, str] | None:
   return None
 
 
-def _sample(dataset, band: int) -> np.ndarray:
+def sample_band(dataset, band: int) -> np.ndarray:
   """About SAMPLE_SIDE² values of the band, no data as NaN: the whole band when it is that
   small, a decimated read where GDAL has overviews, else a grid of SAMPLE_WINDOWS² small
   windows. A decimated read without overviews would pass every block of the scene through
@@ -152,7 +152,7 @@ def check_forced_scale(scale: str, vv_dataset, vv_band: int, vh_dataset, vh_band
   """DataError, naming what was seen, where the values cannot be Sentinel-1 read in `scale`
   (the plausibility rules of the automatic decision, the wide VV range of mostly-water scenes);
   the user may insist with --trust_scale. The error names the VV file."""
-  vv, vh = _sample(vv_dataset, vv_band), _sample(vh_dataset, vh_band)
+  vv, vh = sample_band(vv_dataset, vv_band), sample_band(vh_dataset, vh_band)
   check_forced_samples(scale, vv, vh, vv_dataset.name)
 
 
@@ -185,7 +185,9 @@ def check_forced_samples(scale: str, vv: np.ndarray, vh: np.ndarray, name: str) 
 def decide_from_values(vv_dataset, vv_band: int, vh_dataset, vh_band: int, name: str):
   """(scale, reason) when exactly one reading of the bands' values is plausible; else
   DataError."""
-  return decide_from_samples(_sample(vv_dataset, vv_band), _sample(vh_dataset, vh_band), name)
+  return decide_from_samples(
+    sample_band(vv_dataset, vv_band), sample_band(vh_dataset, vh_band), name
+  )
 
 
 def decide_from_samples(vv: np.ndarray, vh: np.ndarray, name: str):
