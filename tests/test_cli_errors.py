@@ -286,3 +286,17 @@ def test_an_existing_folder_as_the_output_of_one_scene_is_one_line(real_root, tm
                "--overwrite")  # fmt: skip
   assert_clean_error(result, "is a folder; give the path of a file to write")
   assert result.returncode == 2 and not list((tmp_path / "maps").iterdir())
+
+
+def test_a_truncated_scene_alone_is_one_line(real_root, tmp_path):
+  """A truncated GeoTIFF given alone to predict was a traceback (exit 1), whether its scale
+  sample or its windows met the missing blocks."""
+  data = (real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif").read_bytes()
+  for name, size in (("early.tif", 600_000), ("late.tif", len(data) - 100_000)):
+    (tmp_path / name).write_bytes(data[:size])
+    result = run(
+      "flood_jax.predict", f"--input={tmp_path / name}", f"--output={tmp_path / 'out.tif'}"
+    )
+    assert result.returncode == 2, result.stderr[-1500:]
+    assert_clean_error(result, f"{name}: cannot read pixels, the file may be truncated")
+    assert not (tmp_path / "out.tif").exists() and not list(tmp_path.glob("*.partial*"))

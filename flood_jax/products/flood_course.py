@@ -141,10 +141,8 @@ def check_pixels_readable(dataset) -> None:
   try:
     for window in (Window(0, 0, width, height), last):
       dataset.read(1, window=window.intersection(Window(0, 0, dataset.width, dataset.height)))
-  except rasterio.errors.RasterioIOError as error:
-    raise DataError(
-      f"{dataset.name}: cannot read its pixels, the file may be truncated ({error})"
-    ) from None
+  except rasterio.errors.RasterioIOError:
+    raise DataError(f"{dataset.name}: cannot read its pixels, the file may be truncated") from None
 
 
 def check_no_duplicates(course: list[Acquisition]) -> None:

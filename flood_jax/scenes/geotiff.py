@@ -71,9 +71,11 @@ def read_window(dataset, bands: list[int], window, fill_value, dtype=np.float32)
   first_col, last_col = max(left, 0), min(left + cols, dataset.width)
   if last_row > first_row and last_col > first_col:
     inside = Window(first_col, first_row, last_col - first_col, last_row - first_row)
-    values[:, first_row - top : last_row - top, first_col - left : last_col - left] = dataset.read(
-      bands, window=inside, out_dtype=dtype
-    )
+    try:
+      read = dataset.read(bands, window=inside, out_dtype=dtype)
+    except RasterioIOError:  # a truncated file keeps its header, not its last blocks
+      raise DataError(f"{dataset.name}: cannot read pixels, the file may be truncated") from None
+    values[:, first_row - top : last_row - top, first_col - left : last_col - left] = read
   return values
 
 

@@ -54,22 +54,32 @@ def sample_band(dataset, band: int) -> np.ndarray:
   small, a decimated read where GDAL has overviews, else a grid of SAMPLE_WINDOWS² small
   windows. A decimated read without overviews would pass every block of the scene through
   GDAL's block cache (5% of RAM by default), so memory would grow with the scene."""
-  side = SAMPLE_SIDE // SAMPLE_WINDOWS
-  if dataset.height * dataset.width <= SAMPLE_SIDE**2:
-    values = dataset.read(band)
-  elif dataset.overviews(band):
-    shape = (min(dataset.height, SAMPLE_SIDE), min(dataset.width, SAMPLE_SIDE))
-    values = dataset.read(band, out_shape=shape)
-  else:
-    tops = np.linspace(0, max(dataset.height - side, 0), SAMPLE_WINDOWS).astype(int)
-    lefts = np.linspace(0, max(dataset.width - side, 0), SAMPLE_WINDOWS).astype(int)
-    values = np.concatenate([
-      dataset.read(band, window=Window(left, top, side, side)).ravel()
-      for top in tops for left in lefts
-    ])  # fmt: skip
+  from rasterio.errors import RasterioIOError
+
+  from flood_jax.errors import DataError
+
+  try:
+    values = _sampled_values(dataset, band)
+  except RasterioIOError:  # a truncated file keeps its header, not its last blocks
+    raise DataError(f"{dataset.name}: cannot read pixels, the file may be truncated") from None
   values = values.astype(np.float64)
   values[~np.isfinite(values)] = np.nan
   return mark_nodata(values, dataset.nodatavals[band - 1])
+
+
+def _sampled_values(dataset, band: int) -> np.ndarray:
+  side = SAMPLE_SIDE // SAMPLE_WINDOWS
+  if dataset.height * dataset.width <= SAMPLE_SIDE**2:
+    return dataset.read(band)
+  if dataset.overviews(band):
+    shape = (min(dataset.height, SAMPLE_SIDE), min(dataset.width, SAMPLE_SIDE))
+    return dataset.read(band, out_shape=shape)
+  tops = np.linspace(0, max(dataset.height - side, 0), SAMPLE_WINDOWS).astype(int)
+  lefts = np.linspace(0, max(dataset.width - side, 0), SAMPLE_WINDOWS).astype(int)
+  return np.concatenate([
+    dataset.read(band, window=Window(left, top, side, side)).ravel()
+    for top in tops for left in lefts
+  ])  # fmt: skip
 
 
 def mark_nodata(values: np.ndarray, nodata: float | None) -> np.ndarray:
