@@ -29,6 +29,10 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   predict.define_flags()  # --input, --output, the model's and the mapping's flags
   flags.adopt_module_key_flags(predict)  # --help lists them with these
+  FLAGS["output"].help = (
+    "Folder of the course (max_extent.tif, flood_count.tif, first/last_flooded.tif, area.csv, "
+    "area.png, course.html; with --input, the maps in FOLDER/maps)."
+  )
   flags.DEFINE_string(
     "maps", None, "Folder of flood maps of one area that flood_jax.predict wrote (not --input)."
   )

@@ -215,6 +215,14 @@ def options_from_flags() -> MapOptions:
   )
 
 
+def beside_map(value: str | None) -> str | None:
+  """A file flag of one scene: a path, or a suffix alone (--vectors=.gpkg, as lists take it),
+  which names the file beside the map (flood.tif -> flood.gpkg)."""
+  if value and value.startswith(".") and "/" not in value:
+    return str(Path(FLAGS.output).with_suffix(value))
+  return value
+
+
 def one_scene(model: FloodModel) -> None:
   """--input or --vv/--vh: one scene into --output."""
   summary = api.map_scene(
@@ -225,9 +233,9 @@ def one_scene(model: FloodModel) -> None:
     model=model,
     scale=FLAGS.scale,
     probability=FLAGS.probability,
-    vectors=FLAGS.vectors,
-    quicklook=FLAGS.quicklook,
-    report=FLAGS.report,
+    vectors=beside_map(FLAGS.vectors),
+    quicklook=beside_map(FLAGS.quicklook),
+    report=beside_map(FLAGS.report),
     acquired=FLAGS.acquired,
     options=options_from_flags(),
   )

@@ -300,3 +300,32 @@ def test_a_truncated_scene_alone_is_one_line(real_root, tmp_path):
     assert result.returncode == 2, result.stderr[-1500:]
     assert_clean_error(result, f"{name}: cannot read pixels, the file may be truncated")
     assert not (tmp_path / "out.tif").exists() and not list(tmp_path.glob("*.partial*"))
+
+
+def test_no_library_warning_reaches_the_console_in_an_ordinary_run(real_root, tmp_path):
+  """With Python's warnings shown, an ordinary map (a pre-event scene, every product) and the
+  API's map print no library warning (every --pre_event run printed a numpy RuntimeWarning,
+  every .map() four PendingDeprecationWarnings of affine); course --help names its own --output."""
+  import rasterio
+
+  chip = real_root / "data/flood_events/HandLabeled/S1Hand/India_900498_S1Hand.tif"
+  with rasterio.open(chip) as dataset:
+    bands, profile = dataset.read(), dataset.profile
+  with rasterio.open(tmp_path / "before.tif", "w", **profile) as dataset:
+    dataset.write(bands + 3.0)
+  shown = {"PYTHONWARNINGS": "default"}
+  result = run("flood_jax.predict", f"--input={chip}", f"--pre_event={tmp_path / 'before.tif'}",
+               f"--output={tmp_path / 'flood.tif'}", "--probability", "--vectors=.gpkg",
+               f"--report={tmp_path / 'flood.html'}", env=shown)  # fmt: skip
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "Warning" not in result.stderr, result.stderr[-2000:]
+  script = (
+    "import sys, rasterio, flood_jax\n"
+    "bands = rasterio.open(sys.argv[1]).read()\n"
+    "flood_jax.load_model().map(bands[0], bands[1])\n"
+  )
+  mapped = subprocess.run([sys.executable, "-W", "default", "-c", script, str(chip)],
+                          capture_output=True, text=True)  # fmt: skip
+  assert mapped.returncode == 0 and "Warning" not in mapped.stderr, mapped.stderr[-2000:]
+  helped = run("flood_jax.course", "--help")
+  assert "--output: Folder of the course" in helped.stdout + helped.stderr

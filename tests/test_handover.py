@@ -49,7 +49,7 @@ def _hand_count(grid: Grid, inside: np.ndarray, crs: str, counts, x0, y0, cell) 
   areas = grid.row_areas_m2(0, grid.height)
   for dy in offsets:
     for dx in offsets:
-      xs, ys = grid.transform * (cols + dx, rows + dy)
+      xs, ys = grid.transform @ (cols + dx, rows + dy)
       xs, ys = (np.asarray(values) for values in transform(grid.crs, crs, xs, ys))
       cell_rows, cell_cols = ((y0 - ys) // cell).astype(int), ((xs - x0) // cell).astype(int)
       people += float((counts[cell_rows, cell_cols] * areas[rows] / sub**2 / cell**2).sum())
@@ -274,7 +274,7 @@ def test_a_flood_s_course_gives_union_sum_and_time_order(receding_maps, tmp_path
 def _shift(path, columns: int) -> None:
   """The map at `path` moved `columns` pixels east (its georeferencing only)."""
   with rasterio.open(path, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dataset:
-    dataset.transform = dataset.transform * rasterio.Affine.translation(columns, 0)
+    dataset.transform = dataset.transform @ rasterio.Affine.translation(columns, 0)
 
 
 def test_maps_on_another_grid_are_warped_onto_the_first(receding_maps, tmp_path, monkeypatch):
@@ -322,7 +322,7 @@ def test_bad_course_inputs_are_one_line_and_write_nothing(receding_maps, tmp_pat
   for name in order:
     shutil.copy(maps_folder / f"{name}.tif", elsewhere)
   with rasterio.open(elsewhere / f"{order[1]}.tif", "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dataset:
-    dataset.transform = dataset.transform * rasterio.Affine.translation(400, 0)  # 0.8 chips east
+    dataset.transform = dataset.transform @ rasterio.Affine.translation(400, 0)  # 0.8 chips east
   result = run("flood_jax.course", f"--maps={elsewhere}", f"--output={tmp_path / 'out1'}")
   assert result.returncode == 2
   assert_clean_error(result, f"{order[1]}.tif", "of the area of", "maps of one area")

@@ -117,7 +117,7 @@ def test_protocol_prints_the_table_for_test_bolivia_and_valid(synthetic_root, tm
 def test_a_jrc_layer_on_another_grid_is_one_line(jrc_root, tmp_path):
   path = jrc_root / "data/flood_events/HandLabeled/JRCWaterHand/B_1_JRCWaterHand.tif"
   with rasterio.open(path, "r+") as dataset:
-    dataset.transform = dataset.transform * rasterio.Affine.translation(2, 0)
+    dataset.transform = dataset.transform @ rasterio.Affine.translation(2, 0)
   result = run("flood_jax.evaluate", "--model=flood_jax/bundled/demo", f"--data_root={jrc_root}",
                f"--output={tmp_path / 'eval'}")  # fmt: skip
   assert result.returncode == 2

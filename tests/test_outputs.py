@@ -313,7 +313,7 @@ def _footprint_area_m2(crs, transform, height, width) -> float:
   edge = np.linspace(0, 1, 101)
   cols = np.concatenate([edge * width, np.full(101, width), (1 - edge) * width, np.zeros(101)])
   rows = np.concatenate([np.zeros(101), edge * height, np.full(101, height), (1 - edge) * height])
-  xs, ys = transform * (cols, rows)
+  xs, ys = transform @ (cols, rows)
   lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(xs, ys)
   return abs(Geod(ellps="WGS84").polygon_area_perimeter(lon, lat)[0])
 
@@ -346,7 +346,7 @@ def test_ground_areas_are_true_in_any_crs(crs, tmp_path):
   from pyogrio.raw import read
 
   area = read(tmp_path / "water.gpkg", columns=["area_m2"])[3][0].sum()
-  patch = grid.transform * rasterio.Affine.translation(50, 100)
+  patch = grid.transform @ rasterio.Affine.translation(50, 100)
   assert area == pytest.approx(_footprint_area_m2(grid.crs, patch, 100, 200), rel=0.005)
 
 

@@ -113,7 +113,7 @@ def _people(map_path: Path, geometries: list, population: str) -> np.ndarray:
       for index in hits:
         first, left, last, right = boxes[index]
         first, last = max(first, top), min(last, bottom)
-        transform = grid.transform * Affine.translation(left, first)
+        transform = grid.transform @ Affine.translation(left, first)
         inside = geometry_mask([geometries[index]], (last - first, right - left), transform,
                                invert=True)  # fmt: skip
         people[index] += band[first - top : last - top, left:right][inside].sum()

@@ -87,7 +87,7 @@ class Population:
 
   def _block(self, top: int, rows: int, left: int, cols: int, areas: np.ndarray) -> np.ndarray:
     """People in a block of the scene's grid; `areas`: its rows' pixel ground areas (m²)."""
-    transform = self.grid.transform * Affine.translation(left, top)
+    transform = self.grid.transform @ Affine.translation(left, top)
     people = np.zeros((rows, cols), np.float64)
     window = self._source_window(transform, rows, cols)
     if window is None:

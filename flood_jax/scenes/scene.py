@@ -64,15 +64,15 @@ class Grid(NamedTuple):
 
   def bounds(self) -> tuple[float, float, float, float]:
     """(west, south, east, north) of the grid in its CRS (north-up)."""
-    left, top = self.transform * (0, 0)
-    right, bottom = self.transform * (self.width, self.height)
+    left, top = self.transform @ (0, 0)
+    right, bottom = self.transform @ (self.width, self.height)
     return min(left, right), min(top, bottom), max(left, right), max(top, bottom)
 
   def pixel_size(self) -> float:
     """Pixel side in metres (at the scene's centre for a geographic CRS)."""
     side = math.sqrt(abs(self.transform.a * self.transform.e - self.transform.b * self.transform.d))
     if self.crs.is_geographic:
-      centre_latitude = (self.transform * (self.width / 2, self.height / 2))[1]
+      centre_latitude = (self.transform @ (self.width / 2, self.height / 2))[1]
       return side * 111_320.0 * math.sqrt(max(math.cos(math.radians(centre_latitude)), 1e-6))
     return side * self.crs.linear_units_factor[1]
 
@@ -96,7 +96,7 @@ class Grid(NamedTuple):
     if not self.crs.is_geographic:
       side = self.crs.linear_units_factor[1]
       area = abs(self.transform.a * self.transform.e - self.transform.b * self.transform.d)
-      centres = [self.transform * (self.width / 2, row + 0.5) for row in range(top, top + rows)]
+      centres = [self.transform @ (self.width / 2, row + 0.5) for row in range(top, top + rows)]
       xs, ys = (np.asarray(values) for values in zip(*centres, strict=True))
       return area * side * side / areal_scales(self.crs, xs, ys)
     from pyproj import Geod
@@ -105,10 +105,10 @@ class Grid(NamedTuple):
     areas = []
     for row in range(top, top + rows):
       corners = [
-        self.transform * (0, row),
-        self.transform * (1, row),
-        self.transform * (1, row + 1),
-        self.transform * (0, row + 1),
+        self.transform @ (0, row),
+        self.transform @ (1, row),
+        self.transform @ (1, row + 1),
+        self.transform @ (0, row + 1),
       ]
       area, _ = geod.polygon_area_perimeter(*zip(*corners, strict=True))
       areas.append(abs(area))
@@ -189,11 +189,11 @@ class WarpedReader:
     """(first_row, last_row, first_col, last_col) of the source pixels under a target window,
     clipped to the source; empty where they do not meet."""
     source, target = self.reader.grid, self.grid
-    corners = target.transform * Affine.translation(left, top)
-    bounds = (*(corners * (0, rows)), *(corners * (cols, 0)))  # west, south, east, north
+    corners = target.transform @ Affine.translation(left, top)
+    bounds = (*(corners @ (0, rows)), *(corners @ (cols, 0)))  # west, south, east, north
     west, south, east, north = transform_bounds(target.crs, source.crs, *bounds, densify_pts=21)
     inverse = ~source.transform
-    xs, ys = zip(*(inverse * (x, y) for x in (west, east) for y in (south, north)), strict=True)
+    xs, ys = zip(*(inverse @ (x, y) for x in (west, east) for y in (south, north)), strict=True)
     first_row = max(int(math.floor(min(ys))) - 2, 0)
     last_row = min(int(math.ceil(max(ys))) + 2, source.height)
     first_col = max(int(math.floor(min(xs))) - 2, 0)
@@ -212,9 +212,9 @@ class WarpedReader:
     reproject(
       np.moveaxis(10.0 ** (db / 10.0), -1, 0).astype(np.float32),
       output,
-      src_transform=source.transform * Affine.translation(first_col, first_row),
+      src_transform=source.transform @ Affine.translation(first_col, first_row),
       src_crs=source.crs,
-      dst_transform=target.transform * Affine.translation(left, top),
+      dst_transform=target.transform @ Affine.translation(left, top),
       dst_crs=target.crs,
       src_nodata=np.nan,
       dst_nodata=np.nan,
@@ -232,7 +232,7 @@ def resampled_grid(grid: Grid, pixel_size: float, name: str) -> Grid:
     raise DataError(f"{name}: a rotated grid cannot be resampled")
   scale_x = pixel_size / abs(grid.transform.a)
   scale_y = pixel_size / abs(grid.transform.e)
-  transform = grid.transform * Affine.scale(scale_x, scale_y)
+  transform = grid.transform @ Affine.scale(scale_x, scale_y)
   height, width = math.ceil(grid.height / scale_y), math.ceil(grid.width / scale_x)
   return Grid(grid.crs, transform, height, width)
 
