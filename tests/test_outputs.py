@@ -479,3 +479,51 @@ def test_a_quicklook_shows_the_map_over_the_radar_image(real_root, tmp_path):
   assert item["assets"]["overview"]["href"] == "flood.png"
   with pytest.raises(UsageError, match="the picture is a .png"):
     flood_jax.map_scene(chip, tmp_path / "other.tif", quicklook=tmp_path / "other.jpg")
+
+
+@pytest.mark.parametrize("crs, latitude", [("EPSG:3857", 27.0), ("EPSG:3857", 60.0),
+                                           ("EPSG:4326", 27.0), ("EPSG:4326", 60.0),
+                                           ("EPSG:32633", 45.0)])  # fmt: skip
+def test_the_scale_bar_is_true_ground_length_in_any_crs(crs, latitude):
+  """In Web Mercator the "1 km" bar covered 0.89 km at 27° N and 0.50 km at 60° N; in EPSG:4326
+  it was 5% short at 27° N and 29% at 60° N."""
+  from pyproj import Geod, Transformer
+  from rasterio.crs import CRS
+  from rasterio.transform import from_origin
+
+  from flood_jax.scenes.scene import Grid
+
+  to_crs = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+  x, y = to_crs.transform(15.0, latitude)
+  step = 0.0001 if crs == "EPSG:4326" else 10.0
+  grid = Grid(CRS.from_user_input(crs), from_origin(x, y, step, step), 2000, 2000)
+  centre = grid.transform @ (1000, 1000)
+  lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
+    [centre[0], centre[0] + 1000 * step], [centre[1], centre[1]]
+  )
+  truth = Geod(ellps="WGS84").inv(lon[0], lat[0], lon[1], lat[1])[2] / 1000
+  assert grid.centre_ground_metres_per_column() == pytest.approx(truth, rel=0.002)
+
+
+def test_pictures_are_bounded_and_every_class_has_its_own_colour():
+  """A 200 x 8,000 strip gave a 1,200 x 48,120 px quicklook; excluded and dry shared a grey
+  swatch; dry land was left clear (white where the image is stretched to white)."""
+  from rasterio.crs import CRS
+
+  from flood_jax.mapping.classes import DRY, EXCLUDED, PERMANENT_WATER, WATER
+  from flood_jax.products.quicklook import _legend_patch, _overlay, picture_shape
+  from flood_jax.scenes.scene import Grid
+
+  strip = Grid(CRS.from_epsg(32633), TRANSFORM, 8000, 200)
+  assert picture_shape(strip) == (1200, 30)
+  assert picture_shape(Grid(CRS.from_epsg(32633), TRANSFORM, 300, 400)) == (300, 400)
+  from matplotlib.patches import Patch
+
+  from flood_jax.mapping.classes import ClassScheme
+
+  scheme = ClassScheme(permanent_water=True, excluded=True)
+  swatches = {value: tuple(_legend_patch(Patch, value, scheme).get_facecolor())
+              for value in (DRY, WATER, PERMANENT_WATER, EXCLUDED)}  # fmt: skip
+  assert len(set(swatches.values())) == 4
+  overlay = _overlay(np.array([[DRY, 255]], np.uint8))
+  assert overlay[0, 0, 3] > 0 and overlay[0, 1, 3] == 0  # dry tinted, no data clear

@@ -31,9 +31,10 @@ def _decimated(path: str, band: int, shape: tuple[int, int], resampling):
 
 
 def picture_shape(grid: Grid, width: int = WIDTH_PX) -> tuple[int, int]:
-  """(rows, cols) of the picture: at most `width` columns, never more pixels than the map."""
-  cols = min(width, grid.width)
-  return max(round(grid.height * cols / grid.width), 1), cols
+  """(rows, cols) of the picture: at most `width` columns and `width` rows, never more pixels
+  than the map (a 200 x 8,000 strip was upsampled six times into a 1,200 x 48,120 picture)."""
+  scale = min(1.0, width / grid.width, width / grid.height)
+  return max(round(grid.height * scale), 1), max(round(grid.width * scale), 1)
 
 
 def backscatter_picture(scene: SceneInput, shape: tuple[int, int]) -> np.ndarray:
@@ -62,20 +63,26 @@ def backscatter_picture(scene: SceneInput, shape: tuple[int, int]) -> np.ndarray
   return picture
 
 
-def _scale_bar_m(grid: Grid) -> float:
-  """A round length (1, 2 or 5 x 10^k m) near a fifth of the map's width."""
-  target = grid.width * grid.pixel_size() / 5
+def _scale_bar_m(ground_width_m: float) -> float:
+  """A round length (1, 2 or 5 x 10^k m) near a fifth of the map's ground width."""
+  target = ground_width_m / 5
   power = 10 ** math.floor(math.log10(target))
   return max(step * power for step in (1, 2, 5) if step * power <= target)
 
 
+# Dry land: the radar image under a light tint of the dry colour, never the white of the page,
+# even where a scene of nearly all water stretches the image's bright land to white.
+DRY_TINT = 0.35
+
+
 def _overlay(classes: np.ndarray) -> np.ndarray:
-  """RGBA of the classes: water classes and exclusions opaque-ish, dry and no data clear."""
+  """RGBA of the classes: water classes and exclusions opaque-ish, dry tinted, no data clear."""
   rgba = np.zeros((*classes.shape, 4), np.float32)
   for value, colour in COLOURS.items():
-    if value in (DRY, NODATA):
+    if value == NODATA:
       continue
-    rgba[classes == value] = (*(channel / 255 for channel in colour[:3]), 0.8)
+    alpha = DRY_TINT if value == DRY else 0.8
+    rgba[classes == value] = (*(channel / 255 for channel in colour[:3]), alpha)
   return rgba
 
 
@@ -91,7 +98,8 @@ def write_quicklook(
   shape = picture_shape(grid)
   classes, _ = _decimated(str(map_path), 1, shape, Resampling.nearest)
   vv = backscatter_picture(scene, shape)
-  figure, axes = plt.subplots(figsize=(WIDTH_PX / DPI, WIDTH_PX / DPI * shape[0] / shape[1] + 1.2))
+  side = WIDTH_PX / DPI  # the page: as wide as the picture may be, as tall as it is (bounded)
+  figure, axes = plt.subplots(figsize=(side, side * min(shape[0] / shape[1], 1.0) + 1.2))
   finite = vv[np.isfinite(vv)]
   low, high = np.percentile(finite, (2, 98)) if finite.size else (-25.0, 0.0)
   axes.imshow(np.ma.masked_invalid(vv), cmap="gray", vmin=low, vmax=high, interpolation="nearest")
@@ -111,8 +119,10 @@ def write_quicklook(
 
 
 def _scale_bar(axes, grid: Grid, shape: tuple[int, int]) -> None:
-  length_m = _scale_bar_m(grid)
-  pixels = length_m / (grid.pixel_size() * grid.width / shape[1])
+  """A bar of a round ground length, geodesic at the picture's centre (true in any CRS)."""
+  metres_per_column = grid.centre_ground_metres_per_column() * grid.width / shape[1]
+  length_m = _scale_bar_m(metres_per_column * shape[1])
+  pixels = length_m / metres_per_column
   rows, cols = shape
   x, y = cols * 0.95 - pixels, rows * 0.95
   axes.plot([x, x + pixels], [y, y], color="white", lw=4, solid_capstyle="butt",
@@ -131,9 +141,11 @@ def OUTLINE() -> list:  # noqa: N802  (a constant made on demand: matplotlib imp
 
 def _legend_patch(patch, value: int, scheme: ClassScheme):
   """A legend entry; dry is drawn as the radar image it leaves visible."""
-  if value == DRY:
-    return patch(facecolor="0.6", edgecolor="black", label=f"{scheme.names[DRY]} (radar image, VV)")
   colour = np.asarray(COLOURS[value][:3]) / 255
+  if value == DRY:
+    return patch(
+      facecolor=colour, edgecolor="black", label=f"{scheme.names[DRY]} (over the radar image, VV)"
+    )
   return patch(facecolor=colour, edgecolor="black", label=scheme.names[value])
 
 

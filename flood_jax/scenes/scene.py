@@ -85,6 +85,20 @@ class Grid(NamedTuple):
     """The grid with a `name`, as `geotiff.check_same_grid` takes open datasets."""
     return types.SimpleNamespace(name=name, **self._asdict())
 
+  def centre_ground_metres_per_column(self) -> float:
+    """Geodesic metres along one column step at the grid's centre (WGS84): a scale bar's true
+    length in any CRS (Web Mercator's columns are not their nominal metres away from the
+    equator, nor a degree of longitude the same everywhere)."""
+    from pyproj import Geod, Transformer
+
+    rows, cols = self.height / 2, self.width / 2
+    span = max(min(self.width, 100), 1)
+    xs, ys = zip(*(self.transform @ (cols + offset, rows) for offset in (-span / 2, span / 2)),
+                 strict=True)  # fmt: skip
+    lon, lat = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True).transform(xs, ys)
+    _, _, metres = Geod(ellps="WGS84").inv(lon[0], lat[0], lon[1], lat[1])
+    return abs(metres) / span
+
   def centre_pixel_area_m2(self) -> float:
     """The ground area of a pixel in the middle row (what the minimum mapping unit counts in)."""
     return float(np.median(self.row_areas_m2(self.height // 2, 1)))
