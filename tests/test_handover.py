@@ -480,3 +480,37 @@ def test_a_layer_covering_part_of_the_scene_makes_its_figures_partial(real_root,
   assert result.returncode == 2
   assert_clean_error(result, "scene_as_people.tif: a population raster is one band", "2 bands")
   assert not (tmp_path / "x.tif").exists()
+
+
+def test_the_report_holds_at_800_px_names_files_and_renders_code(real_root, tmp_path):
+  """At 800 px the inputs table pushed columns off screen, it showed the user's absolute local
+  paths, and the card's `code` showed its backticks; a Chinese file name was drawn as boxes in
+  the quicklook."""
+  import re
+  import shutil
+  import subprocess
+  import warnings
+
+  import flood_jax
+  from flood_jax.core.figures import drawable
+
+  folder = tmp_path / "a very long folder name that a responder's machine happens to have" / "洪水"
+  folder.mkdir(parents=True)
+  scene = folder / "洪水_India_900498_S1Hand.tif"
+  shutil.copy(real_root / CHIP, scene)
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")  # a missing glyph is a warning of matplotlib's
+    flood_jax.map_scene(scene, tmp_path / "flood.tif", report=tmp_path / "flood.html",
+                        quicklook=tmp_path / "flood.png")  # fmt: skip
+  page = (tmp_path / "flood.html").read_text()
+  assert scene.name in page and str(folder) not in page  # the name, not the path
+  assert "`" not in page and "<code>" in page
+  assert drawable("洪水.tif") in ("洪水.tif", "\\u6d2a\\u6c34.tif")
+  chromium = _chromium()
+  measured = tmp_path / "measured.html"
+  measured.write_text(page.replace("</body>", "<script>document.title = "
+                                   "document.documentElement.scrollWidth;</script></body>"))  # fmt: skip
+  dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=800,3000",
+                        "--dump-dom", measured.as_uri()], capture_output=True, text=True, timeout=120)  # fmt: skip
+  width = int(re.search(r"<title>(\d+)</title>", dom.stdout).group(1))
+  assert width <= 800, width

@@ -4,6 +4,7 @@ pictures (a SAR composite, a mask)."""
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 
@@ -15,7 +16,48 @@ import numpy as np  # noqa: E402
 
 from flood_jax.core.files import atomic_path  # noqa: E402
 
-__all__ = ["column", "mask_image", "plt", "sar_composite", "save_figure"]
+__all__ = ["column", "drawable", "mask_image", "plt", "sar_composite", "save_figure"]
+
+# File names may be in any script: DejaVu Sans first, then a CJK font where one is installed
+# (Debian's fonts-wqy-microhei; .ci/run installs it), glyph by glyph (matplotlib's fallback).
+FALLBACK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK JP", "Droid Sans Fallback")
+
+
+def _font_files() -> list[str]:
+  from matplotlib import font_manager
+
+  found = {entry.name: entry.fname for entry in font_manager.fontManager.ttflist}
+  return [found[name] for name in ("DejaVu Sans", *FALLBACK_FONTS) if name in found]
+
+
+def _set_fonts() -> None:
+  from matplotlib import font_manager
+
+  installed = {entry.name for entry in font_manager.fontManager.ttflist}
+  families = ["DejaVu Sans", *(name for name in FALLBACK_FONTS if name in installed)]
+  matplotlib.rcParams["font.family"] = families
+
+
+_set_fonts()
+
+
+def drawable(text: str) -> str:
+  """`text` with each character no installed font draws written as its code (\\u6d2a), so a
+  name in any script is drawn exactly, never as boxes (nor a warning of missing glyphs)."""
+  covered = _covered()
+  return "".join(char if char.isascii() or ord(char) in covered else _code(char) for char in text)
+
+
+def _code(char: str) -> str:
+  return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
+
+
+@functools.cache
+def _covered() -> frozenset:
+  """The characters the fonts in use draw."""
+  from matplotlib.ft2font import FT2Font
+
+  return frozenset(code for path in _font_files() for code in FT2Font(path).get_charmap())
 
 
 def save_figure(figure, output: str | Path | io.IOBase, dpi: int = 100, **options) -> None:

@@ -155,8 +155,11 @@ def _title(scene: SceneInput, summary: dict) -> str:
   share = summary.get(f"{water}_fraction", float("nan"))
   water = "flood water" if water == "flood" else "water"
   acquired = summary.get("acquired", "unknown")
+  from flood_jax.core.figures import drawable
+
   inputs = ", ".join(Path(path).name for path in scene.files)
-  return f"{water} {area:.2f} km² ({share:.1%} of valid pixels) - acquired {acquired}\n{inputs}"
+  title = f"{water} {area:.2f} km² ({share:.1%} of valid pixels) - acquired {acquired}\n{inputs}"
+  return drawable(title)
 
 
 def count_picture(count_path: Path, grid: Grid, acquisitions: int, width: int = 900) -> bytes:

@@ -21,8 +21,10 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
        max-width: 1240px; color: #1a1a1a; line-height: 1.4; padding: 0 1em; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
 .lead { color: #444; margin-top: 0; } img { max-width: 100%; border: 1px solid #ccc; }
-table { border-collapse: collapse; margin: 0.5em 0; } th, td { padding: 0.3em 0.8em;
-  border-bottom: 1px solid #ddd; text-align: left; } td.n { text-align: right; }
+table { border-collapse: collapse; margin: 0.5em 0; max-width: 100%; }
+th, td { padding: 0.3em 0.8em; border-bottom: 1px solid #ddd; text-align: left;
+  overflow-wrap: anywhere; } td.n { text-align: right; white-space: nowrap; }
+code { font-size: 0.95em; background: #f3f3f3; padding: 0 0.2em; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; border: 1px solid #333;
   vertical-align: middle; margin-right: 0.4em; } .key { font-size: 1.3em; font-weight: bold; }
 ul.limits li { margin-bottom: 0.4em; } footer { color: #666; font-size: 0.85em; margin-top: 2em; }
@@ -104,7 +106,8 @@ def _inputs_table(summary: dict) -> str:
     scenes.append(("pre-event", summary["pre_event"]))
   rows = []
   for role, scene in scenes:
-    files = "<br>".join(html.escape(str(path)) for path in scene["inputs"])
+    # file names: the full paths are in the STAC Item (a report is handed on, paths stay here)
+    files = "<br>".join(html.escape(Path(path).name) for path in scene["inputs"])
     scale = f"{html.escape(scene['scale'])} ({html.escape(scene['scale_reason'])})"
     acquired = f"{html.escape(scene['acquired'])} ({html.escape(str(scene['acquired_from']))})"
     rows.append((role, files, scale, acquired))
@@ -115,11 +118,17 @@ def _model_section(model, summary: dict) -> str:
   rules = model.rule.items()
   limits = identity.limits(model) or ["No model card: this model's limits are not documented."]
   items = "".join(f"<li>{html.escape(rule)}</li>" for rule in rules)
-  limit_items = "".join(f"<li>{html.escape(limit)}</li>" for limit in limits)
+  limit_items = "".join(f"<li>{with_code(limit)}</li>" for limit in limits)
   return (
     f"<p>{html.escape(summary['model'])}</p><p>Trained on: {html.escape(identity.training_data(model))}"
     f"</p><ul>{items}</ul><h2>Limits of the model</h2><ul class='limits'>{limit_items}</ul>"
   )
+
+
+def with_code(text: str) -> str:
+  """HTML of a card's line: escaped, `code` spans as <code> (the backticks showed literally)."""
+  parts = html.escape(text).split("`")
+  return "".join(f"<code>{part}</code>" if index % 2 else part for index, part in enumerate(parts))
 
 
 def report_html(summary: dict, picture_png: bytes, model, names: dict[int, str]) -> str:
