@@ -1,13 +1,14 @@
 """Cross-validation of real-chip training across sources, and the map rules it chooses.
 
-    python -m experiments.cross_validate [--workdir=runs/cross_validate] [--steps=400]
+    python -m experiments.cross_validate [--workdir=runs/cross_validate] [--steps=N]
 
 1. Folds (`evaluation.cross_validation.folds_of`) of the real chips of configs/real.py that have
    a valid pixel: each Sen1Floods11 event, the DFC 2024 chips in three folds of alternate chips (the set names no
    events), TerraMesh's weakly labelled chips as one fold of false-alarm checks.
 2. Per fold, configs/real.py's recipe without that fold's chips (`config.data.real_holdout`):
-   the synthetic-only model fine-tuned for --steps steps (400, as the bundled model; about 6
-   minutes a fold on 2 CPU cores). A fold already trained in --workdir is not trained again.
+   the synthetic-only model fine-tuned as the bundled model is (200 steps, a quarter of each
+   batch real: about 3 minutes a fold on 2 CPU cores; --steps for another schedule). A fold
+   already trained in --workdir is not trained again.
 3. Each chip's out-of-fold water probability (XLA float32), and the synthetic-only model's.
 4. The map rules chosen on them (`choose_rules`), for the real-trained and for the synthetic-only
    model alike, and the tables: pooled (hand-labelled chips), per dataset, per fold, per chip,
@@ -32,7 +33,7 @@ from flood_jax.evaluation.cross_validation import ChipData, Scored, choose_rules
 from flood_jax.mapping.map_rules import MapRule
 
 flags.DEFINE_string("workdir", "runs/cross_validate", "Folder of the folds' runs and the tables.")
-flags.DEFINE_integer("steps", 400, "Training steps of each fold (configs/real.py: 400).")
+flags.DEFINE_integer("steps", None, "Training steps of each fold (default: configs/real.py's).")
 flags.DEFINE_integer("parts", 3, "Folds of a hand-labelled set without events (DFC 2024).")
 FLAGS = flags.FLAGS
 
@@ -40,15 +41,16 @@ FLAGS = flags.FLAGS
 SHIPPED = MapRule(threshold=0.95, max_vv_db=-11.0, min_area_m2=10_000.0)
 
 
-def fold_config(steps: int, holdout: tuple[str, ...], store: str):
+def fold_config(steps: int | None, holdout: tuple[str, ...], store: str):
   config = real.get_config()
-  config.num_train_steps = config.eval_every_steps = config.optimizer.first_period = steps
+  if steps is not None:
+    config.num_train_steps = config.eval_every_steps = config.optimizer.first_period = steps
   config.data.real_holdout = holdout
   config.data.preprocessed = store
   return config
 
 
-def train_folds(folds, workdir: Path, steps: int) -> dict[str, Path]:
+def train_folds(folds, workdir: Path, steps: int | None) -> dict[str, Path]:
   """Each fold's workdir, trained where it holds no results.json yet."""
   from flood_jax.training import train
 
@@ -130,7 +132,8 @@ def main(argv) -> None:
   print(f"\nChosen rule: {chosen.describe()}; synthetic-only: {synthetic_rule.describe()}")
   print(f"Synthetic test IoU of the folds' models: {np.mean(list(synthetic_test.values())):.3f}")
   write_json(workdir / "cross_validation.json", {
-    "folds": [dataclasses.asdict(fold) for fold in folds], "steps": FLAGS.steps, "rows": rows,
+    "folds": [dataclasses.asdict(fold) for fold in folds], "rows": rows,
+    "steps": FLAGS.steps or real.get_config().num_train_steps,
     "chosen": dataclasses.asdict(chosen), "choice": log,
     "synthetic_chosen": dataclasses.asdict(synthetic_rule), "synthetic_choice": synthetic_log,
     "synthetic_test_iou": synthetic_test,
