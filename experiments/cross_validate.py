@@ -80,8 +80,13 @@ def chip_data(folds, records, models: dict) -> list[ChipData]:
   return chips
 
 
+def rule_words(rule: MapRule) -> str:
+  """'threshold 0.50, minimum water patch 10000 m²' (every part of the rule that is set)."""
+  return f"threshold {rule.threshold:.2f}{rule.describe()}"
+
+
 def row(name: str, scored: Scored) -> dict:
-  return {"model": name, "rule": scored.rule.describe(), "pooled": scored.pooled(),
+  return {"model": name, "rule": rule_words(scored.rule), "pooled": scored.pooled(),
           "datasets": scored.datasets(), "folds": scored.folds(),
           "chips": scored.chip_ious()}  # fmt: skip
 
@@ -129,7 +134,7 @@ def main(argv) -> None:
   print_tables(rows)
   synthetic_test = {name: json.loads((run / "results.json").read_text())["test"]["iou"]
                     for name, run in runs.items()}  # fmt: skip
-  print(f"\nChosen rule: {chosen.describe()}; synthetic-only: {synthetic_rule.describe()}")
+  print(f"\nChosen rule: {rule_words(chosen)}; synthetic-only: {rule_words(synthetic_rule)}")
   print(f"Synthetic test IoU of the folds' models: {np.mean(list(synthetic_test.values())):.3f}")
   write_json(workdir / "cross_validation.json", {
     "folds": [dataclasses.asdict(fold) for fold in folds], "rows": rows,
