@@ -45,5 +45,6 @@ def test_the_api_maps_every_dfc2024_chip_read_by_the_catalog():
     assert flood.classes.shape == (512, 512) and set(np.unique(flood.classes)) <= {0, 1, 255}
     shares[record.chip_id] = flood.water[chip.validity].mean()
   assert len(shares) == 11
-  assert shares["dfc2024_0"] > LAKE_SHARE  # the all-water lake (-21.7 dB VV)
+  assert shares["dfc2024_0"] > 0.95  # the all-water lake (-21.7 dB VV), which the synthetic-only
+  # model mapped half dry
   assert shares["dfc2024_7"] < 0.05 and shares["dfc2024_8"] < 0.05  # chips with no water

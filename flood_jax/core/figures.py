@@ -31,7 +31,12 @@ def _font_files() -> list[str]:
 
 
 def _set_fonts() -> None:
+  import logging
+
   from matplotlib import font_manager
+
+  # A CJK fallback has no bold face: matplotlib logs each time it draws bold with the regular.
+  logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 
   installed = {entry.name for entry in font_manager.fontManager.ttflist}
   families = ["DejaVu Sans", *(name for name in FALLBACK_FONTS if name in installed)]

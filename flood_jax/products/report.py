@@ -40,8 +40,8 @@ CLASS_KEYS = (  # (class, summary key of its area)
 
 
 def _swatch(value: int) -> str:
-  red, green, blue, alpha = COLOURS[value]
-  fill = f"rgba({red},{green},{blue},{alpha / 255:.2f})" if value != DRY else "#999"
+  red, green, blue, alpha = COLOURS[value]  # dry: its own colour, as the quicklook tints it
+  fill = f"rgba({red},{green},{blue},{alpha / 255:.2f})"
   return f'<span class="swatch" style="background:{fill}"></span>'
 
 
