@@ -183,8 +183,8 @@ def test_the_report_is_self_contained_and_renders_offline_in_chromium(real_root,
   assert not (tmp_path / "flood.png").exists()  # the picture lives inside the report
   assert external_references(report) == []
   text = report.read_text(encoding="utf-8")
-  for fragment in ("India_900498_S1Hand.tif", "2016-08-12T11:50:00", "threshold 0.950",
-                   f"{summary['water_km2']:,.3f}", "Limits of the model", "Synthetic training"):  # fmt: skip
+  for fragment in ("India_900498_S1Hand.tif", "2016-08-12T11:50:00", "threshold 0.500",
+                   f"{summary['water_km2']:,.3f}", "Limits of the model", "Real radar seen in training"):  # fmt: skip
     assert fragment in text, fragment
   item = json.loads((tmp_path / "flood.json").read_text())
   assert item["assets"]["report"]["type"] == "text/html"

@@ -225,7 +225,7 @@ def test_large_rasters_are_sampled_without_reading_them_whole(tmp_path):
         with rasterio.open(path, "r+") as dataset:
           dataset.build_overviews([4], rasterio.enums.Resampling.average)
     with rasterio.open(pair[0]) as dataset:
-      assert scale._sample(dataset, 1).size <= scale.SAMPLE_SIDE**2
+      assert scale.sample_band(dataset, 1).size <= scale.SAMPLE_SIDE**2
     scene = resolve_input(vv=str(pair[0]), vh=str(pair[1]))
     assert scene.scale == "power", (name, scene.scale_reason)
 
