@@ -34,6 +34,16 @@ def define_flags() -> None:
   flags.DEFINE_integer("process_id", None, "This process's index in a multi-host run.")
 
 
+def chip_evaluations(config):
+  """The config.evals run at training's evaluation steps (`evaluation.during_training`), None
+  where none asks to be (evaluation's world is then never imported)."""
+  if not any(dict(entry).get("during_training") for entry in dict(config.evals).values()):
+    return None
+  from flood_jax.evaluation.during_training import ChipEvaluations
+
+  return ChipEvaluations(config)
+
+
 def main() -> None:
   cli.require("config", "workdir")
   import jax
@@ -47,10 +57,9 @@ def main() -> None:
   logging.info(
     "JAX process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
   )
-  from flood_jax.evaluation.during_training import ChipEvaluations
   from flood_jax.training import train
 
-  results = train.train_and_evaluate(FLAGS.config, FLAGS.workdir, ChipEvaluations(FLAGS.config))
+  results = train.train_and_evaluate(FLAGS.config, FLAGS.workdir, chip_evaluations(FLAGS.config))
   if jax.process_index() == 0:
     for split in ("test", "bolivia"):
       if split in results:

@@ -80,8 +80,8 @@ def test_killed_run_resumes_to_the_same_end(tile_store, tmp_path):
   """SIGKILL a real training process mid-run; the restarted run ends as an uninterrupted one."""
   overrides = [
     f"--config.data.preprocessed={tile_store}",
-    "--config.num_train_steps=40",
-    "--config.eval_every_steps=5",
+    "--config.num_train_steps=24",
+    "--config.eval_every_steps=4",
     "--config.early_stopping_patience=100",
   ]
   command = [sys.executable, "-m", "flood_jax.main", "--config=configs/test.py", *overrides]
@@ -101,7 +101,7 @@ def test_killed_run_resumes_to_the_same_end(tile_store, tmp_path):
   deadline = time.time() + 300
   while time.time() < deadline and process.poll() is None:
     steps = list((killed / "checkpoints" / "latest").glob("[0-9]*"))
-    if any(step.name.isdigit() and int(step.name) >= 10 for step in steps):
+    if any(step.name.isdigit() and int(step.name) >= 8 for step in steps):
       break
     time.sleep(0.02)
   process.send_signal(signal.SIGKILL)
@@ -111,7 +111,7 @@ def test_killed_run_resumes_to_the_same_end(tile_store, tmp_path):
   )
 
   assert (killed / "metrics.csv").read_text() == (reference / "metrics.csv").read_text()
-  config = tiny_config(tile_store, num_train_steps=40)
+  config = tiny_config(tile_store, num_train_steps=24)
   first, second = final_params(reference, config), final_params(killed, config)
   assert jax.tree.all(jax.tree.map(np.array_equal, first, second))
 
