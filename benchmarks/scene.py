@@ -2,11 +2,12 @@
 
     python -m benchmarks.scene [--model=MODEL_DIR | --workdir=W] [--engine=xla|onnxruntime]
         [--precision=float32|int8] [--sizes=5000,10000,20000x5000] [--input_form=power_pair]
-        [--layers] [--quicklook] [--report]
+        [--layers] [--quicklook] [--report] [--area_px=2000]
 
 `--layers` maps with every ancillary layer: a pre-event scene (the same grid, no river), a
 reference water layer in EPSG:4326 at about 30 m, an exclusion raster in Web Mercator at 60 m
-and HAND in UTM at 30 m.
+and HAND in UTM at 30 m. `--area_px=N` maps each scene twice: whole, then only an area of
+interest of N x N pixels in its middle (`--bbox`): the seconds of both and their ratio.
 
 A size is N (a square) or HEIGHTxWIDTH (a tall scene tells growth with rows from growth with
 columns). Each size runs in its own process (so peak memory is that size's alone) on a synthetic
@@ -132,18 +133,33 @@ def child(size: str, options: argparse.Namespace, scratch: Path) -> dict:
   layers = json.loads((scratch / "layers.json").read_text()) if options.layers else {}
   picture = scratch / f"flood_{size}.png" if options.quicklook else None
   report = scratch / f"flood_{size}.html" if options.report else None
-  outputs = Outputs(scratch / f"flood_{size}.tif", quicklook=picture, report=report)
-  summary = write_scene(model, scene, outputs, MapOptions(show_progress=False, **layers))
+  name = f"flood_{size}" + (f"_area{options.area_px}" if options.area_px else "")
+  outputs = Outputs(scratch / f"{name}.tif", quicklook=picture, report=report)
+  area = centred_box(files[0], options.area_px) if options.area_px else None
+  summary = write_scene(model, scene, outputs, MapOptions(show_progress=False, aoi=area, **layers))
   seconds = time.perf_counter() - start
   peak_mib = own_peak_mib()
   return {
     "size": size, "form": options.input_form, "scale": scene.scale,
     "seconds": round(seconds, 1),
     "megapixels_per_s": round(math.prod(parse_shape(size)) / seconds / 1e6, 3),
+    "area_px": options.area_px,
     "peak_rss_mib": round(peak_mib, 1), "windows": summary["windows"], "model": model.describe(),
     "layers": sorted(layers),
     "quicklook": bool(options.quicklook), "report": bool(options.report),
   }  # fmt: skip
+
+
+def centred_box(path: Path, side: int) -> tuple[float, float, float, float]:
+  """(west, south, east, north) in degrees of the `side` x `side` pixels in the scene's middle."""
+  import rasterio
+  from rasterio.warp import transform_bounds
+
+  with rasterio.open(path) as dataset:
+    top, left = (dataset.height - side) // 2, (dataset.width - side) // 2
+    west, north = dataset.transform @ (left, top)
+    east, south = dataset.transform @ (left + side, top + side)
+    return transform_bounds(dataset.crs, "EPSG:4326", west, south, east, north)
 
 
 def main() -> None:
@@ -164,6 +180,9 @@ def main() -> None:
   parser.add_argument("--layers", action="store_true", help="Map with every ancillary layer.")
   parser.add_argument("--quicklook", action="store_true", help="Also draw the --quicklook PNG.")
   parser.add_argument("--report", action="store_true", help="Also write the --report HTML.")
+  parser.add_argument(
+    "--area_px", type=int, default=0, help="Also map an area of interest of N x N px alone."
+  )
   parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
   parser.add_argument("--scratch", default=None, help=argparse.SUPPRESS)
   args = parser.parse_args()
@@ -196,10 +215,17 @@ def main() -> None:
         *(["--quicklook"] if args.quicklook else []),
         *(["--report"] if args.report else []),
       ]
-      result = run_child("benchmarks.scene", *command)
-      results.append(result)
-      print(f"{result['model']}: scene {size}: {result['megapixels_per_s']:.2f} Mpx/s, peak RSS {result['peak_rss_mib']:.0f} MiB, "
-            f"{result['windows']} windows, {result['seconds']:.0f} s", flush=True)  # fmt: skip
+      for area_px in [0, args.area_px] if args.area_px else [0]:
+        result = run_child("benchmarks.scene", *command, f"--area_px={area_px}")
+        results.append(result)
+        what = f"area {area_px}² of scene {size}" if area_px else f"scene {size}"
+        print(f"{result['model']}: {what}: {result['megapixels_per_s']:.2f} Mpx/s of the scene, peak RSS "
+              f"{result['peak_rss_mib']:.0f} MiB, {result['windows']} windows, {result['seconds']:.1f} s",
+              flush=True)  # fmt: skip
+      if args.area_px:
+        whole, area = results[-2:]
+        print(f"scene {size}: the {args.area_px}² area took {area['seconds'] / whole['seconds']:.4f} "
+              "of the whole scene's time", flush=True)  # fmt: skip
       for leftover in Path(scratch).glob("*"):
         leftover.unlink()
   if len(results) > 1:

@@ -3,6 +3,7 @@
 The Python API (`flood_jax.api`): `load_model`, `FloodModel.map`, `map_scene`, `map_scenes`
 (with `MapOptions`, returning `SceneSummary`s);
 `map_course` (a flood's course over several maps, `flood_jax.products.flood_course`);
+`search` (the scenes of an area and dates in a STAC API, `flood_jax.scenes.search`);
 `flood_jax.xarray.map_floods` for xarray and Dask. Names are imported on first use, so
 `import flood_jax` costs nothing and the ONNX Runtime path never imports jax.
 """
@@ -18,6 +19,7 @@ _API = {
   "map_scene": "flood_jax.api",
   "map_scenes": "flood_jax.api",
   "map_course": "flood_jax.products.flood_course",
+  "search": "flood_jax.scenes.search",
   "FloodModel": "flood_jax.api",
   "FloodMap": "flood_jax.api",
   "MapOptions": "flood_jax.products.scene_map",

@@ -255,7 +255,7 @@ def map_scenes(
   **keywords,
 ) -> list[SceneSummary]:
   """Maps many scenes into `folder`: a folder, a .txt list or a STAC ItemCollection, or a
-  sequence of inputs. One row per scene (also `folder/summary.csv`); a scene that fails is a
+  sequence of inputs (paths, or STAC items such as `flood_jax.search` returns). One row per scene (also `folder/summary.csv`); a scene that fails is a
   row with its error while the others go on; complete outputs are skipped. `quicklook` and
   `report` write `<scene>_flood.png` and `<scene>_flood.html` beside each map. A `pre_event`
   scene (a mosaic of the area before the flood) is compared with every scene. With a
@@ -296,9 +296,13 @@ def _scene_specs(inputs) -> list[batch.SceneSpec]:
     if not batch.is_scene_list(str(inputs)):
       raise UsageError(f"{inputs}: not a folder, .txt list or STAC ItemCollection of scenes")
     return batch.list_scenes(str(inputs))
-  return [
-    entry
-    if isinstance(entry, batch.SceneSpec)
-    else batch.SceneSpec(Path(str(entry).rstrip("/")).stem, input=str(entry))
-    for entry in inputs
-  ]
+  return [_scene_spec(entry) for entry in inputs]
+
+
+def _scene_spec(entry) -> batch.SceneSpec:
+  """A `batch.SceneSpec`, a path, or a STAC item (`flood_jax.search`'s) as one scene."""
+  if isinstance(entry, batch.SceneSpec):
+    return entry
+  if hasattr(entry, "assets") and hasattr(entry, "datetime"):  # a pystac.Item
+    return batch.item_scene(entry)
+  return batch.SceneSpec(Path(str(entry).rstrip("/")).stem, input=str(entry))

@@ -30,13 +30,15 @@ from absl import flags
 
 from flood_jax import api, cli, model_flags
 from flood_jax.api import FloodModel
-from flood_jax.errors import UsageError
+from flood_jax.core.files import atomic_path, json_text
+from flood_jax.errors import DataError, UsageError
 from flood_jax.model_flags import define_model_flags, model_source, parse_water_caps
 from flood_jax.products import batch
 from flood_jax.products.scene_map import MapOptions, Outputs, describe
 from flood_jax.products.vectors import vectors_suffix
 from flood_jax.scenes import sources
 from flood_jax.scenes.acquired import parse_time
+from flood_jax.scenes.area import load_area, parse_bbox
 
 FLAGS = flags.FLAGS
 
@@ -66,6 +68,43 @@ def define_flags() -> None:
   define_output_flags()
   define_layer_flags()
   define_window_flags()
+  define_area_flags()
+  define_search_flags()
+
+
+def define_area_flags() -> None:
+  """The area of interest: only the scenes' window over it is read and mapped."""
+  flags.DEFINE_string(
+    "aoi",
+    None,
+    "Area of interest: a vector file of polygons (GeoJSON, GeoPackage, Shapefile, FlatGeobuf; "
+    "any CRS). Only the scene's window over it is mapped; outside the polygons is no data.",
+  )
+  flags.DEFINE_string(
+    "bbox", None, "Area of interest as W,S,E,N in degrees (EPSG:4326), instead of --aoi."
+  )
+
+
+def define_search_flags() -> None:
+  """A STAC search for the scenes of the area (--aoi or --bbox) and dates."""
+  flags.DEFINE_string(
+    "stac",
+    None,
+    "STAC API to search for the scenes of --aoi/--bbox (instead of --input), e.g. "
+    "https://planetarycomputer.microsoft.com/api/stac/v1 (pip install -e '.[search]').",
+  )
+  flags.DEFINE_string("collection", None, "The collection to search (e.g. sentinel-1-rtc).")
+  flags.DEFINE_string(
+    "datetime", None, "Dates to search: START/END (ISO 8601; '..' leaves an end open)."
+  )
+  flags.DEFINE_integer("max_items", 100, "Map at most this many items found.", lower_bound=1)
+
+
+def area_from_flags():
+  """--aoi or --bbox, read (`scenes.area`), or None; both is a UsageError."""
+  if FLAGS.aoi and FLAGS.bbox:
+    raise UsageError("give --aoi (a vector file) or --bbox (W,S,E,N), not both")
+  return parse_bbox(FLAGS.bbox) if FLAGS.bbox else load_area(FLAGS.aoi)
 
 
 def define_output_flags() -> None:
@@ -211,6 +250,7 @@ def options_from_flags() -> MapOptions:
     max_pre_event_days=FLAGS.max_pre_event_days,
     trust_scale=FLAGS.trust_scale,
     resample_m=FLAGS.resample_m,
+    aoi=area_from_flags(),
     overwrite=FLAGS.overwrite,
   )
 
@@ -245,10 +285,19 @@ def one_scene(model: FloodModel) -> None:
   print(describe(outputs, summary))
 
 
-def scene_list(model: FloodModel, folder: Path) -> None:
-  """A folder, list or ItemCollection into `folder`: serially, or on Dask; exits with status 1
-  where a scene failed. A pre-event scene (a mosaic of the area before the flood) is compared
-  with every scene; one it does not overlap is that scene's failed row."""
+def scene_list(model: FloodModel, folder: Path, scenes: list | None = None) -> list:
+  """A folder, list or ItemCollection (or `scenes`, `batch.SceneSpec`s) into `folder`:
+  serially, or on Dask; exits with status 1 where a scene failed. A pre-event scene (a mosaic
+  of the area before the flood) is compared with every scene; one it does not overlap is that
+  scene's failed row."""
+  rows = mapped_list(model, folder, scenes)
+  if not batch.report(rows, batch.summary_path(folder)):
+    sys.exit(1)
+  return rows
+
+
+def mapped_list(model: FloodModel, folder: Path, scenes: list | None = None) -> list:
+  """The rows of `scene_list`'s scenes mapped into `folder` (failed ones included)."""
   for name, suffix in (("quicklook", ".png"), ("report", ".html")):
     if getattr(FLAGS, name) not in (None, suffix):
       raise UsageError(
@@ -257,11 +306,12 @@ def scene_list(model: FloodModel, folder: Path) -> None:
       )
   if folder.suffix.lower() in (".tif", ".tiff"):
     raise UsageError(f"{folder}: --input names several scenes, so --output must be a folder")
-  scenes = (
-    FLAGS.input
-    if batch.is_scene_list(FLAGS.input)
-    else [batch.SceneSpec(Path(FLAGS.input or FLAGS.vv).stem, FLAGS.input, FLAGS.vv, FLAGS.vh)]
-  )
+  if scenes is None:
+    scenes = (
+      FLAGS.input
+      if batch.is_scene_list(FLAGS.input)
+      else [batch.SceneSpec(Path(FLAGS.input or FLAGS.vv).stem, FLAGS.input, FLAGS.vv, FLAGS.vh)]
+    )
   # Every scene of a list: skipped when complete, never replaced; one progress bar for the list.
   options = dataclasses.replace(options_from_flags(), overwrite=False, show_progress=True)
   common = dict(
@@ -276,11 +326,50 @@ def scene_list(model: FloodModel, folder: Path) -> None:
   )
   if FLAGS.workers or FLAGS.scheduler:
     with batch.dask_client(FLAGS.workers, FLAGS.scheduler, FLAGS.retries) as client:
-      rows = api.map_scenes(scenes, folder, client=client, retries=FLAGS.retries, **common)
-  else:
-    rows = api.map_scenes(scenes, folder, **common)
-  if not batch.report(rows, batch.summary_path(folder)):
+      return api.map_scenes(scenes, folder, client=client, retries=FLAGS.retries, **common)
+  return api.map_scenes(scenes, folder, **common)
+
+
+def searched_scenes(model: FloodModel, folder: Path) -> None:
+  """--stac: the items of --collection over the area and --datetime, mapped over the area into
+  `folder` (`<item id>_flood.tif`, the items found in `folder/items.json`) and, where the maps
+  span more than one date, the flood's course in `folder/course`; exits with status 1 where a
+  scene failed."""
+  from flood_jax.products.flood_course import map_course
+  from flood_jax.scenes.search import search
+
+  area = area_from_flags()
+  items = search(FLAGS.stac, FLAGS.collection, area, datetime=FLAGS.datetime,
+                 max_items=FLAGS.max_items)  # fmt: skip
+  if not items:
+    raise DataError(
+      f"{FLAGS.stac}: no {FLAGS.collection} item meets {area.name} within {FLAGS.datetime or 'any date'}"
+    )
+  scenes = [batch.item_scene(item) for item in items]  # a GRD item: one line before any map
+  print(f"{FLAGS.stac}: {len(items)} {FLAGS.collection} items: "
+        f"{', '.join(item.id for item in items)}", file=sys.stderr)  # fmt: skip
+  batch.check_output_folder(folder)
+  folder.mkdir(parents=True, exist_ok=True)
+  write_items(items, folder / "items.json")
+  rows = mapped_list(model, folder, scenes)
+  ok = batch.report(rows, batch.summary_path(folder))
+  mapped = [row for row in rows if row["status"] != "failed"]
+  dates = {item.id: item.datetime and item.datetime.date() for item in items}
+  if len({dates.get(row["scene"]) for row in mapped}) > 1:
+    course = map_course([Path(row["map"]) for row in mapped], folder / "course", overwrite=True,
+                        show_progress=False, aoi=area)  # fmt: skip
+    print(f"{folder / 'course'}: {course['acquisitions']} acquisitions, {course['first']} to "
+          f"{course['last']}; largest flood water {course['max_flood_km2']:.3f} km²")  # fmt: skip
+  if not ok:
     sys.exit(1)
+
+
+def write_items(items: list, path: Path) -> None:
+  """The items found, as a STAC ItemCollection (`--input=PATH` maps them again)."""
+  import pystac
+
+  with atomic_path(path) as partial:
+    partial.write_text(json_text(pystac.ItemCollection(items).to_dict()))
 
 
 def load_model() -> FloodModel:
@@ -299,14 +388,21 @@ def load_model() -> FloodModel:
 
 def main() -> None:
   cli.require("output")
-  if not (FLAGS.input or FLAGS.vv or FLAGS.vh):  # before minutes of loading a model
-    raise UsageError("--input (or --vv and --vh) is required")
+  if FLAGS.stac and (FLAGS.input or FLAGS.vv or FLAGS.vh):
+    raise UsageError("give --stac (scenes to search for) or --input (scenes you have), not both")
+  if FLAGS.stac and not (FLAGS.aoi or FLAGS.bbox):
+    raise UsageError("--stac needs the area to search: --aoi=PATH or --bbox=W,S,E,N")
+  if not (FLAGS.stac or FLAGS.input or FLAGS.vv or FLAGS.vh):  # before minutes of loading a model
+    raise UsageError("--input (or --vv and --vh, or --stac) is required")
   if FLAGS.acquired:
     parse_time(FLAGS.acquired)
+  area_from_flags()  # a bad area of interest: one line before the model loads
   model = load_model()
   print(f"model: {model.describe()}", file=sys.stderr)
   print(f"trained on: {model.training_data()}", file=sys.stderr)
-  if batch.is_scene_list(FLAGS.input) or FLAGS.workers or FLAGS.scheduler:
+  if FLAGS.stac:
+    searched_scenes(model, Path(FLAGS.output))
+  elif batch.is_scene_list(FLAGS.input) or FLAGS.workers or FLAGS.scheduler:
     scene_list(model, Path(FLAGS.output))
   else:
     one_scene(model)

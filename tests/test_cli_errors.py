@@ -182,7 +182,7 @@ def test_evaluate_without_checkpoint(tile_store, tmp_path):
   [
     ("flood_jax.main", ["--config=configs/test.py"], "--workdir is required"),
     ("flood_jax.main", ["--workdir=x"], "--config is required"),
-    ("flood_jax.predict", ["--output=x.tif"], "--input (or --vv and --vh) is required"),
+    ("flood_jax.predict", ["--output=x.tif"], "--input (or --vv and --vh, or --stac) is required"),
     ("flood_jax.preprocess", [], "--output is required"),
     ("flood_jax.evaluate", [], "--data_root is required"),
     (

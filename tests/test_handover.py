@@ -225,6 +225,35 @@ def receding_maps(real_root, tmp_path_factory):
   return maps, list(times)
 
 
+def test_a_course_over_an_area_is_the_window_of_the_whole_course(receding_maps, tmp_path):
+  """map_course(aoi=...): the course's rasters are the window of the whole course over the
+  area, no data (and never counted) outside the polygon."""
+  import shapely
+
+  import flood_jax
+
+  maps_folder, _ = receding_maps
+  flood_jax.map_course(maps_folder, tmp_path / "whole", show_progress=False)
+  with rasterio.open(tmp_path / "whole" / "max_extent.tif") as dataset:
+    extent, transform = dataset.read(1), dataset.transform
+  with rasterio.open(tmp_path / "whole" / "flood_count.tif") as dataset:
+    count = dataset.read(1)
+  corner, far = transform @ (100, 100), transform @ (400, 400)
+  triangle = shapely.Polygon([corner, (far[0], corner[1]), (corner[0], far[1])])
+  flood_jax.map_course(maps_folder, tmp_path / "area", show_progress=False, aoi=triangle)
+  with rasterio.open(tmp_path / "area" / "max_extent.tif") as dataset:
+    cut, cut_transform = dataset.read(1), dataset.transform
+  with rasterio.open(tmp_path / "area" / "flood_count.tif") as dataset:
+    cut_count, never = dataset.read(1), dataset.nodata
+  assert cut.shape == (300, 300)
+  assert cut_transform.almost_equals(transform @ rasterio.Affine.translation(100, 100))
+  rows, cols = np.indices(cut.shape)
+  inside, outside = rows + cols < 298, rows + cols > 300
+  np.testing.assert_array_equal(cut[inside], extent[100:400, 100:400][inside])
+  np.testing.assert_array_equal(cut_count[inside], count[100:400, 100:400][inside])
+  assert (cut[outside] == 255).all() and (cut_count[outside] == never).all()
+
+
 def test_a_flood_s_course_gives_union_sum_and_time_order(receding_maps, tmp_path):
   """The course of three acquisitions: the maximum extent is the union of the maps, the count
   their sum, first and last flooded the days of the first and last map with flood there, one CSV

@@ -294,12 +294,12 @@ def test_resampling_averages_power_window_by_window(tmp_path, caplog):
   np.testing.assert_allclose(strips[..., 0], 10 * np.log10(power), atol=1e-4)
   import logging
 
-  from flood_jax.products.scene_map import open_reader
+  from flood_jax.products.scene_map import MapOptions, open_reader
 
   model = TrainedModel(None, None, None, card={"input": {"pixel_size_m": 10.0}})
   coarse = write(tmp_path / "c.tif", [vv, vv - 7], "EPSG:32633", from_origin(0, 1920, 30, 30))
   with caplog.at_level(logging.WARNING):
-    open_reader(resolve_input(str(coarse)), model, None).close()
+    open_reader(resolve_input(str(coarse)), model, MapOptions()).close()
   assert any("30.0 m" in record.getMessage() and "--resample_m" in record.getMessage()
              for record in caplog.records)  # fmt: skip
 

@@ -19,6 +19,7 @@ from flood_jax.errors import DataError, UsageError
 from flood_jax.mapping.change import backscatter_drop
 from flood_jax.mapping.classes import WATER
 from flood_jax.scenes.acquired import parse_time
+from flood_jax.scenes.area import AreaReader, scene_rows
 from flood_jax.scenes.geotiff import georeference_mismatch
 from flood_jax.scenes.scene import Grid, SceneReader, WarpedReader, overlap_fraction
 from flood_jax.scenes.sources import SceneInput
@@ -52,6 +53,15 @@ def _local(path: str) -> str:
   return str(Path(path).resolve()) if not path.startswith("/vsi") else path
 
 
+def on_grid_of(reader: SceneReader, post_reader):
+  """The pre-event scene's reader on the post-event reader's grid (warped where the two differ),
+  cut to the same area where the post-event reader is (`scenes.area.AreaReader`)."""
+  if isinstance(post_reader, AreaReader):
+    return AreaReader(on_grid_of(reader, post_reader.reader), post_reader.cut)
+  grid = post_reader.grid
+  return WarpedReader(reader, grid) if georeference_mismatch(reader.grid, grid) else reader
+
+
 class PreEvent:
   """The pre-event scene on the post-event `grid`: `change(top, rows)` gives, for each band of
   the post-event map, (bool water before, float32 drop of backscatter in dB)."""
@@ -73,11 +83,9 @@ class PreEvent:
         100 * overlap,
         post_scene,
       )
-    self.reader = WarpedReader(reader, grid) if georeference_mismatch(reader.grid, grid) else reader
+    self.reader = on_grid_of(reader, post_reader)
     self.scene, self.grid, self.post_reader, self.model = scene, grid, post_reader, model
-    self.bands = model.blended_rows(
-      self.reader.read_window, grid.height, grid.width, tiling, on_batch
-    )
+    self.bands = scene_rows(model, self.reader, tiling, on_batch)
 
   def change(self, top: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
     band_top, probability, valid = next(self.bands)

@@ -44,6 +44,7 @@ from flood_jax.products.scene_map import (
   write_scene,
 )
 from flood_jax.scenes import sources
+from flood_jax.scenes.search import item_bands
 
 AREA_FIELDS = (  # what a row says of a mapped scene, also read back from its STAC Item
   "valid_pixels",
@@ -60,6 +61,8 @@ AREA_FIELDS = (  # what a row says of a mapped scene, also read back from its ST
 SUMMARY_FIELDS = [
   "scene",
   "input",
+  "area",
+  "acquired",
   "status",
   *AREA_FIELDS,
   "seconds",
@@ -130,15 +133,21 @@ def _stac_items(path: Path) -> list:
     raise UsageError(f"{path}: not a STAC ItemCollection or Item ({error})") from None
 
 
+def item_scene(item, folder: Path | None = None) -> SceneSpec:
+  """A STAC item's scene, named by its id: its `vv` and `vh` assets (relative hrefs from
+  `folder`, the listing's) and its datetime (`scenes.search.item_bands` refuses the rest)."""
+  vv, vh = (_href(href, folder or Path.cwd()) for href in item_bands(item))
+  when = item.datetime.isoformat() if item.datetime else None
+  return SceneSpec(item.id, vv=vv, vh=vh, acquired=when)
+
+
 def _stac_scenes(path: Path) -> list[SceneSpec]:
   scenes = []
-  collection = _stac_items(path)
-  for item in collection:
-    if "vv" not in item.assets or "vh" not in item.assets:
-      raise UsageError(f"{path}: item {item.id} has no 'vv' and 'vh' assets")
-    hrefs = [_href(item.assets[key].href, path.parent) for key in ("vv", "vh")]
-    when = item.datetime.isoformat() if item.datetime else None
-    scenes.append(SceneSpec(item.id, vv=hrefs[0], vh=hrefs[1], acquired=when))
+  for item in _stac_items(path):
+    try:
+      scenes.append(item_scene(item, path.parent))
+    except UsageError as error:
+      raise UsageError(f"{path}: {error}") from None
   return scenes
 
 
@@ -257,7 +266,9 @@ def map_listed_scene(
   """
   start = time.perf_counter()
   given = scene_spec.input or scene_spec.vv
+  area = job.options.area_of_interest()
   row = {"scene": scene_spec.name, "input": given, "worker": _worker_name()}
+  row["area"] = area.name if area else ""
   outputs = Outputs.beside(
     Path(folder) / f"{scene_spec.name}_flood.tif",
     job.probability,
@@ -284,7 +295,8 @@ def map_listed_scene(
     seconds = round(time.perf_counter() - start, 1)
     return {**row, "status": "failed", "error": _one_line(error, scene_spec), "seconds": seconds}
   areas = {key: summary.get(key, "") for key in AREA_FIELDS}
-  return {**row, "status": "done", **areas, "seconds": round(time.perf_counter() - start, 1)}
+  seconds = round(time.perf_counter() - start, 1)
+  return {**row, "status": "done", "acquired": summary["acquired"], **areas, "seconds": seconds}
 
 
 def _one_line(error: Exception, scene_spec: SceneSpec) -> str:

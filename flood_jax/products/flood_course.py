@@ -40,6 +40,7 @@ from flood_jax.products import cog
 from flood_jax.products.quicklook import count_picture
 from flood_jax.products.report import course_html
 from flood_jax.scenes.acquired import parse_time
+from flood_jax.scenes.area import Cut, load_area
 from flood_jax.scenes.geotiff import open_raster, read_window
 from flood_jax.scenes.scene import Grid, bounded_gdal_cache, overlap_fraction
 
@@ -234,8 +235,8 @@ class Accumulator:
     return rows
 
 
-def _writers(folder: Path, course: list[Acquisition]) -> dict:
-  grid, scheme = course[0].grid, course_scheme(course)
+def _writers(folder: Path, course: list[Acquisition], grid: Grid) -> dict:
+  scheme = course_scheme(course)
   tags = {"flood_jax_course": json.dumps([str(one.path) for one in course])}
   first = course[0].acquired.isoformat()
   specs = {
@@ -257,9 +258,9 @@ def _writers(folder: Path, course: list[Acquisition]) -> dict:
   return writers
 
 
-def _warped(course: list[Acquisition]) -> list:
-  """Each map on the first map's grid (nearest), no data outside it."""
-  grid, opened = course[0].grid, []
+def _warped(course: list[Acquisition], grid: Grid) -> list:
+  """Each map on the course's grid (nearest), no data outside it."""
+  opened = []
   for one in course:
     source = rasterio.open(one.path)
     vrt = WarpedVRT(source, crs=grid.crs, transform=grid.transform, width=grid.width,
@@ -268,9 +269,11 @@ def _warped(course: list[Acquisition]) -> list:
   return opened
 
 
-def _accumulate(course: list[Acquisition], writers: dict, show_progress: bool) -> Accumulator:
-  accumulator, grid = Accumulator(course, writers), course[0].grid
-  opened = _warped(course)
+def _accumulate(course: list[Acquisition], writers: dict, show_progress: bool, cut) -> Accumulator:
+  """The maps, band by band, on the first map's grid or an area's `cut` of it (no data outside
+  its polygons)."""
+  grid = cut.grid if cut else course[0].grid
+  accumulator, opened = Accumulator(course, writers), _warped(course, grid)
   try:
     starts = range(0, grid.height, BAND_ROWS)
     for top in tqdm(starts, desc="course", unit="band", disable=not show_progress, file=sys.stderr):
@@ -279,6 +282,9 @@ def _accumulate(course: list[Acquisition], writers: dict, show_progress: bool) -
       for cols in column_blocks(grid.width):  # no temporary spans the maps' width
         window = Window(cols.start, top, cols.stop - cols.start, rows)
         blocks = [read_window(vrt, [1], window, NODATA, np.uint8)[0] for _, vrt in opened]
+        if cut:
+          outside = ~cut.inside(top, rows)[:, cols]
+          blocks = [np.where(outside, NODATA, block) for block in blocks]
         accumulator.add(top, cols.start, blocks, areas)
   finally:
     for source, vrt in opened:
@@ -294,10 +300,11 @@ def write_area_csv(path: Path, rows: list[dict]) -> None:
     writer.writerows(rows)
 
 
-def _written_partials(course: list[Acquisition], folder: Path, show_progress: bool) -> dict:
-  writers = _writers(folder, course)
+def _written_partials(course: list[Acquisition], folder: Path, show_progress: bool, cut) -> dict:
+  grid = cut.grid if cut else course[0].grid
+  writers = _writers(folder, course, grid)
   try:
-    accumulator = _accumulate(course, writers, show_progress)
+    accumulator = _accumulate(course, writers, show_progress, cut)
     for writer in writers.values():
       writer.finish()
   except BaseException:
@@ -309,9 +316,7 @@ def _written_partials(course: list[Acquisition], folder: Path, show_progress: bo
   plot = io.BytesIO()
   plot_area_over_time(rows, plot)
   partial_path(folder / FILES["area_png"]).write_bytes(plot.getvalue())
-  count_png = count_picture(
-    partial_path(folder / FILES["flood_count"]), course[0].grid, len(course)
-  )
+  count_png = count_picture(partial_path(folder / FILES["flood_count"]), grid, len(course))
   summary = course_summary(course, accumulator)
   page = course_html(summary, rows, plot.getvalue(), count_png)
   partial_path(folder / FILES["report"]).write_text(page, encoding="utf-8")
@@ -335,11 +340,15 @@ def map_course(
   output: str | Path,
   overwrite: bool = False,
   show_progress: bool = True,
+  aoi=None,
 ) -> dict:
   """The course of the flood maps `maps` (a folder or a list of map files) into the folder
-  `output`: every file or none."""
+  `output`: every file or none. `aoi` (a vector file, (W, S, E, N) in degrees or a polygon;
+  `scenes.area`) cuts the course to an area: the first map's window over it, no data outside."""
   paths = find_maps(maps) if not isinstance(maps, list) else [Path(path) for path in maps]
   course = acquisitions(paths)
+  area = load_area(aoi)
+  cut = Cut.of(area, course[0].grid, 0, str(course[0].path)) if area else None
   folder = Path(output)
   if folder.exists() and not folder.is_dir():
     raise UsageError(f"--output={folder}: not a folder")
@@ -349,7 +358,7 @@ def map_course(
   cog.check_outputs(targets, tuple(str(one.path) for one in course), overwrite)
   try:
     with bounded_gdal_cache():
-      summary = _written_partials(course, folder, show_progress)
+      summary = _written_partials(course, folder, show_progress, cut)
   except BaseException:
     for path in targets:
       clear_partial(path)

@@ -152,6 +152,8 @@ valid and excluded pixels, no data of the whole scene.</p>
 <h2>Model</h2>{_model_section(model, summary)}"""
   footer = "Machine-made map: check it against the radar image before relying on it."
   lead = f"Acquired {summary['acquired']}"
+  if summary.get("area"):
+    lead += f"; the area of interest {Path(summary['area']).name} only"
   return _page(f"Flood report: {summary['scene']}", lead, body, footer)
 
 

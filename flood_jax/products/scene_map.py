@@ -31,11 +31,15 @@ from flood_jax.products.stac import stac_item
 from flood_jax.products.summary import partial
 from flood_jax.products.vectors import vectors_suffix, write_vectors
 from flood_jax.scenes import sources
+from flood_jax.scenes.area import Area, AreaReader, Cut, load_area, mapped_shape, scene_rows
 from flood_jax.scenes.layers import Exclusion, ReferenceWater, open_georeferenced
 from flood_jax.scenes.population import Population
 from flood_jax.scenes.scene import Grid, SceneReader, bounded_gdal_cache, resampled_reader
 
 PIXEL_SIZE_TOLERANCE = 1.5  # warn where the input's pixels differ from the model's by more
+# An area of interest is mapped with half a window of the scene around it: the model's
+# windows there see the scene, not padding, so the map near the area's edges is the scene's.
+AREA_CONTEXT_DIVISOR = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,10 +117,13 @@ class MapOptions:
   max_pre_event_days: float = 60.0  # a pre-event scene older than this is warned about
   trust_scale: bool = False  # map a forced --scale (and --pre_scale) whatever the values look like
   resample_m: float | None = None
+  # Area of interest: a vector file, (W, S, E, N) in degrees or a polygon (`scenes.area`).
+  aoi: object = None
   overwrite: bool = False
   show_progress: bool = True
   # The pre-event scene resolved once (`resolved`), carried to every scene and worker.
   pre_event_input: sources.SceneInput | None = dataclasses.field(default=None, repr=False)
+  area: Area | None = dataclasses.field(default=None, repr=False)  # `aoi` read once (`resolved`)
 
   @property
   def change_detection(self) -> bool:
@@ -141,10 +148,15 @@ class MapOptions:
     return self.resolved()
 
   def resolved(self) -> MapOptions:
-    """These options with the pre-event scene resolved (its scale decided) once."""
-    if not self.change_detection or self.pre_event_input is not None:
-      return self
-    return dataclasses.replace(self, pre_event_input=self.pre_event_scene())
+    """These options with the area of interest read and the pre-event scene resolved (its scale
+    decided) once."""
+    return dataclasses.replace(
+      self, pre_event_input=self.pre_event_scene(), area=self.area_of_interest()
+    )
+
+  def area_of_interest(self) -> Area | None:
+    """The area of interest, read (`scenes.area.load_area`), or None."""
+    return self.area or load_area(self.aoi)
 
   def pre_event_scene(self) -> sources.SceneInput | None:
     """The pre-event scene, resolved (and its scale decided) as --input is."""
@@ -229,10 +241,26 @@ def _resample_problem(grid: Grid, resample_m: float) -> str | None:
   return None
 
 
-def open_reader(scene: sources.SceneInput, model: TrainedModel, resample_m: float | None):
-  """The scene's reader, on a grid of `resample_m` metres if asked; warns once where the
-  input's pixels differ from those the model was trained at by more than 1.5x."""
-  reader = SceneReader(scene)
+def open_reader(
+  scene: sources.SceneInput, model: TrainedModel, options: MapOptions, context: int = 0
+):
+  """The scene's reader, on a grid of `options.resample_m` metres if asked, cut to the area of
+  interest (with `context` pixels around it for the model) if there is one."""
+  reader = _resampled(SceneReader(scene), model, options.resample_m)
+  area = options.area_of_interest()
+  if area is None:
+    return reader
+  try:
+    return AreaReader(reader, Cut.of(area, reader.grid, context, scene.name))
+  except BaseException:
+    reader.close()
+    raise
+
+
+def _resampled(reader: SceneReader, model: TrainedModel, resample_m: float | None):
+  """The reader on a grid of `resample_m` metres if asked; warns once where the input's pixels
+  differ from those the model was trained at by more than 1.5x."""
+  scene = reader.scene
   trained, size = model.pixel_size_m, reader.grid.pixel_size()
   if resample_m:
     problem = _resample_problem(reader.grid, resample_m)
@@ -292,9 +320,11 @@ def options_fingerprint(options: MapOptions) -> str:
     "permanent_water_percent": not options.reference_water,
     "pre_scale": not options.change_detection,
   }
-  internal = ("show_progress", "overwrite", "pre_event_input", "max_pre_event_days")
+  internal = ("show_progress", "overwrite", "pre_event_input", "max_pre_event_days", "area")
   for name in (*internal, *(name for name, unused in idle.items() if unused)):
     del fields[name]
+  area = options.area_of_interest()
+  fields["aoi"] = [str(area.crs), list(area.geometries)] if area else None
   for name in LAYER_OPTIONS:
     if fields[name]:
       fields[name] = _file_fingerprint(fields[name])
@@ -465,10 +495,11 @@ def _stream_scene(
   model: TrainedModel, scene, outputs: Outputs, options: MapOptions, before
 ) -> dict:
   tiling = model.tiling(options.tile_size, options.overlap, options.batch_size)
-  reader = open_reader(scene, model, options.resample_m)
+  reader = open_reader(scene, model, options, context=tiling[0] // AREA_CONTEXT_DIVISOR)
   grid = reader.grid
-  windows = len(window_starts(grid.height, tiling[0], tiling[1])) * len(
-    window_starts(grid.width, tiling[0], tiling[1])
+  height, width = mapped_shape(reader)
+  windows = len(window_starts(height, tiling[0], tiling[1])) * len(
+    window_starts(width, tiling[0], tiling[1])
   )
   mapping = pre_event = None
   progress = tqdm(
@@ -482,9 +513,7 @@ def _stream_scene(
     if before is not None:
       pre_event = PreEvent(before, scene.name, grid, reader, model, tiling, progress.update)
     mapping = SceneMapping(model, scene, reader, outputs, options, before)
-    for top, probability, valid in model.blended_rows(
-      reader.read_window, grid.height, grid.width, tiling, progress.update
-    ):
+    for top, probability, valid in scene_rows(model, reader, tiling, progress.update):
       change = pre_event.change(top, len(probability)) if pre_event else None
       mapping.add(top, probability, valid, change)
     mapping.finish()
@@ -499,6 +528,7 @@ def _stream_scene(
         opened.close()
   summary = {
     **scene_summary(scene),
+    **area_summary(reader),
     "model": model.describe(),
     "pixel_size_m": round(grid.pixel_size(), 3),
     "windows": windows,
@@ -513,6 +543,14 @@ def _stream_scene(
       f"{scene.name}: no valid pixel (every pixel is no data or excluded); no map written"
     )
   return summary
+
+
+def area_summary(reader) -> dict:
+  """The area of interest a map covers, and the scene's window over it, if any."""
+  if not isinstance(reader, AreaReader):
+    return {}
+  (row, col), grid = reader.cut.offset, reader.grid
+  return {"area": reader.cut.area_name, "window": [row, col, grid.height, grid.width]}
 
 
 def layer_summary(covered: dict) -> dict:

@@ -27,6 +27,8 @@ class SceneSummary:
   scale_reason: str | None = None
   acquired: str | None = None
   acquired_from: str | None = None
+  area: str | None = None  # the area of interest mapped (a file or a bbox), None: the scene
+  window: tuple[int, ...] | None = None  # (row, col, height, width) of the scene mapped
   model: str | None = None
   pixel_size_m: float | None = None
   windows: int | None = None
@@ -61,8 +63,9 @@ class SceneSummary:
     fields = {key: value for key, value in values.items() if key in known and value != ""}
     if isinstance(fields.get("pre_event"), Mapping):
       fields["pre_event"] = cls.of(fields["pre_event"])
-    if "inputs" in fields:
-      fields["inputs"] = tuple(fields["inputs"])
+    for name in ("inputs", "window"):
+      if isinstance(fields.get(name), list):
+        fields[name] = tuple(fields[name])
     return cls(**fields)
 
   def __getitem__(self, key: str):
