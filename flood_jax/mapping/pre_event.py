@@ -21,6 +21,7 @@ from flood_jax.mapping.classes import WATER
 from flood_jax.scenes.acquired import parse_time
 from flood_jax.scenes.area import AreaReader, scene_rows
 from flood_jax.scenes.geotiff import georeference_mismatch
+from flood_jax.scenes.readers import open_scene
 from flood_jax.scenes.scene import Grid, SceneReader, WarpedReader, overlap_fraction
 from flood_jax.scenes.sources import SceneInput
 
@@ -69,7 +70,7 @@ class PreEvent:
   def __init__(
     self, scene: SceneInput, post_scene: str, grid: Grid, post_reader, model, tiling, on_batch=None
   ):
-    reader = SceneReader(scene)
+    reader = open_scene(scene)
     overlap = overlap_fraction(reader.grid, grid)
     if overlap <= 0:
       reader.close()

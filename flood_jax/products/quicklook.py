@@ -17,7 +17,8 @@ import rasterio
 from rasterio.enums import Resampling
 
 from flood_jax.mapping.classes import COLOURS, DRY, NODATA, ClassScheme
-from flood_jax.scenes.scene import Grid, SceneReader
+from flood_jax.scenes.readers import open_scene
+from flood_jax.scenes.scene import Grid
 from flood_jax.scenes.sources import SceneInput
 
 WIDTH_PX, DPI = 1200, 100
@@ -39,9 +40,9 @@ def picture_shape(grid: Grid, width: int = WIDTH_PX) -> tuple[int, int]:
 
 def backscatter_picture(scene: SceneInput, shape: tuple[int, int]) -> np.ndarray:
   """VV in dB at the picture's size: each cell the mean of its valid pixels, NaN where it has
-  none. Read through `SceneReader` in strips of about STRIP_ROWS rows, so the picture leaves out
+  none. Read through `scene.open_scene` in strips of about STRIP_ROWS rows, so the picture leaves out
   what the map leaves out (fill values, zero borders, layover and shadow) and memory stays flat."""
-  reader = SceneReader(scene)
+  reader = open_scene(scene)
   try:
     height, width = reader.grid.height, reader.grid.width
     row_edges = np.arange(shape[0] + 1) * height // shape[0]  # strictly rising: shape <= grid

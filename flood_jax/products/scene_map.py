@@ -34,7 +34,13 @@ from flood_jax.scenes import sources
 from flood_jax.scenes.area import Area, AreaReader, Cut, load_area, mapped_shape, scene_rows
 from flood_jax.scenes.layers import Exclusion, ReferenceWater, open_georeferenced
 from flood_jax.scenes.population import Population
-from flood_jax.scenes.scene import Grid, SceneReader, bounded_gdal_cache, resampled_reader
+from flood_jax.scenes.readers import open_scene
+from flood_jax.scenes.scene import (
+  Grid,
+  SceneReader,
+  bounded_gdal_cache,
+  resampled_reader,
+)
 
 PIXEL_SIZE_TOLERANCE = 1.5  # warn where the input's pixels differ from the model's by more
 # An area of interest is mapped with half a window of the scene around it: the model's
@@ -246,7 +252,7 @@ def open_reader(
 ):
   """The scene's reader, on a grid of `options.resample_m` metres if asked, cut to the area of
   interest (with `context` pixels around it for the model) if there is one."""
-  reader = _resampled(SceneReader(scene), model, options.resample_m)
+  reader = _resampled(open_scene(scene), model, options.resample_m)
   area = options.area_of_interest()
   if area is None:
     return reader

@@ -26,6 +26,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from flood_jax.errors import DataError, UsageError
+from flood_jax.scenes import grd
 from flood_jax.scenes.acquired import acquisition, parse_time
 from flood_jax.scenes.geotiff import check_same_grid, open_raster
 from flood_jax.scenes.scale import (
@@ -63,10 +64,13 @@ class SceneInput:
   layover_shadow: BandRef | None = None
   acquired: str | None = None  # ISO 8601, None where unknown (`scenes.acquired`)
   acquired_from: str = "unknown"
+  product: str | None = None  # a Sentinel-1 GRD product (.SAFE or .zip), read by `scenes.grd`
 
   @property
   def files(self) -> tuple[str, ...]:
     """Every path the scene is read from (outputs must never replace one)."""
+    if self.product:
+      return (self.product,)
     refs = (self.vv, self.vh, self.layover_shadow)
     return tuple(dict.fromkeys(ref.path for ref in refs if ref is not None))
 
@@ -176,15 +180,45 @@ def _hyp3_product(path: Path, scale: str, trust_scale: bool = False) -> SceneInp
   return _scene(name, vv, vh, scale, _hyp3_letter(name), layover_shadow, trust_scale)
 
 
+def grd_scene(path: str, scale: str = "auto") -> SceneInput:
+  """The scene of a GRD product (`scenes.grd`): its name, the SAFE driver's bands, sigma0 as
+  power, and its start time; its calibration and noise files are checked here (one line naming
+  the product and the file, before any mapping)."""
+  if scale != "auto":
+    raise UsageError(f"--scale={scale}: a GRD product is calibrated to sigma0 here; leave --scale")
+  product = grd.Product(path)
+  try:
+    for polarisation in ("VV", "VH"):
+      grd.Radiometry(product, polarisation)
+    acquired = product.start_time()
+    manifest = f"{product.gdal_root}/manifest.safe"
+  finally:
+    product.close()
+  name = Path(product.path).name.removesuffix(".zip").removesuffix(".SAFE")
+  return SceneInput(
+    name,
+    BandRef(manifest, 1),
+    BandRef(manifest, 2),
+    "power",
+    "a Sentinel-1 GRD product: sigma0 from its calibration and thermal-noise LUTs",
+    acquired=acquired,
+    acquired_from="the product's manifest" if acquired else "unknown",
+    product=product.path,
+  )
+
+
 LIST_KINDS = ("folder", "text_list", "stac_list")  # kinds that name several scenes
 
 
 def input_kind(input: str) -> str:
-  """What an input string names, decided here alone: "gdal" (a /vsi path), "hyp3_zip",
+  """What an input string names, decided here alone: "gdal" (a /vsi path), "grd" (a Sentinel-1
+  SAFE product, folder or zip, by its name: `scenes.grd`), "hyp3_zip",
   "hyp3_folder" (a folder holding *_VV.tif), "folder" (a folder of inputs), "text_list" (.txt,
   one input per line), "stac_list" (a .json ItemCollection) or "raster" (any other file)."""
   if input.startswith("/vsi"):
     return "gdal"
+  if grd.is_product(input):
+    return "grd"
   path = Path(input)
   if path.is_dir():
     return "hyp3_folder" if any(path.glob("*_VV.tif")) else "folder"
@@ -220,6 +254,8 @@ def _resolved(input, vv, vh, scale: str, trust_scale: bool) -> SceneInput:
   path, kind = Path(input), input_kind(input)
   if kind != "gdal" and not path.exists():
     raise UsageError(f"{input}: input not found")
+  if kind == "grd":
+    return grd_scene(input, scale)
   if kind in ("hyp3_zip", "hyp3_folder"):
     return _hyp3_product(path, scale, trust_scale)
   return _scene(path.stem, *_stacked_bands(input), scale, trust_scale=trust_scale)
@@ -230,7 +266,7 @@ def folder_entries(folder: Path) -> list[str]:
   entries = [
     path
     for path in sorted(folder.iterdir())
-    if input_kind(str(path)) in ("hyp3_zip", "hyp3_folder")
+    if input_kind(str(path)) in ("grd", "hyp3_zip", "hyp3_folder")
     or (input_kind(str(path)) == "raster" and path.suffix.lower() in RASTER_SUFFIXES)
   ]
   if not entries:
