@@ -67,7 +67,7 @@ def child(product: str, area_px: int) -> dict:
 
   scene = resolve_input(product)
   reader = open_scene(scene)
-  grid, size = reader.grid, (reader.dataset.height, reader.dataset.width)
+  grid, size = reader.grid, reader.shape
   reader.close()
   area = None
   if area_px:

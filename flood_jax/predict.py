@@ -161,6 +161,12 @@ def define_window_flags() -> None:
     "Map on a grid of this pixel size (m, >= 1) instead of the input's (power is averaged).",
     lower_bound=1.0,
   )
+  flags.DEFINE_string(
+    "dem",
+    None,
+    "Heights (m, any CRS and resolution) for a GRD product's terrain correction; without it a "
+    "GRD is geocoded on the geolocation grid's heights (fine in flat land).",
+  )
   flags.DEFINE_integer("tile_size", None, "Window size (default: the model's).", lower_bound=1)
   flags.DEFINE_integer(
     "overlap", None, "Window overlap in pixels (default: the model's).", lower_bound=0
@@ -250,6 +256,7 @@ def options_from_flags() -> MapOptions:
     max_pre_event_days=FLAGS.max_pre_event_days,
     trust_scale=FLAGS.trust_scale,
     resample_m=FLAGS.resample_m,
+    dem=FLAGS.dem,
     aoi=area_from_flags(),
     overwrite=FLAGS.overwrite,
   )

@@ -103,10 +103,11 @@ def test_calibration_and_noise_removal_give_back_the_sigma0_written(tmp_path, mo
   assert np.nanmax(error[..., 0]) < 0.1 and np.nanmean(error[..., 1]) < 0.25
   assert np.nanpercentile(error[..., 1], 99) < 0.6
   product_reader = grd.Product(str(product))
-  radiometry = grd.Radiometry(product_reader, "VH")
+  radiometry = product_reader.radiometry("VH")
+  measurement = product_reader.files("VH")["measurement"]
   with warnings.catch_warnings():  # the measurement alone has no georeferencing
     warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-    with rasterio.open(f"{product}/{radiometry.measurement}") as dataset:
+    with rasterio.open(f"{product}/{measurement}") as dataset:
       dn = dataset.read(1).astype(np.float64)
   product_reader.close()
   gain = radiometry.calibration.at(np.arange(lines, dtype=float), np.arange(samples, dtype=float))
@@ -207,3 +208,43 @@ def test_products_the_model_cannot_map_are_one_line(tmp_path):
                f"--output={tmp_path / 'out.tif'}")  # fmt: skip
   assert result.returncode == 2 and "HH/HV product (1SDH)" in result.stderr, result.stderr[-2000:]
   assert "Traceback" not in result.stderr and not list(tmp_path.glob("out*"))
+
+
+def test_a_dem_puts_a_plateau_s_lake_back_on_its_ground(tmp_path, model):
+  """A lake on a 300 m plateau seen at 35° incidence lies 300 / tan(35°) / 10 m ≈ 43 px nearer in
+  range in the product: geocoded on the ellipsoid it is mapped that far from its ground; with
+  `dem=` (a raster in degrees) it is mapped where it is, and a DEM for a raster scene is refused."""
+  lines, samples, shift = 400, 600, round(300 / math.tan(math.radians(35)) / 10)
+  truth = np.zeros((lines, samples), bool)
+  truth[100:300, 300:400] = True
+  ground_vv = np.where(truth, 10**-2.2, 10**-0.9)
+  seen = np.full_like(ground_vv, 10**-0.9)
+  seen[:, : samples - shift] = ground_vv[:, shift:]  # pixel p shows the ground at p + shift
+  to_lonlat = Transformer.from_crs("EPSG:32633", "EPSG:4326", always_xy=True)
+
+  def lonlat(line, pixel):
+    return to_lonlat.transform(500_000 + 10 * pixel + 5, 4_000_000 - 10 * line - 5)
+
+  product = write_grd(tmp_path, (lines, samples), lambda first, count: (seen[first : first + count],
+                      seen[first : first + count] * 10**-0.7), lonlat)  # fmt: skip
+  west, south = to_lonlat.transform(499_000, 3_995_000)
+  east, north = to_lonlat.transform(507_000, 4_001_000)
+  dem = tmp_path / "heights.tif"
+  with rasterio.open(dem, "w", driver="GTiff", height=40, width=60, count=1, dtype="float32",
+                     crs="EPSG:4326", transform=rasterio.transform.from_bounds(west, south, east,
+                     north, 60, 40)) as dataset:  # fmt: skip
+    dataset.write(np.full((1, 40, 60), 300.0, np.float32))
+  iou = {}
+  for name, extra in (("ellipsoid", {}), ("dem", {"dem": str(dem)})):
+    flood_jax.map_scene(product, tmp_path / f"{name}.tif", model=model, **extra)
+    with rasterio.open(tmp_path / f"{name}.tif") as dataset:
+      water = dataset.read(1)[:lines, :samples] == 1
+    iou[name] = (water & truth).sum() / (water | truth).sum()
+  assert iou["dem"] > 0.85 and iou["ellipsoid"] < 0.6, iou
+  raster = tmp_path / "raster.tif"
+  with rasterio.open(raster, "w", driver="GTiff", height=64, width=64, count=2, dtype="float32",
+                     crs="EPSG:32633", transform=rasterio.transform.from_origin(500_000, 4_000_000,
+                     10, 10)) as dataset:  # fmt: skip
+    dataset.write(np.stack([np.full((64, 64), -9.0), np.full((64, 64), -16.0)]).astype(np.float32))
+  with pytest.raises(UsageError, match="terrain correction is for GRD products"):
+    flood_jax.map_scene(raster, tmp_path / "x.tif", model=model, dem=str(dem))

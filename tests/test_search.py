@@ -141,7 +141,7 @@ def test_search_errors_are_one_line(items, tmp_path):
   grd = [item("S1_grd", "2016-08-01T11:50:00Z", found[0]["assets"], bounds, "sentinel-1-grd")]
   with StacApi(grd).serving() as api:
     (result,) = flood_jax.search(api.url, "sentinel-1-grd", bbox=box)
-    with pytest.raises(UsageError, match="S1_grd: a GRD item's vv/vh assets are uncalibrated"):
+    with pytest.raises(UsageError, match="S1_grd: a GRD item with no schema-product-vv"):
       flood_jax.map_scenes([result], tmp_path / "grd")
   assert not (tmp_path / "grd").exists()
   for arguments, message in (
@@ -172,9 +172,13 @@ def test_map_scenes_takes_the_items_search_returns(items, tmp_path):
 def test_planetary_computer_s_items_are_signed(items, monkeypatch):
   """Where the API is Planetary Computer's, every item found goes through
   `planetary_computer.sign` (its assets need a token to be read)."""
-  import planetary_computer
+  import warnings
 
   from flood_jax.scenes import search
+
+  with warnings.catch_warnings():  # its pydantic models warn of pydantic 3 on import
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import planetary_computer
 
   found, bounds = items
   signed = []
@@ -190,3 +194,37 @@ def test_planetary_computer_s_items_are_signed(items, monkeypatch):
       api.url, COLLECTION, bbox=inner_box(bounds), datetime="2016-08-01/2016-08-31"
     )
   assert sorted(signed) == ["S1_first", "S1_second"] == [result.id for result in results]
+
+
+def test_a_grd_item_maps_from_its_measurement_calibration_and_noise_assets(real_root, tmp_path):
+  """A sentinel-1-grd item (as Planetary Computer, Earth Search and the Copernicus Data Space
+  list them: `vv`/`vh` measurements, `schema-product-*`, `schema-calibration-*` and
+  `schema-noise-*` assets) is found and mapped as the product it points into: the same map as
+  the downloaded product's."""
+  from test_grd import chip_product
+
+  model = flood_jax.load_model()
+  product = chip_product(real_root / INDIA, tmp_path, zipped=False)
+  assets = {}
+  for pol in ("vv", "vh"):
+    for key, pattern in (("{}", "measurement/*-{}-*.tiff"), ("schema-product-{}", "annotation/*-{}-*.xml"),
+                         ("schema-calibration-{}", "annotation/calibration/calibration-*-{}-*.xml"),
+                         ("schema-noise-{}", "annotation/calibration/noise-*-{}-*.xml")):  # fmt: skip
+      (path,) = product.glob(pattern.format(pol))
+      assets[key.format(pol)] = {"href": str(path), "roles": ["data"]}
+  with rasterio.open(real_root / INDIA) as dataset:
+    bounds = list(transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds))
+  grd_item = item("S1A_GRD_item", "2024-03-12T05:22:15Z", assets, bounds, "sentinel-1-grd")
+  grd_item["properties"]["sar:polarizations"] = ["VV", "VH"]
+  with StacApi([grd_item]).serving() as api:
+    results = flood_jax.search(api.url, "sentinel-1-grd", bbox=inner_box(bounds))
+  (summary,) = flood_jax.map_scenes(results, tmp_path / "maps", model=model)
+  assert summary.status == "done", summary.error
+  flood_jax.map_scene(product, tmp_path / "product.tif", model=model)
+  with (
+    rasterio.open(tmp_path / "maps" / "S1A_GRD_item_flood.tif") as from_item,
+    rasterio.open(tmp_path / "product.tif") as from_product,
+  ):
+    assert from_item.transform == from_product.transform
+    np.testing.assert_array_equal(from_item.read(1), from_product.read(1))
+  assert summary.acquired.startswith("2024-03-12T05:22:15")

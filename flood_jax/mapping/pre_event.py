@@ -68,9 +68,17 @@ class PreEvent:
   the post-event map, (bool water before, float32 drop of backscatter in dB)."""
 
   def __init__(
-    self, scene: SceneInput, post_scene: str, grid: Grid, post_reader, model, tiling, on_batch=None
+    self,
+    scene: SceneInput,
+    post_scene: str,
+    grid: Grid,
+    post_reader,
+    model,
+    tiling,
+    on_batch=None,
+    dem: str | None = None,
   ):
-    reader = open_scene(scene)
+    reader = open_scene(scene, dem if scene.product or scene.item else None)
     overlap = overlap_fraction(reader.grid, grid)
     if overlap <= 0:
       reader.close()

@@ -43,8 +43,8 @@ from flood_jax.products.scene_map import (
   options_fingerprint,
   write_scene,
 )
-from flood_jax.scenes import sources
-from flood_jax.scenes.search import item_bands
+from flood_jax.scenes import grd, sources
+from flood_jax.scenes.search import is_grd, item_bands
 
 AREA_FIELDS = (  # what a row says of a mapped scene, also read back from its STAC Item
   "valid_pixels",
@@ -81,6 +81,7 @@ class SceneSpec:
   vv: str | None = None
   vh: str | None = None
   acquired: str | None = None  # a STAC item's datetime
+  item: str | None = None  # a GRD product as a STAC item (its JSON): `sources.grd_item_scene`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,10 +135,20 @@ def _stac_items(path: Path) -> list:
 
 
 def item_scene(item, folder: Path | None = None) -> SceneSpec:
-  """A STAC item's scene, named by its id: its `vv` and `vh` assets (relative hrefs from
-  `folder`, the listing's) and its datetime (`scenes.search.item_bands` refuses the rest)."""
-  vv, vh = (_href(href, folder or Path.cwd()) for href in item_bands(item))
+  """A STAC item's scene, named by its id, with its datetime: a GRD item as the item itself
+  (its measurement, calibration and noise assets, `scenes.grd.ItemProduct`), any other by its
+  `vv` and `vh` assets (relative hrefs from `folder`, the listing's; `scenes.search.item_bands`
+  refuses the rest)."""
   when = item.datetime.isoformat() if item.datetime else None
+  if is_grd(item):
+    problem = grd.item_asset_problem(item.to_dict())
+    if problem:
+      raise UsageError(f"item {item.id}: a GRD item with {problem}")
+    entry = item.to_dict()
+    for asset in entry["assets"].values():  # relative hrefs from the listing's folder
+      asset["href"] = _href(asset["href"], folder or Path.cwd()).removeprefix("/vsicurl/")
+    return SceneSpec(item.id, acquired=when, item=json.dumps(entry))
+  vv, vh = (_href(href, folder or Path.cwd()) for href in item_bands(item))
   return SceneSpec(item.id, vv=vv, vh=vh, acquired=when)
 
 
@@ -279,14 +290,7 @@ def map_listed_scene(
   row["map"] = str(outputs.map)
   try:
     model = worker_model(model_spec)
-    scene = sources.resolve_input(
-      scene_spec.input,
-      scene_spec.vv,
-      scene_spec.vh,
-      job.scale,
-      job.options.trust_scale,
-      scene_spec.acquired,
-    )
+    scene = listed_scene(scene_spec, job)
     if is_complete(outputs, scene, model, job.options):
       return {**row, **_recorded_areas(outputs), "status": "skipped (complete)", "seconds": 0.0}
     options = dataclasses.replace(job.options, overwrite=True, show_progress=False)
@@ -297,6 +301,20 @@ def map_listed_scene(
   areas = {key: summary.get(key, "") for key in AREA_FIELDS}
   seconds = round(time.perf_counter() - start, 1)
   return {**row, "status": "done", "acquired": summary["acquired"], **areas, "seconds": seconds}
+
+
+def listed_scene(scene_spec: SceneSpec, job: ListJob) -> sources.SceneInput:
+  """The scene a list names: a GRD STAC item, or an input (or VV and VH) as --input takes it."""
+  if scene_spec.item:
+    return sources.grd_item_scene(scene_spec.item)
+  return sources.resolve_input(
+    scene_spec.input,
+    scene_spec.vv,
+    scene_spec.vh,
+    job.scale,
+    job.options.trust_scale,
+    scene_spec.acquired,
+  )
 
 
 def _one_line(error: Exception, scene_spec: SceneSpec) -> str:

@@ -95,6 +95,7 @@ class Outputs:
 
 
 RASTER_LAYERS = {  # MapOptions field: what its raster is, in errors
+  "dem": "DEM",
   "reference_water": "reference water",
   "exclusion": "exclusion",
   "hand": "HAND",
@@ -123,6 +124,7 @@ class MapOptions:
   max_pre_event_days: float = 60.0  # a pre-event scene older than this is warned about
   trust_scale: bool = False  # map a forced --scale (and --pre_scale) whatever the values look like
   resample_m: float | None = None
+  dem: str | None = None  # heights (m, any CRS) for a GRD product's terrain correction
   # Area of interest: a vector file, (W, S, E, N) in degrees or a polygon (`scenes.area`).
   aoi: object = None
   overwrite: bool = False
@@ -252,7 +254,7 @@ def open_reader(
 ):
   """The scene's reader, on a grid of `options.resample_m` metres if asked, cut to the area of
   interest (with `context` pixels around it for the model) if there is one."""
-  reader = _resampled(open_scene(scene), model, options.resample_m)
+  reader = _resampled(open_scene(scene, options.dem), model, options.resample_m)
   area = options.area_of_interest()
   if area is None:
     return reader
@@ -517,7 +519,9 @@ def _stream_scene(
   )
   try:
     if before is not None:
-      pre_event = PreEvent(before, scene.name, grid, reader, model, tiling, progress.update)
+      pre_event = PreEvent(
+        before, scene.name, grid, reader, model, tiling, progress.update, options.dem
+      )
     mapping = SceneMapping(model, scene, reader, outputs, options, before)
     for top, probability, valid in scene_rows(model, reader, tiling, progress.update):
       change = pre_event.change(top, len(probability)) if pre_event else None

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 import xml.etree.ElementTree as ElementTree
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import rasterio
 
 from flood_jax.errors import DataError
 
@@ -121,6 +123,28 @@ class Product:
         raise DataError(f"{self.path}: the manifest names no {kind} file for {polarisation}")
     return found
 
+  def radiometry(self, polarisation: str) -> Radiometry:
+    files = self.files(polarisation)
+    where = f"{self.path}: {files['calibration']}, {files['noise']}"
+    return Radiometry(self.xml(files["calibration"]), self.xml(files["noise"]), where)
+
+  def open_measurements(self) -> list:
+    """[(dataset, band)] of VV and VH: the product through GDAL's SAFE driver (its bands are the
+    polarisations' digital numbers; its GCPs the geolocation grid)."""
+    self.dataset = rasterio.open(f"{self.gdal_root}/manifest.safe")
+    polarisations = [self.dataset.tags(band).get("POLARIZATION", "").upper()
+                     for band in range(1, self.dataset.count + 1)]  # fmt: skip
+    missing = {"VV", "VH"} - set(polarisations)
+    if missing:
+      raise DataError(
+        f"{self.path}: GDAL's SAFE driver finds no {', '.join(sorted(missing))} band "
+        f"(bands: {polarisations})"
+      )
+    return [(self.dataset, polarisations.index(pol) + 1) for pol in ("VV", "VH")]
+
+  def annotation(self) -> ElementTree.Element:
+    return self.xml(self.files("VV")["annotation"])
+
   def start_time(self) -> str | None:
     """The acquisition's start (ISO 8601, UTC) from the manifest."""
     for element in self.manifest.iter():
@@ -129,8 +153,108 @@ class Product:
     return None
 
   def close(self) -> None:
+    if getattr(self, "dataset", None) is not None:
+      self.dataset.close()
     if self._zip is not None:
       self._zip.close()
+
+
+GEOLOCATION = ("line", "pixel", "longitude", "latitude", "height", "incidenceAngle")
+
+
+def geolocation(annotation: ElementTree.Element, where: str) -> np.ndarray:
+  """float64 [n, 6]: the annotation's geolocation grid points, GEOLOCATION's fields (the SAFE
+  driver's GCPs are the first four and the height)."""
+  try:
+    points = [[float(element.findtext(tag)) for tag in GEOLOCATION]
+              for element in annotation.iter("geolocationGridPoint")]  # fmt: skip
+  except (TypeError, ValueError) as error:
+    raise DataError(f"{where}: a geolocationGridPoint without its numbers ({error})") from None
+  return np.asarray(points, np.float64).reshape(-1, len(GEOLOCATION))
+
+
+def range_pixel_spacing(annotation: ElementTree.Element) -> float:
+  """Metres between the product's pixels across track (10 for IW GRDH)."""
+  return float(annotation.findtext(".//imageInformation/rangePixelSpacing") or 10.0)
+
+
+ITEM_ASSETS = {"annotation": "schema-product-{}", "calibration": "schema-calibration-{}",
+               "noise": "schema-noise-{}", "measurement": "{}"}  # fmt: skip
+
+
+def item_asset_problem(item: dict) -> str | None:
+  """Why a GRD STAC item cannot be mapped (its polarisations, its assets), or None."""
+  polarisations = {str(p).upper() for p in item.get("properties", {}).get("sar:polarizations", [])}
+  if polarisations and not {"VV", "VH"} <= polarisations:
+    return f"polarisations {sorted(polarisations)}; the model maps VV and VH"
+  missing = [kind.format(pol) for pol in ("vv", "vh") for kind in ITEM_ASSETS.values()
+             if kind.format(pol) not in item.get("assets", {})]  # fmt: skip
+  if missing:
+    return f"no {', '.join(missing)} asset (a GRD item's measurement and its annotation, calibration and noise files)"
+  return None
+
+
+def gdal_href(href: str) -> str:
+  """An asset's href as GDAL reads it (URLs through /vsicurl/)."""
+  return f"/vsicurl/{href}" if href.startswith(("http://", "https://")) else href
+
+
+class ItemProduct:
+  """A GRD product as a STAC item's assets (Planetary Computer, Earth Search, the Copernicus Data
+  Space: `vv`/`vh` measurements and `schema-product-*`, `schema-calibration-*`,
+  `schema-noise-*` XML), read where the hrefs point, signed ones included."""
+
+  def __init__(self, item: dict):
+    self.item, self.path = item, f"item {item.get('id')}"
+    problem = item_asset_problem(item)
+    if problem:
+      raise DataError(f"{self.path}: {problem}")
+    self.datasets = []
+
+  def href(self, polarisation: str, kind: str) -> str:
+    return self.item["assets"][ITEM_ASSETS[kind].format(polarisation.lower())]["href"]
+
+  def xml(self, polarisation: str, kind: str) -> ElementTree.Element:
+    href = self.href(polarisation, kind)
+    try:
+      if href.startswith(("http://", "https://")):
+        import urllib.request
+
+        with urllib.request.urlopen(href, timeout=60) as response:
+          payload = response.read()
+      else:
+        payload = Path(href.removeprefix("file://")).read_bytes()
+      return ElementTree.fromstring(payload)
+    except (OSError, ValueError, ElementTree.ParseError) as error:
+      name = ITEM_ASSETS[kind].format(polarisation.lower())
+      raise DataError(f"{self.path}: its {name} asset cannot be read ({error})") from None
+
+  def radiometry(self, polarisation: str) -> Radiometry:
+    where = f"{self.path}: {polarisation} calibration and noise"
+    return Radiometry(self.xml(polarisation, "calibration"), self.xml(polarisation, "noise"), where)
+
+  def open_measurements(self) -> list:
+    for polarisation in ("VV", "VH"):
+      try:
+        with warnings.catch_warnings():  # its place is the annotation's geolocation grid
+          warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+          self.datasets.append(rasterio.open(gdal_href(self.href(polarisation, "measurement"))))
+      except rasterio.errors.RasterioIOError as error:
+        raise DataError(
+          f"{self.path}: its {polarisation} measurement cannot be read ({error})"
+        ) from None
+    return [(dataset, 1) for dataset in self.datasets]
+
+  def annotation(self) -> ElementTree.Element:
+    return self.xml("VV", "annotation")
+
+  def start_time(self) -> str | None:
+    properties = self.item.get("properties", {})
+    return properties.get("start_datetime") or properties.get("datetime")
+
+  def close(self) -> None:
+    for dataset in self.datasets:
+      dataset.close()
 
 
 def _numbers(element: ElementTree.Element, tag: str) -> np.ndarray:
@@ -209,19 +333,12 @@ class AzimuthNoise:
 class Radiometry:
   """One polarisation's calibration and thermal noise: `sigma0(dn, line0, pixel0)`."""
 
-  def __init__(self, product: Product, polarisation: str):
-    files = product.files(polarisation)
-    where = f"{product.path}: {files['calibration']}"
-    self.calibration = VectorLut.parse(
-      product.xml(files["calibration"]), "calibrationVector", "sigmaNought", where
-    )
-    noise = product.xml(files["noise"])
-    where = f"{product.path}: {files['noise']}"
+  def __init__(self, calibration: ElementTree.Element, noise: ElementTree.Element, where: str):
+    self.calibration = VectorLut.parse(calibration, "calibrationVector", "sigmaNought", where)
     vector, value = (("noiseRangeVector", "noiseRangeLut") if any(noise.iter("noiseRangeVector"))
                      else ("noiseVector", "noiseLut"))  # fmt: skip
     self.noise_range = VectorLut.parse(noise, vector, value, where)
     self.noise_azimuth = AzimuthNoise(noise, where)
-    self.measurement = files["measurement"]
 
   def sigma0(self, dn: np.ndarray, line0: int, pixel0: int) -> np.ndarray:
     """float32 sigma0 (linear) of a window of DN at (line0, pixel0); NaN where DN is 0."""

@@ -9,27 +9,30 @@ lie in, more on slopes.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import rasterio
 from affine import Affine
+from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from flood_jax.errors import DataError
-from flood_jax.scenes.grd import Product, Radiometry, utm_crs
+from flood_jax.scenes.grd import ItemProduct, Product, geolocation, range_pixel_spacing, utm_crs
+from flood_jax.scenes.layers import WarpedLayer
 from flood_jax.scenes.scene import Grid
 
 PIXEL_SIZE_M = 10.0
 COARSE = 16  # grid pixels between evaluations of the geolocation interpolant
 
 
-def product_grid(gcps: list, pixel_size: float = PIXEL_SIZE_M) -> tuple[Grid, np.ndarray]:
+def product_grid(
+  lon: np.ndarray, lat: np.ndarray, pixel_size: float = PIXEL_SIZE_M
+) -> tuple[Grid, np.ndarray]:
   """The 10 m UTM grid over the geolocation grid's points, and the points' (x, y) in it."""
   from pyproj import Transformer
 
-  lon = np.asarray([gcp.x for gcp in gcps])
-  lat = np.asarray([gcp.y for gcp in gcps])
   crs = utm_crs(float(np.median(lon)), float(np.median(lat)))
   xs, ys = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
   west = math.floor(xs.min() / pixel_size) * pixel_size
@@ -59,43 +62,42 @@ class GrdReader:
   """A GRD product's VV and VH in dB on a 10 m UTM grid, window by window (the module's doc);
   the interface of `scene.SceneReader`."""
 
-  def __init__(self, scene):
+  def __init__(self, scene, dem: str | None = None):
     from scipy.interpolate import CloughTocher2DInterpolator
 
-    self.scene, self.dataset = scene, None
-    self.product = Product(scene.product)
+    self.scene, self.dem = scene, None
+    self.product = ItemProduct(json.loads(scene.item)) if scene.item else Product(scene.product)
     try:
-      self.dataset = rasterio.open(f"{self.product.gdal_root}/manifest.safe")
-      polarisations = [self.dataset.tags(band).get("POLARIZATION", "").upper()
-                       for band in range(1, self.dataset.count + 1)]  # fmt: skip
-      missing = {"VV", "VH"} - set(polarisations)
-      if missing:
+      self.measurements = self.product.open_measurements()
+      self.shape = self.measurements[0][0].shape
+      self.radiometry = [self.product.radiometry(pol) for pol in ("VV", "VH")]
+      annotation = self.product.annotation()
+      points = geolocation(annotation, self.product.path)
+      if len(points) < 4:
         raise DataError(
-          f"{scene.product}: GDAL's SAFE driver finds no {', '.join(sorted(missing))} band "
-          f"(bands: {polarisations})"
+          f"{self.product.path}: the annotation's geolocation grid has {len(points)} points"
         )
-      self.bands = [polarisations.index(pol) + 1 for pol in ("VV", "VH")]
-      self.radiometry = [Radiometry(self.product, pol) for pol in ("VV", "VH")]
-      gcps, _ = self.dataset.gcps
-      if len(gcps) < 4:
-        raise DataError(
-          f"{scene.product}: the annotation's geolocation grid has {len(gcps)} points"
-        )
-      self.grid, points = product_grid(gcps)
-      radar = np.asarray([(gcp.row, gcp.col) for gcp in gcps])
-      self._radar_of = CloughTocher2DInterpolator(points, radar)
+      self.grid, where = product_grid(points[:, 2], points[:, 3])
+      # (line, pixel, height, incidence angle) of ground places on the ellipsoid.
+      radar = points[:, [0, 1, 4, 5]]
+      self._radar_of = CloughTocher2DInterpolator(where, radar)
       # Beyond the points' hull (the grid's rim, the corners outside the swath): the affine fit.
-      design = np.c_[points, np.ones(len(points))]
+      design = np.c_[where, np.ones(len(where))]
       self._affine = np.linalg.lstsq(design, radar, rcond=None)[0]
+      self.spacing = range_pixel_spacing(annotation)
+      if dem:
+        self.dem = WarpedLayer(dem, self.grid, "DEM", Resampling.bilinear, scene.name)
     except BaseException:
       self.close()
       raise
 
   def radar_coordinates(self, top: int, rows: int, left: int, cols: int) -> np.ndarray:
     """float64 [2, rows, cols]: (line, pixel) in the product of each grid pixel's centre (beyond
-    the product where it does not cover the pixel); the interpolant is evaluated every COARSE
-    pixels (linear between: two small matrix products), and the GCPs' affine fit stands in for
-    it beyond their hull."""
+    the product where it does not cover the pixel). The geolocation grid's interpolant is
+    evaluated every COARSE pixels (linear between: small matrix products), its affine fit
+    beyond the points' hull. With a DEM, a pixel at height h above the grid's height is seen
+    (h - h_grid) / tan(incidence) nearer in range: the pixel index moves by that over the range
+    pixel spacing (terrain correction on the geolocation grid's incidence angles)."""
     node_rows = np.unique(np.r_[np.arange(top, top + rows, COARSE), top + rows - 1])
     node_cols = np.unique(np.r_[np.arange(left, left + cols, COARSE), left + cols - 1])
     xs, ys = self.grid.transform @ np.meshgrid(node_cols + 0.5, node_rows + 0.5)
@@ -103,10 +105,18 @@ class GrdReader:
     nodes = self._radar_of(points)
     outside = np.isnan(nodes).any(axis=1)
     nodes[outside] = np.c_[points[outside], np.ones(outside.sum())] @ self._affine
-    nodes = nodes.reshape(len(node_rows), len(node_cols), 2)
+    nodes = nodes.reshape(len(node_rows), len(node_cols), -1)
     row_weights = _linear_weights(node_rows, np.arange(top, top + rows))
     col_weights = _linear_weights(node_cols, np.arange(left, left + cols))
-    return np.stack([row_weights @ nodes[..., k] @ col_weights.T for k in range(2)])
+    components = 4 if self.dem else 2
+    lines, pixels, *terrain = (row_weights @ nodes[..., k] @ col_weights.T
+                               for k in range(components))  # fmt: skip
+    if self.dem:
+      grid_height, incidence = terrain
+      height = self.dem.values(top, rows, left, cols)
+      shift = (height - grid_height) / np.tan(np.radians(incidence)) / self.spacing
+      pixels = pixels - np.where(np.isfinite(shift), shift, 0.0)
+    return np.stack([lines, pixels])
 
   def read_window(self, top: int, rows: int, left: int = 0, cols: int | None = None) -> np.ndarray:
     """float32 [rows, cols, 2]: VV and VH in dB (sigma0), NaN where no data."""
@@ -121,17 +131,19 @@ class GrdReader:
     if not known.any():
       return pixels
     line0 = max(int(np.floor(lines[known].min())) - 1, 0)
-    line1 = min(int(np.ceil(lines[known].max())) + 2, self.dataset.height)
+    line1 = min(int(np.ceil(lines[known].max())) + 2, self.shape[0])
     pixel0 = max(int(np.floor(samples[known].min())) - 1, 0)
-    pixel1 = min(int(np.ceil(samples[known].max())) + 2, self.dataset.width)
+    pixel1 = min(int(np.ceil(samples[known].max())) + 2, self.shape[1])
     if line1 <= line0 or pixel1 <= pixel0:
       return pixels
     window = Window(pixel0, line0, pixel1 - pixel0, line1 - line0)
     where = np.stack(
       [np.where(known, lines - line0, -1.0), np.where(known, samples - pixel0, -1.0)]
     )
-    for index, (band, radiometry) in enumerate(zip(self.bands, self.radiometry, strict=True)):
-      dn = self.dataset.read(band, window=window)
+    for index, ((dataset, band), radiometry) in enumerate(
+      zip(self.measurements, self.radiometry, strict=True)
+    ):
+      dn = dataset.read(band, window=window)
       sigma0 = radiometry.sigma0(dn, line0, pixel0)
       sampled = map_coordinates(
         sigma0, where, order=1, mode="constant", cval=np.nan, prefilter=False
@@ -140,6 +152,6 @@ class GrdReader:
     return pixels
 
   def close(self) -> None:
-    if self.dataset is not None:
-      self.dataset.close()
+    if self.dem is not None:
+      self.dem.close()
     self.product.close()

@@ -51,6 +51,7 @@ OUTSIDE = {  # what the map does where a layer does not reach
   "exclusion": "nothing there is excluded",
   "HAND": "nothing there is excluded",
   "population": "no people are counted there",
+  "DEM": "the geolocation grid's heights stand there (no terrain correction)",
 }
 
 
@@ -94,6 +95,10 @@ class WarpedLayer:
       window = Window(cols.start, top, cols.stop - cols.start, rows)
       mask[:, cols] = predicate(read_window(self._vrt, [1], window, np.nan, np.float32)[0])
     return mask
+
+  def values(self, top: int, rows: int, left: int, cols: int) -> np.ndarray:
+    """float32 [rows, cols] of a window, NaN where no data or outside the raster."""
+    return read_window(self._vrt, [1], Window(left, top, cols, rows), np.nan, np.float32)[0]
 
   def close(self) -> None:
     self._vrt.close()

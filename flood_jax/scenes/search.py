@@ -8,9 +8,10 @@
 Items of any STAC API (Planetary Computer, Earth Search, the Copernicus Data Space, a local one)
 whose polygons meet the area (`scenes.area`) and whose time lies in the dates, in time order.
 Planetary Computer's hrefs are signed (the `planetary-computer` package) where the API is
-theirs. An item is mapped from its `vv` and `vh` assets (`item_scene`): calibrated backscatter
-such as Planetary Computer's sentinel-1-rtc. A GRD item's assets are the product's digital
-numbers, uncalibrated, and are refused by name.
+theirs. An item of calibrated backscatter (Planetary Computer's sentinel-1-rtc) is mapped from
+its `vv` and `vh` assets (`item_bands`); a GRD item (sentinel-1-grd of Planetary Computer, Earth
+Search or the Copernicus Data Space) from its measurement, annotation, calibration and noise
+assets (`scenes.grd.ItemProduct`): calibrated, denoised and geocoded as a downloaded product is.
 """
 
 from __future__ import annotations
@@ -111,8 +112,8 @@ def item_bands(item) -> tuple[str, str]:
   or where it is a GRD item (uncalibrated digital numbers)."""
   if is_grd(item):
     raise UsageError(
-      f"item {item.id}: a GRD item's vv/vh assets are uncalibrated digital numbers; search a "
-      "calibrated collection (Planetary Computer's sentinel-1-rtc) instead"
+      f"item {item.id}: a GRD item's vv/vh assets are uncalibrated digital numbers, mapped with "
+      "its calibration and noise assets (`batch.item_scene`), not alone"
     )
   if "vv" not in item.assets or "vh" not in item.assets:
     raise UsageError(f"item {item.id}: has no 'vv' and 'vh' assets (it has {sorted(item.assets)})")

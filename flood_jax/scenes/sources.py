@@ -65,12 +65,16 @@ class SceneInput:
   acquired: str | None = None  # ISO 8601, None where unknown (`scenes.acquired`)
   acquired_from: str = "unknown"
   product: str | None = None  # a Sentinel-1 GRD product (.SAFE or .zip), read by `scenes.grd`
+  item: str | None = None  # a GRD product as a STAC item's assets (the item's JSON)
 
   @property
   def files(self) -> tuple[str, ...]:
-    """Every path the scene is read from (outputs must never replace one)."""
+    """Every path the scene is read from (outputs must never replace one); a signed URL without
+    its token, which changes with each signing."""
     if self.product:
       return (self.product,)
+    if self.item:
+      return tuple(ref.path.split("?")[0] for ref in (self.vv, self.vh))
     refs = (self.vv, self.vh, self.layover_shadow)
     return tuple(dict.fromkeys(ref.path for ref in refs if ref is not None))
 
@@ -189,7 +193,7 @@ def grd_scene(path: str, scale: str = "auto") -> SceneInput:
   product = grd.Product(path)
   try:
     for polarisation in ("VV", "VH"):
-      grd.Radiometry(product, polarisation)
+      product.radiometry(polarisation)
     acquired = product.start_time()
     manifest = f"{product.gdal_root}/manifest.safe"
   finally:
@@ -204,6 +208,32 @@ def grd_scene(path: str, scale: str = "auto") -> SceneInput:
     acquired=acquired,
     acquired_from="the product's manifest" if acquired else "unknown",
     product=product.path,
+  )
+
+
+def grd_item_scene(item_json: str) -> SceneInput:
+  """The scene of a GRD product given as a STAC item's assets (`grd.ItemProduct`); its
+  calibration and noise assets are read and checked here."""
+  import json
+
+  item = json.loads(item_json)
+  product = grd.ItemProduct(item)
+  try:
+    for polarisation in ("VV", "VH"):
+      product.radiometry(polarisation)
+  finally:
+    product.close()
+  vv, vh = (BandRef(grd.gdal_href(product.href(pol, "measurement"))) for pol in ("VV", "VH"))
+  acquired = product.start_time()
+  return SceneInput(
+    item["id"],
+    vv,
+    vh,
+    "power",
+    "a Sentinel-1 GRD item: sigma0 from its calibration and thermal-noise assets",
+    acquired=acquired,
+    acquired_from="the STAC item" if acquired else "unknown",
+    item=item_json,
   )
 
 
