@@ -54,6 +54,18 @@ def _areas_m2(geometries: list, crs) -> np.ndarray:
   return np.asarray([abs(geod.geometry_area_perimeter(geometry)[0]) for geometry in geometries])
 
 
+def valid_patch(polygon):
+  """A traced patch as a valid geometry: pixels joined only at a corner (8-connected) make a ring
+  that touches itself, which OGC and RFC 7946 validators reject; GEOS's structure repair splits it
+  there into the parts of one MultiPolygon (the same pixels, the same area, one feature, so the
+  minimum mapping unit still holds for the patch), rings oriented as RFC 7946 asks."""
+  if polygon.is_valid:
+    return polygon
+  repaired = shapely.make_valid(polygon, method="structure", keep_collapsed=False)
+  parts = [part for part in shapely.get_parts(repaired) if part.geom_type == "Polygon"]
+  return shapely.MultiPolygon(list(shapely.orient_polygons(parts)))
+
+
 def _polygons(map_path: Path, water_classes: tuple[int, ...]):
   """(geometries, classes, areas) of every water polygon of the map."""
   geometries, classes, areas = [], [], []
@@ -61,7 +73,7 @@ def _polygons(map_path: Path, water_classes: tuple[int, ...]):
     crs, batch = dataset.crs, []
 
     def keep(batch: list) -> None:
-      shaped = [shapely.geometry.shape(geometry) for geometry, _ in batch]
+      shaped = [valid_patch(shapely.geometry.shape(geometry)) for geometry, _ in batch]
       batch_areas = _areas_m2(shaped, crs)
       for geometry, (_, value), area in zip(shaped, batch, batch_areas, strict=True):
         geometries.append(geometry)
@@ -171,7 +183,8 @@ def _write(path: Path, layer: str, crs, geometries, classes, areas, names, extra
     path,
     layer=layer,
     geometry=shapely.to_wkb(np.asarray(geometries, object)),
-    geometry_type="Polygon",
+    geometry_type="MultiPolygon",
+    promote_to_multi=True,  # one type for every patch: a few are split at a corner
     field_data=[
       np.asarray(classes, np.int32),
       np.asarray([names[c] for c in classes], object),
