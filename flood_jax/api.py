@@ -155,6 +155,10 @@ def _check_shapes(vv: np.ndarray, vh: np.ndarray) -> None:
   for name, band in (("VV", vv), ("VH", vh)):
     if band.ndim != 2:
       raise DataError(f"{name} array: {band.ndim}-D, expected [height, width]")
+    if band.size == 0:
+      raise DataError(
+        f"{name} array: empty ({band.shape[0]} x {band.shape[1]}); expected at least one pixel"
+      )
   vv_grid, vh_grid = (Grid(None, Affine.identity(), *band.shape).named(f"{name} array")
                       for name, band in (("VV", vv), ("VH", vh)))  # fmt: skip
   check_same_grid(vv_grid, {"VH": vh_grid})

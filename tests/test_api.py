@@ -240,6 +240,10 @@ def test_the_api_decides_the_scale_as_the_cli_does(real_root, cli_maps, model):
       model.map(bad, bad)
   with pytest.raises(DataError, match="VV array: bool values; expected backscatter"):
     model.map(vv > -15, vh > -15)
+  with pytest.raises(DataError, match=r"VV array: empty \(0 x 5\); expected at least one pixel"):
+    model.map(np.zeros((0, 5)), np.zeros((0, 5)))
+  tiny = model.map(vv[:1, :1], vh[:1, :1])  # one pixel maps (under the unit: never water)
+  assert tiny.classes.shape == (1, 1) and tiny.classes[0, 0] in (0, 255)
 
 
 def test_map_floods_decides_the_scale_of_power_dataarrays(real_root, cli_maps, model):
