@@ -2,6 +2,7 @@
 mapped, the map there is the whole scene's, and outside the polygons is no data."""
 
 import csv
+import json
 
 import numpy as np
 import pyogrio
@@ -64,8 +65,9 @@ def test_a_quarter_of_a_real_chip_is_that_window_of_the_chip_s_map(
   assert (mapped == expected).mean() >= 0.99, (mapped == expected).mean()
   assert 0.2 < (mapped == 1).mean() < 0.9  # water and dry land both
 
-  flood_jax.map_scene(real_root / CHIP, tmp_path / "t.tif", model=model,
-                      aoi=str(tmp_path / "triangle.geojson"))  # fmt: skip
+  summary = flood_jax.map_scene(real_root / CHIP, tmp_path / "t.tif", model=model,
+                                aoi=str(tmp_path / "triangle.geojson"), vectors=tmp_path / "t.geojson",
+                                report=tmp_path / "t.html")  # fmt: skip
   with rasterio.open(tmp_path / "t.tif") as dataset:
     cut = dataset.read(1)
   rows, cols = np.indices(cut.shape)
@@ -73,6 +75,15 @@ def test_a_quarter_of_a_real_chip_is_that_window_of_the_chip_s_map(
   assert (cut[outside] == 255).all()
   inside = rows + cols < 254
   assert (cut[inside] == expected[inside]).mean() >= 0.99
+  # What the outputs describe is the area: the Item's box is the window's, the polygons lie in
+  # the triangle, the valid pixels are the triangle's, and the report names the area.
+  box = shapely.box(*json.loads((tmp_path / "t.json").read_text())["bbox"])
+  assert box.buffer(1e-6).contains(triangle) and box.area < 1.01 * quarter.area
+  polygons = json.loads((tmp_path / "t.geojson").read_text())["features"]
+  assert polygons and all(triangle.buffer(1e-4).contains(shapely.geometry.shape(p["geometry"]))
+                          for p in polygons)  # fmt: skip
+  assert summary.valid_pixels == (cut != 255).sum() < 0.51 * cut.size
+  assert "triangle.geojson" in (tmp_path / "t.html").read_text()
 
 
 def test_an_area_reads_only_its_window_and_half_a_model_window_around_it(

@@ -78,11 +78,13 @@ def test_a_grd_made_from_a_real_chip_maps_the_chip_s_water(real_root, model, tmp
 
 @pytest.mark.parametrize("mode", ["IW", "EW"])
 def test_calibration_and_noise_removal_give_back_the_sigma0_written(tmp_path, mode):
-  """A product of known sigma0 (land -8/-15 dB, water -20/-27 dB) on a grid aligned with the
-  UTM pixels: read back within 0.1 dB (VV) and 0.6 dB (VH, the noise floor's rounding); without
-  the noise LUTs VH water would read more than 2 dB too bright."""
+  """A product of known sigma0 (land -8/-15 dB, water -20/-27 dB, a border of DN 0) on a grid
+  aligned with the UTM pixels: read back within 0.1 dB (VV) and 0.6 dB (VH, the noise floor's
+  rounding), the border as no data; without the noise LUTs VH water would read more than 2 dB
+  too bright."""
   lines, samples = 120, 300
   vv = np.where(np.arange(samples) < 150, 10**-0.8, 10**-2.0)[None].repeat(lines, 0)
+  vv[:, :6] = np.nan  # the product's border: DN 0
   vh = vv * 10**-0.7
   to_lonlat = Transformer.from_crs("EPSG:32633", "EPSG:4326", always_xy=True)
 
@@ -97,8 +99,9 @@ def test_calibration_and_noise_removal_give_back_the_sigma0_written(tmp_path, mo
     values = reader.read_window(0, lines, 0, samples)
   finally:
     reader.close()
+  assert np.isnan(values[:, :5]).all()  # the border's DN 0 is no data
   expected = 10 * np.log10(np.stack([vv, vh], axis=-1))
-  inner = np.s_[2:-2, 2:-2]
+  inner = np.s_[2:-2, 8:-2]
   error = np.abs(values - expected)[inner]
   assert np.nanmax(error[..., 0]) < 0.1 and np.nanmean(error[..., 1]) < 0.25
   assert np.nanpercentile(error[..., 1], 99) < 0.6
@@ -111,7 +114,7 @@ def test_calibration_and_noise_removal_give_back_the_sigma0_written(tmp_path, mo
       dn = dataset.read(1).astype(np.float64)
   product_reader.close()
   gain = radiometry.calibration.at(np.arange(lines, dtype=float), np.arange(samples, dtype=float))
-  noisy = 10 * np.log10(dn**2 / gain**2)
+  noisy = 10 * np.log10(np.maximum(dn, 1) ** 2 / gain**2)  # the border's DN 0 left out below
   assert np.mean(noisy[:, 160:] - expected[:, 160:, 1]) > 2.0
 
 
