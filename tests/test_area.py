@@ -212,3 +212,28 @@ def test_change_detection_over_an_area_steps_the_pre_event_scene_with_it(
     change = dataset.read(1)
   assert change.shape == (256, 256) and not (change == 1).any()
   assert ((change == 2) == (classes[256:, 256:] == 1)).mean() >= 0.99
+
+
+def test_the_quicklook_over_an_area_shows_the_area_s_radar_image(real_root, model, tmp_path,
+                                                                  monkeypatch):  # fmt: skip
+  """The picture's radar image is read through the map's reader: over the chip's lower-right
+  quarter it is that quarter's VV (it was the whole chip's, squeezed into the area's picture)."""
+  from flood_jax.products import quicklook
+
+  drawn = []
+  picture = quicklook.backscatter_picture
+
+  def kept(*arguments):
+    drawn.append(picture(*arguments))
+    return drawn[-1]
+
+  monkeypatch.setattr(quicklook, "backscatter_picture", kept)
+  with rasterio.open(real_root / CHIP) as dataset:
+    vv, transform = dataset.read(1), dataset.transform
+  west, north = transform @ (256, 256)
+  east, south = transform @ (512, 512)
+  flood_jax.map_scene(real_root / CHIP, tmp_path / "q.tif", model=model,
+                      aoi=(west, south, east, north), quicklook=tmp_path / "q.png")  # fmt: skip
+  (image,) = drawn
+  assert image.shape == (256, 256)
+  np.testing.assert_allclose(image, vv[256:, 256:], atol=1e-4)

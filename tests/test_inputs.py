@@ -142,6 +142,7 @@ def test_the_quicklook_s_radar_image_leaves_out_what_the_map_leaves_out(original
   """In every form the picture's VV is the mean of each 4 x 4 cell's valid dB pixels of the
   original: fill values, zero borders and layover are left out, not averaged in."""
   from flood_jax.products.quicklook import backscatter_picture
+  from flood_jax.scenes.readers import open_scene
 
   folder, vv, vh, crs, transform = original
   rows, cols = vv.shape[0] // 4, vv.shape[1] // 4
@@ -151,7 +152,11 @@ def test_the_quicklook_s_radar_image_leaves_out_what_the_map_leaves_out(original
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
       warnings.simplefilter("ignore", RuntimeWarning)  # cells with no valid pixel: NaN
       expected = np.nanmean(cells, axis=-1)
-    picture = backscatter_picture(resolve_input(**arguments), (rows, cols))
+    reader = open_scene(resolve_input(**arguments))
+    try:
+      picture = backscatter_picture(reader, (rows, cols))
+    finally:
+      reader.close()
     np.testing.assert_array_equal(np.isnan(picture), np.isnan(expected), err_msg=form)
     np.testing.assert_allclose(picture, expected, atol=1e-3, equal_nan=True, err_msg=form)
 

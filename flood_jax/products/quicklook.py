@@ -17,7 +17,6 @@ import rasterio
 from rasterio.enums import Resampling
 
 from flood_jax.mapping.classes import COLOURS, DRY, NODATA, ClassScheme
-from flood_jax.scenes.readers import open_scene
 from flood_jax.scenes.scene import Grid
 from flood_jax.scenes.sources import SceneInput
 
@@ -38,29 +37,27 @@ def picture_shape(grid: Grid, width: int = WIDTH_PX) -> tuple[int, int]:
   return max(round(grid.height * scale), 1), max(round(grid.width * scale), 1)
 
 
-def backscatter_picture(scene: SceneInput, shape: tuple[int, int]) -> np.ndarray:
+def backscatter_picture(reader, shape: tuple[int, int]) -> np.ndarray:
   """VV in dB at the picture's size: each cell the mean of its valid pixels, NaN where it has
-  none. Read through `scene.open_scene` in strips of about STRIP_ROWS rows, so the picture leaves out
-  what the map leaves out (fill values, zero borders, layover and shadow) and memory stays flat."""
-  reader = open_scene(scene)
-  try:
-    height, width = reader.grid.height, reader.grid.width
-    row_edges = np.arange(shape[0] + 1) * height // shape[0]  # strictly rising: shape <= grid
-    col_starts = np.arange(shape[1]) * width // shape[1]
-    per_strip = max(1, round(STRIP_ROWS * shape[0] / height))
-    picture = np.empty(shape, np.float32)
-    for first in range(0, shape[0], per_strip):
-      last = min(first + per_strip, shape[0])
-      top = row_edges[first]
-      vv = reader.read_window(top, row_edges[last] - top)[..., 0]
-      valid = np.isfinite(vv)
-      starts = row_edges[first:last] - top
-      sums = np.add.reduceat(np.add.reduceat(np.where(valid, vv, 0.0), starts, 0), col_starts, 1)
-      counts = np.add.reduceat(np.add.reduceat(valid.astype(np.int64), starts, 0), col_starts, 1)
-      with np.errstate(invalid="ignore", divide="ignore"):
-        picture[first:last] = np.where(counts > 0, sums / counts, np.nan)
-  finally:
-    reader.close()
+  none. Read through the map's reader (`scene_map.open_reader`: its grid is the map's, an area of
+  interest's window or a resampled grid included) in strips of about STRIP_ROWS rows, so the
+  picture leaves out what the map leaves out (fill values, zero borders, layover and shadow) and
+  memory stays flat."""
+  height, width = reader.grid.height, reader.grid.width
+  row_edges = np.arange(shape[0] + 1) * height // shape[0]  # strictly rising: shape <= grid
+  col_starts = np.arange(shape[1]) * width // shape[1]
+  per_strip = max(1, round(STRIP_ROWS * shape[0] / height))
+  picture = np.empty(shape, np.float32)
+  for first in range(0, shape[0], per_strip):
+    last = min(first + per_strip, shape[0])
+    top = row_edges[first]
+    vv = reader.read_window(top, row_edges[last] - top)[..., 0]
+    valid = np.isfinite(vv)
+    starts = row_edges[first:last] - top
+    sums = np.add.reduceat(np.add.reduceat(np.where(valid, vv, 0.0), starts, 0), col_starts, 1)
+    counts = np.add.reduceat(np.add.reduceat(valid.astype(np.int64), starts, 0), col_starts, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+      picture[first:last] = np.where(counts > 0, sums / counts, np.nan)
   return picture
 
 
@@ -88,17 +85,17 @@ def _overlay(classes: np.ndarray) -> np.ndarray:
 
 
 def write_quicklook(
-  target, map_path: Path, scene: SceneInput, grid: Grid, scheme: ClassScheme, summary: dict
+  target, map_path: Path, scene: SceneInput, reader, grid: Grid, scheme: ClassScheme, summary: dict
 ) -> None:
   """The PNG into `target`: a path (any name: the caller writes it under its partial name) or
-  a binary file."""
+  a binary file; the radar image read through the map's `reader`."""
   from matplotlib.patches import Patch
 
   from flood_jax.core.figures import plt  # on first use: mapping without pictures skips matplotlib
 
   shape = picture_shape(grid)
   classes, _ = _decimated(str(map_path), 1, shape, Resampling.nearest)
-  vv = backscatter_picture(scene, shape)
+  vv = backscatter_picture(reader, shape)
   side = WIDTH_PX / DPI  # the page: as wide as the picture may be, as tall as it is (bounded)
   figure, axes = plt.subplots(figsize=(side, side * min(shape[0] / shape[1], 1.0) + 1.2))
   finite = vv[np.isfinite(vv)]

@@ -466,15 +466,22 @@ def write_scene(
 def _written_partials(model, scene, outputs: Outputs, options: MapOptions, before) -> dict:
   """Every file of the scene written under its partial name; the summary."""
   start = time.perf_counter()
-  summary = _stream_scene(model, scene, outputs, options, before)
-  if outputs.vectors:
-    map_written = partial_path(outputs.map)
-    summary["polygons"] = write_vectors(
-      map_written, outputs.vectors, options.scheme, pending=True, population=options.population
-    )
-  summary["seconds"] = round(time.perf_counter() - start, 1)
-  if outputs.quicklook or outputs.report:
-    _write_pictures(model, scene, outputs, options.scheme, summary)
+  tiling = model.tiling(options.tile_size, options.overlap, options.batch_size)
+  # One reader for the map and its picture: the quicklook's radar image is the map's grid (its
+  # area of interest, its spacing), not the whole scene's.
+  reader = open_reader(scene, model, options, context=tiling[0] // AREA_CONTEXT_DIVISOR)
+  try:
+    summary = _stream_scene(model, scene, reader, tiling, outputs, options, before)
+    if outputs.vectors:
+      map_written = partial_path(outputs.map)
+      summary["polygons"] = write_vectors(
+        map_written, outputs.vectors, options.scheme, pending=True, population=options.population
+      )
+    summary["seconds"] = round(time.perf_counter() - start, 1)
+    if outputs.quicklook or outputs.report:
+      _write_pictures(model, scene, reader, outputs, options.scheme, summary)
+  finally:
+    reader.close()
   extra = {
     "probability": outputs.probability,
     "vectors": outputs.vectors,
@@ -488,10 +495,13 @@ def _written_partials(model, scene, outputs: Outputs, options: MapOptions, befor
   return summary
 
 
-def _write_pictures(model, scene, outputs: Outputs, scheme, summary: dict) -> None:
-  """The quicklook PNG and the HTML report (the quicklook inline), under their partial names."""
+def _write_pictures(model, scene, reader, outputs: Outputs, scheme, summary: dict) -> None:
+  """The quicklook PNG and the HTML report (the quicklook inline), under their partial names;
+  the radar image read through the map's `reader`."""
   picture = io.BytesIO()
-  write_quicklook(picture, partial_path(outputs.map), scene, summary["grid"], scheme, summary)
+  write_quicklook(
+    picture, partial_path(outputs.map), scene, reader, summary["grid"], scheme, summary
+  )
   if outputs.quicklook:
     partial_path(outputs.quicklook).write_bytes(picture.getvalue())
   if outputs.report:
@@ -500,10 +510,10 @@ def _write_pictures(model, scene, outputs: Outputs, scheme, summary: dict) -> No
 
 
 def _stream_scene(
-  model: TrainedModel, scene, outputs: Outputs, options: MapOptions, before
+  model: TrainedModel, scene, reader, tiling, outputs: Outputs, options: MapOptions, before
 ) -> dict:
-  tiling = model.tiling(options.tile_size, options.overlap, options.batch_size)
-  reader = open_reader(scene, model, options, context=tiling[0] // AREA_CONTEXT_DIVISOR)
+  """The scene's map streamed from `reader` (which the caller closes) into the writers; the
+  summary."""
   grid = reader.grid
   height, width = mapped_shape(reader)
   windows = len(window_starts(height, tiling[0], tiling[1])) * len(
@@ -533,7 +543,7 @@ def _stream_scene(
     raise
   finally:
     progress.close()
-    for opened in (pre_event, reader, mapping):
+    for opened in (pre_event, mapping):
       if opened is not None:
         opened.close()
   summary = {
