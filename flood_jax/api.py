@@ -259,8 +259,9 @@ def map_scenes(
   **keywords,
 ) -> list[SceneSummary]:
   """Maps many scenes into `folder`: a folder, a .txt list or a STAC ItemCollection, or a
-  sequence of inputs (paths, or STAC items such as `flood_jax.search` returns). One row per scene (also `folder/summary.csv`); a scene that fails is a
-  row with its error while the others go on; complete outputs are skipped. `quicklook` and
+  sequence of inputs (paths, or STAC items such as `flood_jax.search` returns). One row per
+  scene (also `folder/summary.csv`); a scene that fails is a row with its error while the others
+  go on; complete outputs are skipped. `quicklook` and
   `report` write `<scene>_flood.png` and `<scene>_flood.html` beside each map. A `pre_event`
   scene (a mosaic of the area before the flood) is compared with every scene. With a
   `dask.distributed` client, one task per scene on its workers. `options` and `keywords` as

@@ -56,11 +56,11 @@ def main() -> None:
   if FLAGS.input and FLAGS.maps:
     raise UsageError("give --maps (maps already made) or --input (scenes to map), not both")
   folder = Path(FLAGS.output)
-  predict.area_from_flags()  # a bad area of interest: one line before any work
+  area = predict.area_from_flags()  # a bad area of interest: one line before any work
   maps = maps_of_scenes(folder) if FLAGS.input else FLAGS.maps
   if maps is None:
     raise UsageError("--maps (a folder of flood maps) or --input (scenes to map) is required")
-  summary = map_course(maps, folder, overwrite=FLAGS.overwrite, aoi=predict.area_from_flags())
+  summary = map_course(maps, folder, overwrite=FLAGS.overwrite, aoi=area)
   print(
     f"{folder}: {summary['acquisitions']} acquisitions, {summary['first']} to {summary['last']}; "
     f"largest flood water {summary['max_flood_km2']:.3f} km²"

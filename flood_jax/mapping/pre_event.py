@@ -78,7 +78,7 @@ class PreEvent:
     on_batch=None,
     dem: str | None = None,
   ):
-    reader = open_scene(scene, dem if scene.product or scene.item else None)
+    reader = open_scene(scene, dem if scene.is_grd else None)  # a raster is geocoded already
     overlap = overlap_fraction(reader.grid, grid)
     if overlap <= 0:
       reader.close()

@@ -112,11 +112,10 @@ class ListJob:
   report: bool = False  # <scene>_flood.html beside each map
 
 
-def _href(href: str, folder: Path) -> str:
-  """A GDAL path for an asset: URLs through /vsicurl/, relative paths from the listing's folder."""
-  if href.startswith(("http://", "https://")):
-    return f"/vsicurl/{href}"
-  if href.startswith("/vsi") or Path(href).is_absolute():
+def _resolved(href: str, folder: Path) -> str:
+  """An asset's href with a relative path taken from the listing's folder (URLs, GDAL paths and
+  absolute paths as they are)."""
+  if href.startswith(("http://", "https://", "/vsi")) or Path(href).is_absolute():
     return href
   return str(folder / href)
 
@@ -140,15 +139,16 @@ def item_scene(item, folder: Path | None = None) -> SceneSpec:
   `vv` and `vh` assets (relative hrefs from `folder`, the listing's; `scenes.search.item_bands`
   refuses the rest)."""
   when = item.datetime.isoformat() if item.datetime else None
+  folder = folder or Path.cwd()
   if is_grd(item):
-    problem = grd.item_asset_problem(item.to_dict())
+    entry = item.to_dict()
+    problem = grd.item_asset_problem(entry)
     if problem:
       raise UsageError(f"item {item.id}: a GRD item with {problem}")
-    entry = item.to_dict()
-    for asset in entry["assets"].values():  # relative hrefs from the listing's folder
-      asset["href"] = _href(asset["href"], folder or Path.cwd()).removeprefix("/vsicurl/")
+    for asset in entry["assets"].values():
+      asset["href"] = _resolved(asset["href"], folder)
     return SceneSpec(item.id, acquired=when, item=json.dumps(entry))
-  vv, vh = (_href(href, folder or Path.cwd()) for href in item_bands(item))
+  vv, vh = (grd.gdal_href(_resolved(href, folder)) for href in item_bands(item))
   return SceneSpec(item.id, vv=vv, vh=vh, acquired=when)
 
 

@@ -12,7 +12,7 @@ def open_scene(scene: SceneInput, dem: str | None = None) -> SceneReader | GrdRe
   """A Sentinel-1 GRD product's reader (`grd_reader.GrdReader`: calibrated and geocoded here,
   terrain-corrected with a `dem`) or a raster's (`scene.SceneReader`); both give VV and VH in dB
   window by window on their `grid`."""
-  if scene.product or scene.item:
+  if scene.is_grd:
     return GrdReader(scene, dem)
   if dem:
     raise UsageError(

@@ -108,13 +108,9 @@ def is_grd(item) -> bool:
 
 
 def item_bands(item) -> tuple[str, str]:
-  """The hrefs of an item's `vv` and `vh` assets; UsageError naming the item where it has none,
-  or where it is a GRD item (uncalibrated digital numbers)."""
-  if is_grd(item):
-    raise UsageError(
-      f"item {item.id}: a GRD item's vv/vh assets are uncalibrated digital numbers, mapped with "
-      "its calibration and noise assets (`batch.item_scene`), not alone"
-    )
+  """The hrefs of a calibrated item's `vv` and `vh` assets (a GRD item's are digital numbers:
+  `batch.item_scene` maps it with its calibration and noise assets); UsageError naming the item
+  where it has none."""
   if "vv" not in item.assets or "vh" not in item.assets:
     raise UsageError(f"item {item.id}: has no 'vv' and 'vh' assets (it has {sorted(item.assets)})")
   return item.assets["vv"].get_absolute_href() or item.assets["vv"].href, (

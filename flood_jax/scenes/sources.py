@@ -20,6 +20,7 @@ here reads pixels but that small sample; `scene.SceneReader` reads them window b
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import zipfile
 from contextlib import nullcontext
@@ -66,6 +67,11 @@ class SceneInput:
   acquired_from: str = "unknown"
   product: str | None = None  # a Sentinel-1 GRD product (.SAFE or .zip), read by `scenes.grd`
   item: str | None = None  # a GRD product as a STAC item's assets (the item's JSON)
+
+  @property
+  def is_grd(self) -> bool:
+    """A GRD product (a downloaded one, or a STAC item's), calibrated and geocoded here."""
+    return bool(self.product or self.item)
 
   @property
   def files(self) -> tuple[str, ...]:
@@ -214,8 +220,6 @@ def grd_scene(path: str, scale: str = "auto") -> SceneInput:
 def grd_item_scene(item_json: str) -> SceneInput:
   """The scene of a GRD product given as a STAC item's assets (`grd.ItemProduct`); its
   calibration and noise assets are read and checked here."""
-  import json
-
   item = json.loads(item_json)
   product = grd.ItemProduct(item)
   try:
