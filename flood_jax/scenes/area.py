@@ -117,11 +117,13 @@ class Context:
   width: int
 
 
-def area_window(area: Area, grid: Grid, scene: str) -> tuple[int, int, int, int]:
-  """(row, col, height, width) of the grid's pixels under the area's polygons, clipped to the
-  grid; DataError naming both where the area misses the scene."""
-  polygons = [shapely.geometry.shape(polygon) for polygon in area.on(grid.crs)]
-  west, south, east, north = shapely.union_all(polygons).bounds
+def area_window(
+  polygons: list[dict], grid: Grid, area: str, scene: str
+) -> tuple[int, int, int, int]:
+  """(row, col, height, width) of the grid's pixels under `polygons` (in the grid's CRS),
+  clipped to the grid; DataError naming the area and the scene where they do not meet."""
+  shapes = [shapely.geometry.shape(polygon) for polygon in polygons]
+  west, south, east, north = shapely.union_all(shapes).bounds
   inverse = ~grid.transform
   cols, rows = zip(*(inverse @ (x, y) for x in (west, east) for y in (south, north)), strict=True)
   # A polygon drawn on pixel edges keeps them (not a row of no data from rounding errors).
@@ -130,7 +132,7 @@ def area_window(area: Area, grid: Grid, scene: str) -> tuple[int, int, int, int]
   left = max(math.floor(min(cols) + EDGE_TOLERANCE), 0)
   right = min(math.ceil(max(cols) - EDGE_TOLERANCE), grid.width)
   if bottom <= top or right <= left:
-    raise DataError(f"{area.name}: the area of interest misses the scene {scene}")
+    raise DataError(f"{area}: the area of interest misses the scene {scene}")
   return top, left, bottom - top, right - left
 
 
@@ -149,7 +151,8 @@ class Cut:
   def of(cls, area: Area, grid: Grid, context: int, scene: str) -> Cut:
     """The cut of `area` on `grid` with up to `context` pixels around it (where the scene has
     them)."""
-    top, left, height, width = area_window(area, grid, scene)
+    polygons = tuple(area.on(grid.crs))  # densified and warped once
+    top, left, height, width = area_window(polygons, grid, area.name, scene)
     before_top, before_left = min(context, top), min(context, left)
     return cls(
       (top, left),
@@ -160,7 +163,7 @@ class Cut:
         before_top + height + min(context, grid.height - top - height),
         before_left + width + min(context, grid.width - left - width),
       ),
-      tuple(area.on(grid.crs)),
+      polygons,
       area.name,
     )
 
